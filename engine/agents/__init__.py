@@ -1,0 +1,11 @@
+"""Agents, by name. See base.Agent for the protocol."""
+
+from ..registry import Registry
+
+AGENTS = Registry(
+    "agent",
+    {
+        "empty": "engine.agents.baseline:EmptyAgent",
+        "gold": "engine.agents.baseline:GoldAgent",
+    },
+)

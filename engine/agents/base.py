@@ -1,0 +1,77 @@
+"""The agent protocol.
+
+An agent takes a task, a sandbox, a model and budgets, and returns a patch, a trajectory and an exit
+status. It reports its sub-states (localize, edit, test, judge, ...) through an :class:`AgentReporter`
+so the state machine and the TUI can show them, and saves its trajectory after every step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+from ..datasets.rows import SWEInstance
+from ..errors import ErrorClass
+from ..sandbox.base import Sandbox
+
+ExitStatus = Literal["submitted", "no_patch", "budget_exhausted", "stuck", "error"]
+
+
+class Budgets(BaseModel):
+    """Limits one attempt may not cross. None means unlimited."""
+
+    max_steps: int | None = Field(default=30, description="Agent turns (model calls that act).")
+    max_tokens: int | None = Field(default=None, description="Input plus output tokens.")
+    max_cost_usd: float | None = Field(default=None, description="Dollars for this attempt.")
+    max_wall_s: float | None = Field(default=1800.0, description="Wall-clock seconds for the agent.")
+
+
+class AgentTask(BaseModel):
+    """What the agent is asked to do."""
+
+    instance: SWEInstance
+    run_id: str
+    attempt: int
+    budgets: Budgets = Field(default_factory=Budgets)
+    public_tests: list[str] = Field(
+        default_factory=list,
+        description="Tests the agent may run and see (feedback-split mode); empty means none.",
+    )
+    trajectory_path: Path | None = Field(default=None, description="Where to save the trajectory.")
+
+
+class AgentResult(BaseModel):
+    """What an agent hands back."""
+
+    patch: str | None = Field(description="Unified diff against base_commit; None or '' is no patch.")
+    exit_status: ExitStatus
+    error_class: ErrorClass | None = None
+    detail: str = ""
+    steps: int = 0
+    trajectory_path: str | None = None
+
+
+class AgentReporter(Protocol):
+    """How an agent tells the engine what it is doing."""
+
+    async def sub_state(self, name: str, detail: str = "") -> None:
+        """Enter a sub-state of `agent` (e.g. localize, edit, test, judge)."""
+        ...
+
+    async def step(self, index: int, summary: str, data: dict[str, Any] | None = None) -> None:
+        """Record one agent step (one turn); the engine persists it at once."""
+        ...
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """Produces a patch for one task."""
+
+    name: str
+    needs_model: bool
+
+    async def run(
+        self, task: AgentTask, sandbox: Sandbox, model: Any, reporter: AgentReporter
+    ) -> AgentResult: ...

@@ -1,0 +1,91 @@
+"""The SWE-bench task row, validated.
+
+Rows come from Hugging Face, from .json/.jsonl/.parquet files, or from the bundled task set. They all
+end up as :class:`SWEInstance`. FAIL_TO_PASS and PASS_TO_PASS arrive either as JSON-encoded strings
+(as on Hugging Face) or as lists; inside Ramp they are always lists, and :meth:`to_swebench_row`
+gives them back in the exact upstream format.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+#: The fields every SWE-bench row has, in upstream order.
+SWEBENCH_FIELDS = (
+    "repo",
+    "instance_id",
+    "base_commit",
+    "patch",
+    "test_patch",
+    "problem_statement",
+    "hints_text",
+    "created_at",
+    "version",
+    "FAIL_TO_PASS",
+    "PASS_TO_PASS",
+    "environment_setup_commit",
+)
+
+
+class SWEInstance(BaseModel):
+    """One SWE-bench task instance."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+    instance_id: str = Field(min_length=1, description="Unique id, owner__name-number.")
+    repo: str = Field(pattern=r"^[\w.-]+/[\w.-]+$", description="GitHub owner/name.")
+    base_commit: str = Field(min_length=7, description="Commit the agent starts from.")
+    patch: str = Field(default="", description="The reference (gold) patch.")
+    test_patch: str = Field(description="Patch adding the tests that decide resolution.")
+    problem_statement: str = Field(default="", description="The issue text the agent sees.")
+    hints_text: str = Field(default="", description="Comments before the fix, optional for agents.")
+    created_at: str = Field(default="", description="Creation time of the fixing PR (ISO 8601).")
+    version: str = Field(description="Key into the per-repo install/test specs.")
+    environment_setup_commit: str = Field(
+        default="", description="Commit whose requirements build the environment."
+    )
+    FAIL_TO_PASS: list[str] = Field(description="Tests that must go from failing to passing.")
+    PASS_TO_PASS: list[str] = Field(default_factory=list, description="Tests that must stay green.")
+
+    @field_validator("FAIL_TO_PASS", "PASS_TO_PASS", mode="before")
+    @classmethod
+    def _decode_test_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else []
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a JSON list of test names ({exc.msg})") from exc
+        if hasattr(value, "tolist"):  # numpy arrays from parquet
+            value = value.tolist()
+        if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+            raise ValueError("expected a list of test names (or a JSON string of one)")
+        return value
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> Any:
+        # Some dumps store "3.0" as the float 3.0; the specs table is keyed by strings.
+        return str(value) if isinstance(value, int | float) else value
+
+    @property
+    def setup_commit(self) -> str:
+        """The commit the environment is built from (upstream falls back to base_commit)."""
+        return self.environment_setup_commit or self.base_commit
+
+    @property
+    def owner(self) -> str:
+        return self.repo.split("/", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.repo.split("/", 1)[1]
+
+    def to_swebench_row(self) -> dict[str, Any]:
+        """The row in exact upstream format: test lists as JSON strings, extra fields kept."""
+        row = self.model_dump()
+        row["FAIL_TO_PASS"] = json.dumps(self.FAIL_TO_PASS)
+        row["PASS_TO_PASS"] = json.dumps(self.PASS_TO_PASS)
+        return row

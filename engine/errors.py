@@ -1,0 +1,80 @@
+"""Error classes and the small exception hierarchy the engine uses for control flow.
+
+Every failure that reaches the store carries an :data:`ErrorClass`. The scheduler requeues only the
+retryable ones, and metrics keep ``infra`` failures out of the model's denominator: an environment
+that could not be built says nothing about the model.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+ErrorClass = Literal[
+    "infra",
+    "rate_limit",
+    "timeout",
+    "model_format",
+    "malformed_patch",
+    "eval_flaky",
+    "budget",
+]
+ERROR_CLASSES: tuple[str, ...] = get_args(ErrorClass)
+
+#: Classes worth another try of the same attempt: the cause is outside the model.
+RETRYABLE: frozenset[str] = frozenset({"infra", "rate_limit", "timeout", "eval_flaky"})
+
+#: Classes that are not the model's fault and never count as a model failure.
+NOT_SCORED: frozenset[str] = frozenset({"infra", "rate_limit", "budget"})
+
+
+class RampError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+    exit_code = 3
+
+
+class ConfigError(RampError):
+    """Bad configuration or usage. The message names the file, the field and the fix."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, file: str | None = None, field: str | None = None):
+        self.file = file
+        self.field = field
+        where = ": ".join(p for p in (file, field) if p)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class DatasetError(ConfigError):
+    """A dataset that cannot be used: missing, unreadable, or no longer matching its lock."""
+
+
+class AttemptError(RampError):
+    """An attempt failed with a known error class. Raised by agents, sandboxes and evaluators."""
+
+    def __init__(self, error_class: ErrorClass, message: str):
+        if error_class not in ERROR_CLASSES:
+            raise ValueError(f"unknown error class {error_class!r}")
+        self.error_class: ErrorClass = error_class
+        super().__init__(message)
+
+    @property
+    def retryable(self) -> bool:
+        return self.error_class in RETRYABLE
+
+
+class InfraError(AttemptError):
+    """The environment failed: a clone, a venv, a container, the disk. Never the model's fault."""
+
+    def __init__(self, message: str):
+        super().__init__("infra", message)
+
+
+class IllegalTransition(RampError):
+    """A state machine was asked for a transition DESIGN.md does not allow."""
+
+
+class RunStopped(RampError):
+    """Raised inside the scheduler when an operator stops the run."""
+
+    exit_code = 0

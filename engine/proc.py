@@ -1,0 +1,112 @@
+"""Subprocesses that never outlive their purpose.
+
+Every command runs in its own process group. On timeout or cancellation (Ctrl-C, a stopped run) the
+whole group gets SIGTERM, then SIGKILL, so a test run's grandchildren do not linger after the engine
+has moved on.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import anyio
+from anyio.abc import Process
+
+from .sandbox.base import CommandResult
+
+#: Output kept in memory per command; the rest is only in the log file, if one was given.
+MAX_CAPTURE = 4 * 1024 * 1024
+
+
+def _kill_group(process: Process, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+async def run_command(
+    command: str | Sequence[str],
+    *,
+    cwd: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    log_file: Path | None = None,
+    stdin: bytes | None = None,
+) -> CommandResult:
+    """Run a command (a shell string or an argv list), merge stdout and stderr, and return it.
+
+    ``env`` is added to the current environment. When ``log_file`` is given, output is appended to
+    it as it arrives, so a killed run still leaves the log behind.
+    """
+    full_env = {**os.environ, **(env or {})}
+    if isinstance(command, str):
+        argv: list[str] = ["/bin/bash", "-c", command]
+    else:
+        argv = list(command)
+    started = time.monotonic()
+    chunks: list[bytes] = []
+    captured = 0
+    timed_out = False
+    log = open(log_file, "ab") if log_file else None  # noqa: SIM115 - closed in finally
+    process = await anyio.open_process(
+        argv,
+        cwd=str(cwd) if cwd else None,
+        env=full_env,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        if stdin is not None and process.stdin is not None:
+            await process.stdin.send(stdin)
+            await process.stdin.aclose()
+        assert process.stdout is not None
+        with anyio.move_on_after(timeout) as scope:
+            async for chunk in process.stdout:
+                if log:
+                    log.write(chunk)
+                    log.flush()
+                if captured < MAX_CAPTURE:
+                    chunks.append(chunk)
+                    captured += len(chunk)
+            await process.wait()
+        if scope.cancelled_caught:
+            timed_out = True
+    finally:
+        if process.returncode is None:
+            _kill_group(process, signal.SIGTERM)
+            with anyio.move_on_after(3, shield=True):
+                await process.wait()
+            if process.returncode is None:
+                _kill_group(process, signal.SIGKILL)
+                with anyio.move_on_after(3, shield=True):
+                    await process.wait()
+        else:
+            # The leader exited; clear out anything it left running in its group.
+            _kill_group(process, signal.SIGKILL)
+        if log:
+            log.close()
+    output = b"".join(chunks).decode("utf-8", errors="replace")
+    code = process.returncode if process.returncode is not None else -9
+    return CommandResult(
+        exit_code=code, output=output, timed_out=timed_out, duration_s=time.monotonic() - started
+    )
+
+
+async def git(*args: str, cwd: Path | str | None = None, timeout: float | None = 600) -> CommandResult:
+    """Run git with a fixed identity and no prompts."""
+    env = {
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_AUTHOR_NAME": "ramp",
+        "GIT_AUTHOR_EMAIL": "ramp@localhost",
+        "GIT_COMMITTER_NAME": "ramp",
+        "GIT_COMMITTER_EMAIL": "ramp@localhost",
+    }
+    return await run_command(["git", *args], cwd=cwd, env=env, timeout=timeout)

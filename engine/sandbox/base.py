@@ -1,0 +1,52 @@
+"""The sandbox protocol: a workspace at base_commit where an agent reads, edits and runs commands.
+
+The local sandbox is a git clone on the host; the docker sandbox (later) is the same workspace inside
+a container. Agents only see this protocol, so they run unchanged in either.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+
+class CommandResult(BaseModel):
+    """The outcome of one shell command run in a sandbox."""
+
+    exit_code: int
+    output: str
+    timed_out: bool = False
+    duration_s: float = 0.0
+
+
+@runtime_checkable
+class Sandbox(Protocol):
+    """A workspace checked out at the task's base commit."""
+
+    #: Where the repository lives, as commands inside the sandbox see it.
+    workdir: str
+
+    async def run(self, command: str, timeout: float = 60.0) -> CommandResult:
+        """Run a shell command in workdir; stdout and stderr are merged."""
+        ...
+
+    async def read_file(self, path: str) -> str:
+        """Read a file relative to workdir. Raises FileNotFoundError."""
+        ...
+
+    async def write_file(self, path: str, content: str) -> None:
+        """Write a file relative to workdir, refusing paths that leave it."""
+        ...
+
+    async def list_files(self) -> list[str]:
+        """Tracked and untracked (not ignored) files, relative to workdir."""
+        ...
+
+    async def diff(self) -> str:
+        """The unified diff of everything changed since base_commit, new files included."""
+        ...
+
+    async def aclose(self) -> None:
+        """Remove the workspace."""
+        ...
