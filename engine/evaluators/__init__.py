@@ -1,6 +1,18 @@
-"""Evaluators, by name. See base.Evaluator for the protocol."""
+"""Evaluators, by name. See base.Evaluator for the protocol.
+
+Every evaluator class carries its own pydantic ``Config``; options come from the ``evaluators.<name>``
+section of the config tree and are validated by that class, so a typo names the exact field.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from ..registry import Registry
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..sandbox.repos import RepoCache
 
 EVALUATORS = Registry(
     "evaluator",
@@ -9,3 +21,21 @@ EVALUATORS = Registry(
         "swebench-local": "engine.evaluators.local:LocalEvaluator",
     },
 )
+
+#: Aliases share one options section.
+CANONICAL = {"swebench-local": "local", "swebench-docker": "docker"}
+
+
+def build_evaluator(settings: Settings, *, repo_source: str, repo_cache: RepoCache) -> Any:
+    """Construct the configured evaluator with its validated options."""
+    from ..config import validate_backend_config
+
+    name = CANONICAL.get(settings.run.evaluator, settings.run.evaluator)
+    cls = EVALUATORS.get(settings.run.evaluator)
+    config = validate_backend_config(cls.Config, settings.evaluators.get(name, {}), f"evaluators.{name}")
+    return cls(
+        config,
+        cache_dir=settings.paths.resolved_cache_dir(),
+        repo_source=repo_source,
+        repo_cache=repo_cache,
+    )

@@ -1,0 +1,260 @@
+"""The `ramp` command line. See DESIGN.md, "Command-line contract".
+
+Exit codes: 0 finished (last gate not STOP), 1 a gate said STOP, 2 usage or config error,
+3 infrastructure failure, 130 interrupted. Errors are one readable message on stderr, never a
+traceback; with ``--json`` the last stdout line is still a ``"kind": "summary"`` object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from .errors import ConfigError, RampError
+
+EXIT_CONFIG = 2
+EXIT_INFRA = 3
+EXIT_INTERRUPTED = 130
+
+
+def _runs_dir_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--runs-dir", type=Path, default=None,
+        help="folder holding ramp.sqlite and run folders (default ./runs or $RAMP_RUNS_DIR)",
+    )
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-c", "--config", type=Path, default=None, help="config file (default config/ramp.yaml)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ramp", description="Evaluate coding agents on SWE-bench-style tasks.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="start or resume a run")
+    _config_arg(run)
+    run.add_argument("--dataset", help="bundled | FILE.json/.jsonl/.parquet | HF name[:split]")
+    run.add_argument("--instances", help="comma-separated instance ids")
+    run.add_argument("--slice", type=Path, help="pinned YAML slice of instance ids")
+    run.add_argument("--limit", type=int, help="run at most N instances")
+    run.add_argument("--seed", type=int, help="seed of the repo-stratified order")
+    run.add_argument("--agent", help="empty | gold | direct-edit | bash")
+    run.add_argument("--model", help="model id from config/models.yaml")
+    run.add_argument("--evaluator", help="local | docker")
+    run.add_argument("--attempts", type=int, help="K attempts per instance")
+    run.add_argument("--attempt-policy", choices=["until-resolved", "fixed"])
+    run.add_argument("--phases", help="ramp plan as sizes, e.g. 5,10,30")
+    run.add_argument("--run-id", help="resume this run, or name a new one")
+    run.add_argument("--repo-source", help="repo URL template, e.g. file:///mirrors/{owner}+{name}")
+    run.add_argument("--headless", action="store_true", help="no TUI; progress lines or --json")
+    run.add_argument("--auto-approve", action="store_true", help="headless gate policy: proceed unless STOP")
+    run.add_argument("--json", action="store_true", help="JSON lines on stdout; the last is the summary")
+    _runs_dir_arg(run)
+
+    ctl = sub.add_parser("ctl", help="control a run through the store")
+    ctl.add_argument("run_id")
+    ctl.add_argument("action", choices=["pause", "resume", "stop", "approve", "reject", "rerun", "rerun-failed"])
+    ctl.add_argument("instance", nargs="?", help="instance id (for rerun)")
+    _config_arg(ctl)
+    _runs_dir_arg(ctl)
+
+    status = sub.add_parser("status", help="show a run's state")
+    status.add_argument("run_id")
+    status.add_argument("--json", action="store_true")
+    _config_arg(status)
+    _runs_dir_arg(status)
+
+    doctor = sub.add_parser("doctor", help="preflight: name anything missing")
+    _config_arg(doctor)
+    doctor.add_argument("--dataset", help="also check what this dataset's instances need")
+    doctor.add_argument("--evaluator", help="local | docker")
+    _runs_dir_arg(doctor)
+
+    dataset = sub.add_parser("dataset", help="dataset tools")
+    dsub = dataset.add_subparsers(dest="dataset_command", required=True, metavar="ACTION")
+    lock = dsub.add_parser("lock", help="pin a Hugging Face dataset (or file) in config/dataset.lock")
+    lock.add_argument("spec", help="e.g. princeton-nlp/SWE-bench_Lite:test")
+    lock.add_argument("--revision", help="commit or tag to pin (default: the current one)")
+    _config_arg(lock)
+    _runs_dir_arg(lock)
+    return parser
+
+
+def _settings(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Any:
+    from .config import load_settings
+
+    overrides = dict(overrides or {})
+    if getattr(args, "runs_dir", None) is not None:
+        overrides["paths.runs_dir"] = str(args.runs_dir)
+    return load_settings(getattr(args, "config", None), overrides=overrides)
+
+
+def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "run.dataset": args.dataset,
+        "run.instances": [i.strip() for i in args.instances.split(",") if i.strip()] if args.instances else None,
+        "run.slice": str(args.slice) if args.slice else None,
+        "run.limit": args.limit,
+        "run.seed": args.seed,
+        "run.agent": args.agent,
+        "run.model": args.model,
+        "run.evaluator": args.evaluator,
+        "run.attempts": args.attempts,
+        "run.attempt_policy": args.attempt_policy,
+        "run.repo_source": args.repo_source,
+        "ramp.phases": args.phases,
+    }
+
+
+def _display(args: argparse.Namespace) -> Any:
+    from .display import JsonLinesDisplay, PlainDisplay
+
+    return JsonLinesDisplay() if args.json else PlainDisplay()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .runner import execute_run
+
+    settings = _settings(args, _run_overrides(args))
+    display = _display(args)
+    result = anyio.run(lambda: execute_run(settings, display=display, run_id=args.run_id))
+    display.close()
+    return result.exit_code
+
+
+def cmd_ctl(args: argparse.Namespace) -> int:
+    from .store import Store
+
+    if args.action == "rerun" and not args.instance:
+        raise ConfigError("rerun needs an instance id: ramp ctl RUN_ID rerun INSTANCE_ID", field="instance")
+    settings = _settings(args)
+
+    async def go() -> int:
+        async with Store(settings.paths.runs_dir / "ramp.sqlite") as store:
+            if await store.get_run(args.run_id) is None:
+                raise ConfigError(f"no run {args.run_id!r} in {settings.paths.runs_dir / 'ramp.sqlite'}", field="RUN_ID")
+            command_id = await store.add_command(args.run_id, args.action, args.instance or "")
+        print(f"queued command #{command_id}: {args.action} {args.instance or ''}".rstrip())
+        return 0
+
+    return anyio.run(go)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .runner import summary_metrics
+    from .store import Store
+
+    settings = _settings(args)
+
+    async def go() -> int:
+        path = settings.paths.runs_dir / "ramp.sqlite"
+        if not path.exists():
+            raise ConfigError(f"no store at {path}; pass --runs-dir", field="--runs-dir")
+        async with Store(path) as store:
+            run = await store.get_run(args.run_id)
+            if run is None:
+                raise ConfigError(f"no run {args.run_id!r} in {path}", field="RUN_ID")
+            instances = await store.instances(args.run_id)
+            metrics = await summary_metrics(store, args.run_id)
+        if args.json:
+            print(json.dumps({
+                "run_id": args.run_id, "status": run["status"], "exit_code": run["exit_code"],
+                "metrics": metrics,
+                "instances": {i["instance_id"]: {"state": i["state"], "attempt": i["attempt"], "outcome": i["outcome"]} for i in instances},
+            }))
+        else:
+            print(f"run {args.run_id}: {run['status']} (agent {run['agent']}, evaluator {run['evaluator']})")
+            print(f"resolved {metrics['resolved']}/{metrics['instances']}, attempts {metrics['attempts']}, "
+                  f"infra failures {metrics['infra_failures']}")
+            for i in instances:
+                print(f"  {i['instance_id']:<50} {i['state']:<12} attempt {i['attempt']}  {i['outcome'] or ''}")
+        return 0
+
+    return anyio.run(go)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .evaluators import build_evaluator
+    from .preflight import backend_checks, host_checks
+    from .runner import prepare_instances
+    from .sandbox.repos import DEFAULT_SOURCE, RepoCache
+
+    overrides = {"run.dataset": args.dataset, "run.evaluator": args.evaluator}
+    settings = _settings(args, overrides)
+    checks = host_checks(settings)
+
+    async def backend() -> list[Any]:
+        dataset, instances, _ = await prepare_instances(settings)
+        source = settings.run.repo_source or dataset.repo_source or DEFAULT_SOURCE
+        evaluator = build_evaluator(
+            settings, repo_source=source, repo_cache=RepoCache(settings.paths.resolved_cache_dir(), source)
+        )
+        try:
+            return backend_checks(f"evaluator {evaluator.name}", await evaluator.preflight(instances))
+        finally:
+            await evaluator.aclose()
+
+    checks += anyio.run(backend)
+    for check in checks:
+        print(check.line())
+    failed = [c for c in checks if not c.ok]
+    print(f"{len(checks) - len(failed)} ok, {len(failed)} failed")
+    return EXIT_INFRA if failed else 0
+
+
+def cmd_dataset(args: argparse.Namespace) -> int:
+    from .datasets import lock_dataset
+
+    settings = _settings(args)
+    entry = lock_dataset(args.spec, settings.paths.lock_file, revision=args.revision)
+    print(f"locked {args.spec} in {settings.paths.lock_file}: {json.dumps(entry, default=str)}")
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "ctl": cmd_ctl,
+    "status": cmd_status,
+    "doctor": cmd_doctor,
+    "dataset": cmd_dataset,
+}
+
+
+def _failure_summary(args: argparse.Namespace, code: int, message: str) -> None:
+    if getattr(args, "json", False) and getattr(args, "command", "") == "run":
+        print(json.dumps({
+            "kind": "summary", "run_id": getattr(args, "run_id", None) or "", "status": "failed",
+            "exit_code": code, "outcomes": {}, "metrics": {}, "error": message,
+        }))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "runs_dir", None) is None and os.environ.get("RAMP_RUNS_DIR"):
+        args.runs_dir = Path(os.environ["RAMP_RUNS_DIR"])
+    try:
+        code = COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"ramp: error: {exc}", file=sys.stderr)
+        _failure_summary(args, EXIT_CONFIG, str(exc))
+        code = EXIT_CONFIG
+    except RampError as exc:
+        print(f"ramp: {exc}", file=sys.stderr)
+        _failure_summary(args, exc.exit_code, str(exc))
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        print("ramp: interrupted", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,327 @@
+"""The configuration tree: config/ramp.yaml, then the environment, then command-line flags.
+
+Every field has a description, because the description is what an operator reads when a value is
+rejected. Layers are merged as plain dicts while remembering where each value came from, so that a
+validation error names the file (or the environment variable, or the flag), the dotted field, what
+was expected, and the value that was given. Bad config exits with code 2 and never a traceback.
+
+Environment variables: ``RAMP_<SECTION>__<FIELD>`` (for example ``RAMP_RUN__AGENT=gold`` or
+``RAMP_GOVERNOR__CPU_TARGET=0.7``); values are parsed as YAML scalars or lists. ``RAMP_RUNS_DIR`` and
+``RAMP_CONFIG`` are shortcuts for ``paths.runs_dir`` and the config file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .agents.base import Budgets
+from .errors import ConfigError
+
+DEFAULT_CONFIG = Path("config/ramp.yaml")
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class PathsConfig(Section):
+    runs_dir: Path = Field(
+        default=Path("runs"),
+        description="Holds ramp.sqlite and one folder per run. Also RAMP_RUNS_DIR or --runs-dir.",
+    )
+    cache_dir: Path | None = Field(
+        default=None,
+        description="Repo clones, venvs and bundled mirrors, shared across runs. "
+        "Default: <runs_dir>/.cache.",
+    )
+    lock_file: Path = Field(
+        default=Path("config/dataset.lock"),
+        description="Pinned Hugging Face dataset revisions and content hashes.",
+    )
+    secrets_file: Path = Field(
+        default=Path("secrets/credentials.txt"),
+        description="KEY=VALUE credentials, never committed (secrets/credentials.example shows the keys).",
+    )
+
+    def resolved_cache_dir(self) -> Path:
+        return self.cache_dir if self.cache_dir is not None else self.runs_dir / ".cache"
+
+
+class RunSection(Section):
+    dataset: str = Field(
+        default="bundled",
+        description="'bundled', a .json/.jsonl/.parquet file of SWE-bench rows, or a Hugging Face "
+        "name such as princeton-nlp/SWE-bench_Lite:dev (revision pinned in the lock file).",
+    )
+    instances: list[str] = Field(default_factory=list, description="Explicit instance ids to run.")
+    slice: Path | None = Field(default=None, description="A pinned YAML slice (config/instances/*.yaml).")
+    limit: int | None = Field(default=None, ge=1, description="Run at most this many instances.")
+    seed: int = Field(default=0, description="Seed of the repo-stratified instance order.")
+    on_malformed: Literal["skip", "refuse"] = Field(
+        default="skip", description="What to do with dataset rows that fail validation."
+    )
+    agent: str = Field(default="gold", description="Agent name: empty, gold, direct-edit, bash.")
+    model: str | None = Field(default=None, description="Model id from config/models.yaml.")
+    evaluator: str = Field(default="local", description="local (swebench-local) or docker.")
+    attempts: int = Field(default=1, ge=1, le=100, description="K: attempts per instance.")
+    attempt_policy: Literal["until-resolved", "fixed"] = Field(
+        default="until-resolved",
+        description="until-resolved stops at the first resolved attempt; fixed always draws K "
+        "samples (needed for the unbiased pass@k estimator).",
+    )
+    max_retries: int = Field(
+        default=2, ge=0, description="Retries of one attempt after a retryable error (infra, "
+        "rate_limit, timeout, eval_flaky)."
+    )
+    retry_backoff_s: float = Field(default=2.0, ge=0, description="First retry delay; doubles each time.")
+    agent_concurrency: int = Field(default=4, ge=1, description="Agent attempts running at once.")
+    repo_source: str | None = Field(
+        default=None,
+        description="URL template for repositories: {repo}, {owner}, {name}. Default GitHub, or the "
+        "bundled set's local mirrors. Example: file:///mirrors/{owner}+{name}",
+    )
+    budgets: Budgets = Field(default_factory=Budgets, description="Per-attempt agent budgets.")
+    budget_usd: float | None = Field(
+        default=None, ge=0, description="Whole-run spend limit; new model calls stop before it."
+    )
+
+
+class GovernorConfig(Section):
+    cpu_target: float = Field(
+        default=0.8, gt=0, le=1.0,
+        description="Start a new evaluation only while measured host CPU is under this share of all cores.",
+    )
+    min_free_memory_mb: int = Field(default=1024, ge=0, description="Memory floor for new evaluations.")
+    min_free_disk_mb: int = Field(default=2048, ge=0, description="Free-disk floor (runs dir) for new evaluations.")
+    max_concurrent_evals: int | None = Field(
+        default=None, ge=1, description="Hard cap on evaluations at once. Default: number of cores."
+    )
+    sample_interval_s: float = Field(default=0.5, gt=0, description="How often CPU is measured.")
+    settle_s: float = Field(
+        default=2.0, ge=0,
+        description="A newly started evaluation counts as one busy core for this long, until its load shows.",
+    )
+
+
+class PhaseConfig(Section):
+    size: int = Field(ge=1, description="Instances in this phase, previous phases included.")
+    name: str | None = Field(default=None, description="Label shown in the TUI and reports.")
+
+
+class RampSection(Section):
+    phases: list[PhaseConfig] = Field(
+        default_factory=list,
+        description="The ramp plan. Empty runs the whole selection as one phase. Phases are nested: "
+        "each contains the previous one's instances.",
+    )
+
+    @field_validator("phases", mode="before")
+    @classmethod
+    def _sizes_as_phases(cls, value: Any) -> Any:
+        # `--phases 5,10,30` and `phases: [5, 10, 30]` are shorthand for phases with only a size.
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list):
+            return [{"size": v} if isinstance(v, int | str) else v for v in value]
+        return value
+
+    @field_validator("phases")
+    @classmethod
+    def _increasing(cls, phases: list[PhaseConfig]) -> list[PhaseConfig]:
+        sizes = [p.size for p in phases]
+        if sizes != sorted(set(sizes)):
+            raise ValueError(f"phase sizes must strictly increase (phases are nested), got {sizes}")
+        return phases
+
+
+class Settings(Section):
+    """The whole configuration tree."""
+
+    paths: PathsConfig = Field(default_factory=PathsConfig)
+    run: RunSection = Field(default_factory=RunSection)
+    governor: GovernorConfig = Field(default_factory=GovernorConfig)
+    ramp: RampSection = Field(default_factory=RampSection)
+    evaluators: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Per-evaluator options, validated by that evaluator's config."
+    )
+    agents: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Per-agent options, validated by that agent's config."
+    )
+
+    def phase_sizes(self) -> list[int]:
+        return [p.size for p in self.ramp.phases]
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading with provenance
+
+
+class _Layers:
+    """Merged config data plus, for every leaf path, the source that set it."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+        self.origin: dict[tuple[str, ...], str] = {}
+
+    def add(self, data: dict[str, Any], source: str, prefix: tuple[str, ...] = ()) -> None:
+        target = self.data
+        for key in prefix:
+            target = target.setdefault(key, {})
+        self._merge(target, data, source, prefix)
+
+    def _merge(self, target: dict[str, Any], data: dict[str, Any], source: str, path: tuple[str, ...]) -> None:
+        for key, value in data.items():
+            here = (*path, str(key))
+            if isinstance(value, dict) and isinstance(target.get(key), dict):
+                self._merge(target[key], value, source, here)
+            else:
+                target[key] = value
+            self.origin[here] = source
+
+    def source_of(self, loc: tuple[Any, ...]) -> str:
+        path = tuple(str(p) for p in loc)
+        while path:
+            if path in self.origin:
+                return self.origin[path]
+            path = path[:-1]
+        return "defaults"
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(
+            "file not found; pass an existing file with -c/--config, or omit it to use "
+            f"{DEFAULT_CONFIG}", file=str(path)
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"not valid YAML{where}: {getattr(exc, 'problem', exc)}", file=str(path)) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a mapping of sections at the top, got {type(data).__name__}", file=str(path))
+    return data
+
+
+def _env_layer(environ: dict[str, str]) -> dict[tuple[str, ...], Any]:
+    values: dict[tuple[str, ...], Any] = {}
+    for name, raw in environ.items():
+        if name == "RAMP_RUNS_DIR":
+            values[("paths", "runs_dir")] = raw
+        elif name.startswith("RAMP_") and "__" in name:
+            path = tuple(part.lower() for part in name[len("RAMP_"):].split("__"))
+            try:
+                values[path] = yaml.safe_load(raw) if raw.strip() else raw
+            except yaml.YAMLError:
+                values[path] = raw
+    return values
+
+
+def _nest(path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    cur = out
+    for key in path[:-1]:
+        cur = cur.setdefault(key, {})
+    cur[path[-1]] = value
+    return out
+
+
+def _describe_error(err: dict[str, Any], layers: _Layers) -> str:
+    loc = tuple(err["loc"])
+    field = ".".join(str(p) for p in loc)
+    source = layers.source_of(loc)
+    if err["type"] == "extra_forbidden":
+        parent = Settings
+        for part in loc[:-1]:
+            info = getattr(parent, "model_fields", {}).get(str(part))
+            annotation = getattr(info, "annotation", None) if info else None
+            parent = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+            if parent is None:
+                break
+        allowed = list(parent.model_fields) if parent is not None else []
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"{source}: {field}: unknown key{hint}; allowed keys here: {', '.join(allowed)}"
+    given = err.get("input")
+    given_text = "" if isinstance(given, dict) or err["type"] == "value_error" else f", got {given!r}"
+    info = _field_info(loc)
+    expected = err["msg"][0].lower() + err["msg"][1:]
+    doc = f" ({info})" if info else ""
+    return f"{source}: {field}: expected: {expected}{given_text}{doc}"
+
+
+def _field_info(loc: tuple[Any, ...]) -> str:
+    model: Any = Settings
+    info = None
+    for part in loc:
+        fields = getattr(model, "model_fields", None)
+        if not fields or str(part) not in fields:
+            return info.description if info is not None and info.description else ""
+        info = fields[str(part)]
+        model = info.annotation
+    return info.description if info is not None and info.description else ""
+
+
+def load_settings(
+    config_path: Path | None = None,
+    *,
+    environ: dict[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Build Settings from the YAML file, the environment and flag overrides (dotted keys).
+
+    Raises ConfigError (exit code 2) naming the source, the field and what was expected.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    layers = _Layers()
+    if config_path is None and environ.get("RAMP_CONFIG"):
+        config_path = Path(environ["RAMP_CONFIG"])
+    if config_path is not None:
+        layers.add(_read_yaml(config_path), str(config_path))
+    elif DEFAULT_CONFIG.exists():
+        layers.add(_read_yaml(DEFAULT_CONFIG), str(DEFAULT_CONFIG))
+    for path, value in _env_layer(environ).items():
+        var = "RAMP_RUNS_DIR" if path == ("paths", "runs_dir") else "RAMP_" + "__".join(p.upper() for p in path)
+        layers.add(_nest(path, value), f"environment variable {var}")
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        path = tuple(dotted.split("."))
+        layers.add(_nest(path, value), f"command-line flag for {dotted}")
+    try:
+        return Settings.model_validate(layers.data)
+    except ValidationError as exc:
+        lines = [_describe_error(e, layers) for e in exc.errors()]
+        first, *rest = lines
+        message = first + "".join(f"\n  {line}" for line in rest)
+        raise ConfigError(message) from None
+
+
+def validate_backend_config(model: type[BaseModel], data: dict[str, Any], where: str) -> Any:
+    """Validate a backend's own options (e.g. ``evaluators.local``) with a file-and-field message."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            field = ".".join([where, *(str(p) for p in err["loc"])])
+            if err["type"] == "extra_forbidden":
+                lines.append(f"{field}: unknown key; allowed keys: {', '.join(model.model_fields)}")
+            else:
+                lines.append(f"{field}: expected: {err['msg']}, got {err.get('input')!r}")
+        raise ConfigError("; ".join(lines)) from None

@@ -1,0 +1,99 @@
+"""Preflight: name everything missing before a run starts (``ramp doctor`` and every ``ramp run``).
+
+Each check says what it looked at, whether it is fine, and if not, the fix. Backends add their own
+checks (the evaluator knows which interpreters its specs need; the docker evaluator checks the
+daemon and base image; the model catalog checks credentials and reachability).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Settings
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        mark = "ok  " if self.ok else "FAIL"
+        tail = f" — fix: {self.fix}" if (self.fix and not self.ok) else ""
+        return f"[{mark}] {self.name}: {self.detail}{tail}"
+
+
+def _tool_version(tool: str, *args: str) -> str | None:
+    path = shutil.which(tool)
+    if path is None:
+        return None
+    try:
+        out = subprocess.run([path, *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) else path
+
+
+def host_checks(settings: Settings) -> list[Check]:
+    """Checks that do not depend on the dataset or the backends."""
+    checks: list[Check] = []
+    checks.append(Check(
+        "python", sys.version_info >= (3, 11),
+        f"engine runs on Python {sys.version.split()[0]}", "use Python 3.11 or newer",
+    ))
+    git = _tool_version("git", "--version")
+    checks.append(Check("git", git is not None, git or "not found on PATH", "install git (apt-get install git)"))
+    patch = _tool_version("patch", "--version")
+    checks.append(Check(
+        "patch", patch is not None, patch or "not found on PATH (the last patch-apply fallback needs it)",
+        "apt-get install patch",
+    ))
+    runs_dir = settings.paths.runs_dir
+    probe = runs_dir
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    writable = os.access(probe, os.W_OK)
+    checks.append(Check(
+        "runs dir", writable, f"{runs_dir} ({'writable' if writable else 'not writable'})",
+        "pass --runs-dir to a writable folder or set RAMP_RUNS_DIR",
+    ))
+    free_mb = shutil.disk_usage(probe).free / 2**20
+    floor = settings.governor.min_free_disk_mb
+    checks.append(Check(
+        "disk", free_mb >= floor, f"{free_mb / 1024:.1f} GB free under {probe} (floor {floor / 1024:.1f} GB)",
+        "free disk space or lower governor.min_free_disk_mb",
+    ))
+    wal = _sqlite_wal_ok(Path(probe))
+    checks.append(Check(
+        "sqlite", wal, f"SQLite {sqlite3.sqlite_version}, WAL {'available' if wal else 'unavailable'}",
+        "put the runs dir on a local filesystem (WAL does not work on some network filesystems)",
+    ))
+    return checks
+
+
+def _sqlite_wal_ok(folder: Path) -> bool:
+    import tempfile
+
+    try:
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            conn = sqlite3.connect(Path(tmp) / "probe.sqlite")
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            conn.close()
+            return str(mode).lower() == "wal"
+    except (OSError, sqlite3.Error):
+        return False
+
+
+def backend_checks(name: str, problems: list[str]) -> list[Check]:
+    """Turn a backend's list of problems into checks (one passing check when there are none)."""
+    if not problems:
+        return [Check(name, True, "ready")]
+    return [Check(name, False, problem) for problem in problems]

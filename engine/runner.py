@@ -1,0 +1,323 @@
+"""Start or resume one run: settings → dataset → selection → backends → scheduler → summary.
+
+This is the only place that wires the pieces together; the CLI, the demo and the TUI's in-process
+worker all call :func:`execute_run`.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import secrets
+import subprocess
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from .agents import AGENTS
+from .artifacts import RunFolder
+from .config import Settings, validate_backend_config
+from .datasets.rows import SWEInstance
+from .display import Display
+from .errors import ConfigError, RampError
+from .evaluators import build_evaluator
+from .events import RunFinished, RunStarted, Summary
+from .governor import Governor
+from .preflight import Check, backend_checks, host_checks
+from .sandbox.local import LocalSandboxFactory
+from .sandbox.repos import DEFAULT_SOURCE, RepoCache
+from .scheduler import GateKeeper, Scheduler, SchedulerOptions
+from .store import Store
+
+EXIT_OK, EXIT_GATE_STOP, EXIT_CONFIG, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+#: Settings that define what a run measures; a resumed run must not change them.
+IDENTITY_FIELDS = ("dataset", "agent", "model", "evaluator", "attempts", "attempt_policy")
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: str
+    exit_code: int
+    outcomes: dict[str, str | None]
+    summary: Summary | None = None
+
+
+def new_run_id(agent: str) -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{agent}-{secrets.token_hex(2)}"
+
+
+def phase_sizes(requested: list[int], available: int) -> list[int]:
+    """Clip the ramp plan to the instances available: [5, 10, 30] over 12 gives [5, 10, 12]."""
+    if not requested:
+        return [available]
+    sizes: list[int] = []
+    for size in requested:
+        size = min(size, available)
+        if not sizes or size > sizes[-1]:
+            sizes.append(size)
+    return sizes
+
+
+def _git_sha() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+        return out.stdout.strip() or None
+    except OSError:
+        return None
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("ramp", "swebench", "anyio", "pydantic", "textual", "aiosqlite"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+async def prepare_instances(settings: Settings) -> tuple[Any, list[SWEInstance], list[int]]:
+    """Load the dataset, select instances in order, and clip the phase plan to them."""
+    from .datasets import resolve_dataset, select
+
+    run = settings.run
+    dataset = resolve_dataset(
+        run.dataset,
+        lock_path=settings.paths.lock_file,
+        cache_dir=settings.paths.resolved_cache_dir(),
+        on_malformed=run.on_malformed,
+    )
+    wanted = max(settings.phase_sizes(), default=0) or None
+    if run.limit is not None:
+        wanted = min(wanted or run.limit, run.limit)
+    chosen = select(
+        dataset.rows,
+        ids=run.instances or None,
+        slice_file=run.slice,
+        n=wanted,
+        seed=run.seed,
+    )
+    if not chosen:
+        raise ConfigError("no instances selected", field="run.instances")
+    return dataset, chosen, phase_sizes(settings.phase_sizes(), len(chosen))
+
+
+def _check_resume(existing: dict[str, Any], settings: Settings, dataset_sha: str | None) -> None:
+    import json
+
+    stored = json.loads(existing["config_json"]).get("run", {})
+    current = settings.model_dump(mode="json")["run"]
+    changed = [f for f in IDENTITY_FIELDS if stored.get(f) != current.get(f)]
+    if existing.get("dataset_sha") and dataset_sha and existing["dataset_sha"] != dataset_sha:
+        changed.append("dataset content")
+    if changed:
+        raise ConfigError(
+            f"run {existing['run_id']} was started with different {', '.join(changed)}; resume it with "
+            "the same settings, or choose a new --run-id",
+            field="--run-id",
+        )
+    if existing["status"] in ("running", "paused") and existing.get("pid") and existing["pid"] != os.getpid():
+        if _pid_alive(existing["pid"]) and time.time() - (existing.get("heartbeat") or 0) < 60:
+            raise ConfigError(
+                f"run {existing['run_id']} is still running in process {existing['pid']}; "
+                f"use `ramp watch {existing['run_id']}` or `ramp ctl {existing['run_id']} stop`",
+                field="--run-id",
+            )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def execute_run(
+    settings: Settings,
+    *,
+    display: Display,
+    run_id: str | None = None,
+    gate: GateKeeper | None = None,
+    model: Any = None,
+    on_scheduler: Any = None,
+) -> RunResult:
+    """Run (or resume) to the end and return the outcome. Raises ConfigError for bad input."""
+    dataset, instances, phases = await prepare_instances(settings)
+    runs_dir = settings.paths.runs_dir
+    cache_dir = settings.paths.resolved_cache_dir()
+    run_id = run_id or new_run_id(settings.run.agent)
+    repo_source = settings.run.repo_source or dataset.repo_source or DEFAULT_SOURCE
+
+    agent_cls = AGENTS.get(settings.run.agent)
+    agent_cfg_cls = getattr(agent_cls, "Config", None)
+    agent_cfg = (
+        validate_backend_config(agent_cfg_cls, settings.agents.get(settings.run.agent, {}), f"agents.{settings.run.agent}")
+        if agent_cfg_cls is not None else None
+    )
+    agent = agent_cls(agent_cfg) if agent_cfg is not None else agent_cls()
+    repo_cache = RepoCache(cache_dir, repo_source)
+    evaluator = build_evaluator(settings, repo_source=repo_source, repo_cache=repo_cache)
+
+    store = await Store(runs_dir / "ramp.sqlite").open()
+    try:
+        existing = await store.get_run(run_id)
+        if existing is not None:
+            _check_resume(existing, settings, dataset.sha256)
+        checks: list[Check] = [c for c in host_checks(settings) if not c.ok]
+        checks += [c for c in backend_checks(f"evaluator {evaluator.name}", await evaluator.preflight(instances)) if not c.ok]
+        if checks:
+            raise PreflightFailed(checks)
+
+        folder = RunFolder(runs_dir, run_id)
+        config_dump = settings.model_dump(mode="json")
+        manifest = {
+            "run_id": run_id,
+            "created_at": existing["created_at"] if existing else time.time(),
+            "versions": _versions(),
+            "git_sha": _git_sha(),
+            "config": config_dump,
+            "dataset": {
+                "spec": settings.run.dataset, "source": dataset.source, "sha256": dataset.sha256,
+                "lock": dataset.lock_entry, "rows": len(dataset.rows),
+                "problems": [str(p) for p in dataset.problems],
+            },
+            "repo_source": repo_source,
+            "instances": [i.instance_id for i in instances],
+            "phases": phases,
+        }
+        folder.write_manifest(manifest)
+        if existing is None:
+            await store.create_run(run_id, config=config_dump, meta={
+                "agent": settings.run.agent, "model": settings.run.model, "evaluator": evaluator.name,
+                "dataset": settings.run.dataset, "dataset_sha": dataset.sha256, "pid": os.getpid(),
+                "host": platform.node(),
+            })
+            await store.add_instances(run_id, [
+                (inst.instance_id, inst.repo, next(i for i, s in enumerate(phases) if pos < s), pos)
+                for pos, inst in enumerate(instances)
+            ])
+            await store.set_phases(run_id, [(size, None) for size in phases])
+        else:
+            await store.update_run(run_id, status="running", pid=os.getpid(), host=platform.node(), exit_code=None)
+
+        governor = Governor(settings.governor, runs_dir)
+        sandboxes = LocalSandboxFactory(repo_cache, cache_dir / "work")
+        scheduler = Scheduler(
+            run_id=run_id,
+            instances=instances,
+            phases=phases,
+            options=SchedulerOptions(
+                attempts=settings.run.attempts,
+                attempt_policy=settings.run.attempt_policy,
+                max_retries=settings.run.max_retries,
+                retry_backoff_s=settings.run.retry_backoff_s,
+                agent_concurrency=settings.run.agent_concurrency,
+                budgets=settings.run.budgets,
+                model_name=settings.run.model or settings.run.agent,
+            ),
+            store=store, folder=folder, agent=agent, evaluator=evaluator, sandboxes=sandboxes,
+            governor=governor, display=display, model=model, gate=gate,
+        )
+        requeued = await scheduler.restore() if existing is not None else 0
+        if existing is not None:
+            folder.rebuild_predictions(await _predictions(store, run_id, scheduler.options.model_name))
+        await scheduler.emit(RunStarted(
+            agent=settings.run.agent, model=settings.run.model, evaluator=evaluator.name,
+            dataset=settings.run.dataset, instances=len(instances), attempts=settings.run.attempts,
+            phases=phases, resumed=existing is not None, pid=os.getpid(),
+        ))
+        if requeued:
+            from .events import Alert
+
+            await scheduler.emit(Alert(level="info", message=f"resumed: {requeued} attempt(s) in flight are re-run"))
+        if on_scheduler is not None:
+            on_scheduler(scheduler)
+        try:
+            status = await scheduler.run()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await evaluator.aclose()
+        outcomes = scheduler.outcomes()
+        exit_code = _exit_code(status, await store.attempts(run_id))
+        with anyio.CancelScope(shield=True):
+            summary = Summary(
+                status=status, exit_code=exit_code, outcomes=outcomes,  # type: ignore[arg-type]
+                metrics=await summary_metrics(store, run_id),
+            )
+            await store.update_run(run_id, status=status, exit_code=exit_code)
+            await scheduler.emit(RunFinished(status=status, exit_code=exit_code, reason=scheduler.stop_reason))
+            await scheduler.emit(summary)
+        return RunResult(run_id, status, exit_code, outcomes, summary)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await store.close()
+
+
+def _exit_code(status: str, attempts: list[dict[str, Any]]) -> int:
+    if status == "gate_stop":
+        return EXIT_GATE_STOP
+    if status in ("interrupted", "stopped"):
+        return EXIT_INTERRUPTED
+    final: dict[str, list[dict[str, Any]]] = {}
+    for a in attempts:
+        final.setdefault(a["instance_id"], []).append(a)
+    for rows in final.values():
+        if all(r["outcome"] == "error" and r["error_class"] == "infra" for r in rows):
+            return EXIT_INFRA
+    return EXIT_OK
+
+
+async def _predictions(store: Store, run_id: str, model_name: str) -> list[dict[str, Any]]:
+    out = []
+    for a in await store.attempts(run_id):
+        if a["status"] in ("agent_done", "done") and a["patch_path"] and os.path.exists(a["patch_path"]):
+            patch = Path(a["patch_path"]).read_text(encoding="utf-8")
+            out.append(RunFolder.prediction(a["instance_id"], a["attempt"], model_name, patch))
+    return out
+
+
+async def summary_metrics(store: Store, run_id: str) -> dict[str, Any]:
+    """Headline numbers computed from the store (so a resumed run reports the same figures)."""
+    instances = await store.instances(run_id)
+    attempts = await store.attempts(run_id)
+    run = await store.get_run(run_id)
+    resolved = sum(1 for i in instances if i["outcome"] == "resolved")
+    errors: dict[str, int] = {}
+    for a in attempts:
+        if a["error_class"]:
+            errors[a["error_class"]] = errors.get(a["error_class"], 0) + 1
+    infra = sum(
+        1 for i in instances if i["outcome"] == "error" and i["error_class"] == "infra"
+    )
+    scored = len(instances) - infra
+    return {
+        "instances": len(instances),
+        "resolved": resolved,
+        "resolved_rate": round(resolved / scored, 4) if scored else None,
+        "infra_failures": infra,
+        "attempts": len(attempts),
+        "errors_by_class": errors,
+        "wall_s": round(time.time() - run["created_at"], 1) if run else None,
+    }
+
+
+class PreflightFailed(RampError):
+    """The run cannot start: something it needs is missing."""
+
+    exit_code = EXIT_INFRA
+
+    def __init__(self, checks: list[Check]):
+        self.checks = checks
+        super().__init__("preflight failed:\n" + "\n".join("  " + c.line() for c in checks))

@@ -1,0 +1,592 @@
+"""The scheduler: phases → instances → attempts, on two concurrent lanes.
+
+Each instance has a driver coroutine that runs its attempts one after another. An attempt takes a
+slot in the *agent lane* (a capacity limiter sized by the agent/provider concurrency), prepares a
+sandbox, runs the agent and saves the patch; it then leaves the agent lane and waits for the
+*evaluation lane*, where the governor admits it against measured CPU, memory and disk. So while one
+instance is being evaluated, others are being worked on by the agent.
+
+Durability: every transition is written to the store before it is shown. An attempt whose agent
+finished keeps its patch; if the process dies during evaluation, a restart evaluates that saved
+patch again instead of re-running the agent. Attempts that were mid-agent are re-run. Attempts are
+keyed by number, so nothing is duplicated.
+
+Control: the commands table (pause, resume, stop, approve, reject, rerun, rerun-failed) is polled;
+SIGINT/SIGTERM cancel the work cleanly with everything saved (exit code 130).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import anyio
+from anyio.abc import TaskGroup
+
+from .agents.base import AgentResult, AgentTask, Budgets
+from .artifacts import RunFolder, safe_name
+from .datasets.rows import SWEInstance
+from .display import Display
+from .errors import RETRYABLE, AttemptError, ErrorClass
+from .evaluators.base import EvalRequest, EvalResult
+from .events import (
+    AgentStep,
+    Alert,
+    AttemptFinished,
+    CommandHandled,
+    EvaluationDone,
+    EventBase,
+    GovernorSample,
+    PhaseFinished,
+    PhaseStarted,
+    RunStatus,
+)
+from .fsm import TERMINAL, InstanceMachine
+from .governor import Governor
+from .store import Store
+
+COMMAND_POLL_S = 0.3
+HEARTBEAT_S = 5.0
+GOVERNOR_EVENT_S = 5.0
+
+
+class SandboxFactory(Protocol):
+    async def create(self, instance: SWEInstance, key: str) -> Any: ...
+
+
+class GateKeeper(Protocol):
+    """Decides, after each phase, whether the run goes on. Implemented in engine.gates."""
+
+    async def decide(self, scheduler: Scheduler, phase: int, last: bool) -> str:
+        """Return "proceed" or "stop"."""
+        ...
+
+
+class PassGate:
+    """The gate of a run without gate rules: always proceed."""
+
+    async def decide(self, scheduler: Scheduler, phase: int, last: bool) -> str:
+        return "proceed"
+
+
+@dataclass
+class SchedulerOptions:
+    attempts: int = 1
+    attempt_policy: str = "until-resolved"
+    max_retries: int = 2
+    retry_backoff_s: float = 2.0
+    agent_concurrency: int = 4
+    budgets: Budgets = field(default_factory=Budgets)
+    model_name: str = "gold"
+
+
+@dataclass
+class InstanceTrack:
+    """What the scheduler knows about one instance."""
+
+    instance: SWEInstance
+    phase: int
+    machine: InstanceMachine
+    outcomes: dict[int, str] = field(default_factory=dict)
+    extra_attempts: int = 0
+    resume_patch: dict[int, str] = field(default_factory=dict)
+    active: bool = False
+
+    @property
+    def done(self) -> int:
+        return len(self.outcomes)
+
+    def outcome(self) -> str | None:
+        values = set(self.outcomes.values())
+        for outcome in ("resolved", "unresolved", "error"):
+            if outcome in values:
+                return outcome
+        return None
+
+
+class Scheduler:
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        instances: list[SWEInstance],
+        phases: list[int],
+        options: SchedulerOptions,
+        store: Store,
+        folder: RunFolder,
+        agent: Any,
+        evaluator: Any,
+        sandboxes: SandboxFactory,
+        governor: Governor,
+        display: Display,
+        model: Any = None,
+        gate: GateKeeper | None = None,
+    ):
+        self.run_id = run_id
+        self.phases = phases
+        self.options = options
+        self.store = store
+        self.folder = folder
+        self.agent = agent
+        self.evaluator = evaluator
+        self.sandboxes = sandboxes
+        self.governor = governor
+        self.display = display
+        self.model = model
+        self.gate = gate or PassGate()
+        self.tracks: dict[str, InstanceTrack] = {}
+        for position, inst in enumerate(instances):
+            phase = next(i for i, size in enumerate(phases) if position < size)
+            self.tracks[inst.instance_id] = InstanceTrack(
+                instance=inst, phase=phase, machine=InstanceMachine(run_id, inst.instance_id, "queued", 0)
+            )
+        self.agent_lane = anyio.CapacityLimiter(options.agent_concurrency)
+        self.current_phase = 0
+        self.status: RunStatus = "running"
+        self._resume = anyio.Event()
+        self._resume.set()
+        self._active = 0
+        self._idle = anyio.Event()
+        self._idle.set()
+        self._work_tg: TaskGroup | None = None
+        self._stop_reason = ""
+        self._stop_status: RunStatus | None = None
+        self._last_governor_event = 0.0
+        #: Operator gate decisions (phase, "approve" | "reject", by), read by the gate keeper.
+        self._decision_send, self.decisions = anyio.create_memory_object_stream[tuple[int, str, str]](16)
+
+    # -- events --------------------------------------------------------------------------------
+
+    async def emit(self, event: EventBase) -> None:
+        """Store first, then show."""
+        if not event.run_id:
+            event.run_id = self.run_id
+        await self.store.append(event)
+        self._show(event)
+
+    def _show(self, event: EventBase) -> None:
+        try:
+            self.display.show(event)  # type: ignore[arg-type]
+        except Exception:  # a broken display must never stop the engine
+            pass
+
+    async def transition(self, track: InstanceTrack, to: str, **kw: Any) -> None:
+        """Move an instance's state machine, persisting the new state and its event atomically."""
+        event = track.machine.transition(to, **kw)
+        fields: dict[str, Any] = {"state": to, "attempt": track.machine.attempt}
+        if to in TERMINAL:
+            fields["error_class"] = kw.get("error_class")
+        if to != "agent":
+            fields["sub_state"] = None
+        async with self.store.transaction():
+            await self.store.set_instance_in_tx(self.run_id, track.instance.instance_id, **fields)
+            await self.store.append_in_tx(event)
+        self._show(event)
+
+    # -- restore -------------------------------------------------------------------------------
+
+    async def restore(self) -> int:
+        """Load what a previous process left in the store; return how many attempts are re-run.
+
+        Finished attempts are kept. An attempt whose agent had finished keeps its saved patch and
+        goes back to the evaluation queue; anything else that was in flight is queued again.
+        """
+        rows = {r["instance_id"]: r for r in await self.store.instances(self.run_id)}
+        for a in await self.store.attempts(self.run_id):
+            track = self.tracks.get(a["instance_id"])
+            if track is None:
+                continue
+            if a["status"] == "done":
+                track.outcomes[a["attempt"]] = a["outcome"]
+            elif a["status"] == "agent_done" and a["patch_path"] and os.path.exists(a["patch_path"]):
+                with open(a["patch_path"], encoding="utf-8") as fh:
+                    track.resume_patch[a["attempt"]] = fh.read()
+        requeued = 0
+        for iid, track in self.tracks.items():
+            row = rows.get(iid)
+            if row is None:
+                continue
+            track.machine.state = row["state"]
+            track.machine.attempt = row["attempt"]
+            track.extra_attempts = row["extra_attempts"]
+            state = row["state"]
+            if state in TERMINAL or state == "queued":
+                continue
+            requeued += 1
+            if row["attempt"] in track.resume_patch:
+                patch = track.resume_patch[row["attempt"]]
+                if state == "agent":
+                    await self.transition(track, "patched" if patch.strip() else "no_patch")
+                if track.machine.state != "eval_queued":
+                    await self.transition(
+                        track, "eval_queued", detail="restarted: the saved patch is evaluated again"
+                    )
+            else:
+                await self.transition(
+                    track, "queued", attempt=max(row["attempt"], 1),
+                    detail="restarted: the attempt in flight is re-run",
+                )
+        return requeued
+
+    # -- the run -------------------------------------------------------------------------------
+
+    async def run(self) -> RunStatus:
+        """Run every phase; return the final status (completed, stopped, interrupted, gate_stop)."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self.governor.run)
+            tg.start_soon(self._command_loop)
+            tg.start_soon(self._heartbeat)
+            tg.start_soon(self._signals, tg.cancel_scope)
+            try:
+                async with anyio.create_task_group() as work:
+                    self._work_tg = work
+                    work.start_soon(self._phases)
+            finally:
+                self._work_tg = None
+                tg.cancel_scope.cancel()
+        if self._stop_status is not None:
+            self.status = self._stop_status
+        elif self.status in ("running", "paused"):
+            self.status = "completed"
+        return self.status
+
+    async def _phases(self) -> None:
+        done_phases = {p["phase"] for p in await self.store.phases(self.run_id) if p["status"] == "done"}
+        for index, size in enumerate(self.phases):
+            self.current_phase = index
+            ids = [iid for iid, t in self.tracks.items() if t.phase <= index]
+            if index not in done_phases:
+                await self.store.update_phase(self.run_id, index, status="running")
+                await self.emit(PhaseStarted(phase=index, size=size, instance_ids=ids))
+            for iid in ids:
+                self._spawn(self.tracks[iid])
+            await self._wait_idle()
+            if index in done_phases:
+                continue
+            await self.emit(PhaseFinished(phase=index))
+            decision = await self.gate.decide(self, index, last=index == len(self.phases) - 1)
+            await self.store.update_phase(self.run_id, index, status="done")
+            if decision == "stop":
+                self._stop_status = "gate_stop"
+                self._stop_reason = f"gate {index + 1} said STOP"
+                return
+        # Reruns asked for while the last phase was finishing are honoured before the run ends.
+        await self._wait_idle()
+
+    async def _wait_idle(self) -> None:
+        while self._active:
+            await self._idle.wait()
+
+    def allowed_attempts(self, track: InstanceTrack) -> int:
+        """Attempts the policy wants for this instance, plus any the operator asked for."""
+        k = self.options.attempts
+        if self.options.attempt_policy == "until-resolved":
+            resolved = [n for n, o in track.outcomes.items() if o == "resolved" and n <= k]
+            if resolved:
+                k = min(resolved)
+        return k + track.extra_attempts
+
+    def _spawn(self, track: InstanceTrack) -> None:
+        if track.active or track.done >= self.allowed_attempts(track) or self._work_tg is None:
+            return
+        track.active = True
+        self._active += 1
+        self._idle = anyio.Event()
+        self._work_tg.start_soon(self._drive, track)
+
+    async def _drive(self, track: InstanceTrack) -> None:
+        """Run an instance's attempts one after another, as long as the policy wants more."""
+        try:
+            while track.done < self.allowed_attempts(track):
+                await self._resume.wait()
+                number = track.done + 1
+                track.outcomes[number] = await self._attempt(track, number)
+        finally:
+            track.active = False
+            self._active -= 1
+            if self._active == 0:
+                self._idle.set()
+
+    # -- one attempt ---------------------------------------------------------------------------
+
+    async def _attempt(self, track: InstanceTrack, number: int) -> str:
+        iid = track.instance.instance_id
+        m = track.machine
+        if m.state in TERMINAL:
+            await self.transition(track, "queued", attempt=number)
+        m.attempt = number
+        retries = 0
+        patch: str | None = track.resume_patch.pop(number, None)
+        agent = _AgentOutcome()
+        while True:
+            try:
+                if patch is None:
+                    patch = await self._agent_stage(track, number, agent)
+                return await self._eval_stage(track, number, patch, agent)
+            except AttemptError as exc:
+                if exc.error_class in RETRYABLE and retries < self.options.max_retries:
+                    retries += 1
+                    await self.store.update_attempt(self.run_id, iid, number, retries=retries)
+                    await self.emit(Alert(
+                        level="warning", instance_id=iid,
+                        message=f"{iid} attempt {number}: {exc.error_class}: {exc}; "
+                        f"retry {retries} of {self.options.max_retries}",
+                    ))
+                    if patch is None:
+                        await self.transition(track, "queued", attempt=number, detail=f"retry after {exc.error_class}")
+                    elif m.state == "evaluating":
+                        await self.transition(track, "eval_queued", detail=f"retry after {exc.error_class}")
+                    await anyio.sleep(self.options.retry_backoff_s * 2 ** (retries - 1))
+                    continue
+                return await self._fail(track, number, exc.error_class, str(exc), agent)
+            except Exception as exc:  # a bug or an unexpected environment failure: never a crash
+                return await self._fail(track, number, "infra", f"{type(exc).__name__}: {exc}", agent)
+
+    async def _agent_stage(self, track: InstanceTrack, number: int, agent: _AgentOutcome) -> str:
+        iid = track.instance.instance_id
+        async with self.agent_lane:
+            await self._resume.wait()
+            await self.store.start_attempt(self.run_id, iid, number)
+            await self.transition(track, "preparing")
+            began = time.monotonic()
+            key = f"{safe_name(self.run_id)}/{safe_name(iid)}-{number}"
+            try:
+                sandbox = await self.sandboxes.create(track.instance, key)
+            except AttemptError:
+                raise
+            except Exception as exc:
+                raise AttemptError("infra", f"sandbox: {type(exc).__name__}: {exc}") from exc
+            wall = self.options.budgets.max_wall_s
+            try:
+                await self.transition(track, "agent")
+                task = AgentTask(
+                    instance=track.instance,
+                    run_id=self.run_id,
+                    attempt=number,
+                    budgets=self.options.budgets,
+                    trajectory_path=self.folder.attempt_dir(iid, number) / "trajectory.json",
+                )
+                with anyio.fail_after(wall if wall else math.inf):
+                    result: AgentResult = await self.agent.run(task, sandbox, self.model, _Reporter(self, track, number))
+            except TimeoutError as exc:
+                raise AttemptError("timeout", f"agent ran past its wall-time budget of {wall:.0f}s") from exc
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await sandbox.aclose()
+            agent.seconds = time.monotonic() - began
+            agent.error_class = result.error_class
+            if result.error_class in RETRYABLE:
+                raise AttemptError(result.error_class, result.detail or result.exit_status)  # type: ignore[arg-type]
+            patch = result.patch or ""
+            path, sha = self.folder.write_patch(iid, number, patch)
+            await self.store.update_attempt(
+                self.run_id, iid, number, status="agent_done", patch_path=str(path), patch_sha=sha,
+                patch_bytes=len(patch), exit_status=result.exit_status, agent_done_at=time.time(),
+                agent_s=agent.seconds, trajectory_path=result.trajectory_path,
+                error_class=result.error_class, detail=result.detail or None,
+            )
+            self.folder.append_prediction(iid, number, self.options.model_name, patch)
+            await self.transition(track, "patched" if patch.strip() else "no_patch")
+            return patch
+
+    async def _eval_stage(self, track: InstanceTrack, number: int, patch: str, agent: _AgentOutcome) -> str:
+        iid = track.instance.instance_id
+        if track.machine.state != "eval_queued":
+            await self.transition(track, "eval_queued")
+        await self._resume.wait()
+        async with self.governor.eval_slot():
+            await self._governor_event()
+            await self.transition(track, "evaluating")
+            result: EvalResult = await self.evaluator.evaluate(EvalRequest(
+                instance=track.instance,
+                patch=patch,
+                log_dir=self.folder.attempt_dir(iid, number),
+                run_id=self.run_id,
+                key=f"{safe_name(self.run_id)}/{safe_name(iid)}-{number}",
+            ))
+        await self._record_eval(track, number, result)
+        outcome = "resolved" if result.resolved else "unresolved"
+        error_class = result.error_class or agent.error_class
+        detail = result.detail
+        await self.store.update_attempt(
+            self.run_id, iid, number, status="done", outcome=outcome, error_class=error_class,
+            detail=detail or None, finished_at=time.time(), eval_s=result.duration_s, log_path=result.log_path,
+        )
+        await self.transition(track, outcome, detail=detail)
+        track.outcomes[number] = outcome
+        await self.store.set_instance(self.run_id, iid, outcome=track.outcome())
+        await self.emit(AttemptFinished(
+            instance_id=iid, attempt=number, outcome=outcome, error_class=error_class, detail=detail,
+            patch_bytes=len(patch), agent_s=agent.seconds, eval_s=result.duration_s,
+        ))
+        return outcome
+
+    async def _record_eval(self, track: InstanceTrack, number: int, result: EvalResult) -> None:
+        iid = track.instance.instance_id
+        await self.store.add_evaluation(
+            self.run_id, iid, number, 0,
+            evaluator=getattr(self.evaluator, "name", "?"), resolved=int(result.resolved),
+            applied=int(result.applied), error_class=result.error_class, detail=result.detail,
+            tests=result.tests, f2p=result.fail_to_pass.model_dump(), p2p=result.pass_to_pass.model_dump(),
+            log_path=result.log_path, duration_s=result.duration_s, setup_s=result.setup_s,
+        )
+        self.folder.write_json(iid, number, "eval.json", result.model_dump())
+        f2p, p2p = result.fail_to_pass, result.pass_to_pass
+        await self.emit(EvaluationDone(
+            instance_id=iid, attempt=number, resolved=result.resolved, applied=result.applied,
+            error_class=result.error_class, duration_s=result.duration_s,
+            f2p_passed=len(f2p.success), f2p_total=len(f2p.success) + len(f2p.failure),
+            p2p_passed=len(p2p.success), p2p_total=len(p2p.success) + len(p2p.failure),
+        ))
+
+    async def _fail(
+        self, track: InstanceTrack, number: int, error_class: ErrorClass, detail: str, agent: _AgentOutcome
+    ) -> str:
+        iid = track.instance.instance_id
+        with anyio.CancelScope(shield=True):
+            await self.store.update_attempt(
+                self.run_id, iid, number, status="done", outcome="error", error_class=error_class,
+                detail=detail[:2000], finished_at=time.time(),
+            )
+            await self.transition(track, "error", error_class=error_class, detail=detail[:500])
+            track.outcomes[number] = "error"
+            await self.store.set_instance(self.run_id, iid, outcome=track.outcome())
+            await self.emit(AttemptFinished(
+                instance_id=iid, attempt=number, outcome="error", error_class=error_class,
+                detail=detail[:500], agent_s=agent.seconds,
+            ))
+        return "error"
+
+    # -- governor ------------------------------------------------------------------------------
+
+    async def _governor_event(self) -> None:
+        now = time.monotonic()
+        if now - self._last_governor_event < GOVERNOR_EVENT_S:
+            return
+        self._last_governor_event = now
+        snap = self.governor.snapshot()
+        await self.emit(GovernorSample(
+            cpu_percent=snap.cpu_percent, memory_available_mb=snap.memory_available_mb,
+            disk_free_mb=snap.disk_free_mb, running_evals=snap.running, waiting_evals=snap.waiting,
+            blocked_by=snap.blocked_by,
+        ))
+
+    # -- control -------------------------------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await self.store.update_run(self.run_id, heartbeat=time.time(), status=self.status)
+            await self._governor_event()
+            await anyio.sleep(HEARTBEAT_S)
+
+    async def _signals(self, scope: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                self._stop_status = "interrupted"
+                self._stop_reason = f"received {signal.Signals(signum).name}"
+                scope.cancel()
+                return
+
+    async def _command_loop(self) -> None:
+        while True:
+            for cmd in await self.store.pending_commands(self.run_id):
+                status, result = await self.handle_command(cmd["command"], cmd["arg"])
+                await self.store.finish_command(cmd["id"], status, result)
+                await self.emit(CommandHandled(
+                    command_id=cmd["id"], command=cmd["command"], arg=cmd["arg"], result=result
+                ))
+            await anyio.sleep(COMMAND_POLL_S)
+
+    async def handle_command(self, command: str, arg: str) -> tuple[str, str]:
+        """Apply one operator command; returns (status, result) for the commands table."""
+        if command == "pause":
+            self._resume = anyio.Event()
+            self.status = "paused"
+            await self.store.update_run(self.run_id, status="paused")
+            return "done", "paused: attempts in flight finish, no new work starts"
+        if command == "resume":
+            self._resume.set()
+            self.status = "running"
+            await self.store.update_run(self.run_id, status="running")
+            return "done", "resumed"
+        if command == "stop":
+            self._stop_status = "stopped"
+            self._stop_reason = "stopped by operator"
+            self._resume.set()
+            if self._work_tg is not None:
+                self._work_tg.cancel_scope.cancel()
+            return "done", "stopping; in-flight attempts are saved and re-run on resume"
+        if command in ("approve", "reject"):
+            try:
+                self._decision_send.send_nowait((self.current_phase, command, "operator"))
+            except anyio.WouldBlock:
+                return "ignored", "too many decisions pending"
+            return "done", f"{command} at phase {self.current_phase + 1}"
+        if command == "rerun":
+            track = self.tracks.get(arg)
+            if track is None:
+                return "rejected", f"unknown instance {arg!r}"
+            await self._add_attempt(track)
+            return "done", f"queued attempt {self.allowed_attempts(track)} of {arg}"
+        if command == "rerun-failed":
+            failed = [
+                t for t in self.tracks.values() if t.done and not t.active and t.outcome() != "resolved"
+            ]
+            for track in failed:
+                await self._add_attempt(track)
+            return "done", ",".join(t.instance.instance_id for t in failed) or "nothing to rerun"
+        return "rejected", f"unknown command {command!r}"
+
+    async def _add_attempt(self, track: InstanceTrack) -> None:
+        """One more attempt for an instance, beyond what the policy asked for; persisted."""
+        track.extra_attempts += 1
+        await self.store.set_instance(self.run_id, track.instance.instance_id, extra_attempts=track.extra_attempts)
+        self._spawn(track)
+
+    # -- results -------------------------------------------------------------------------------
+
+    def outcomes(self) -> dict[str, str | None]:
+        return {iid: track.outcome() for iid, track in self.tracks.items()}
+
+    @property
+    def stop_reason(self) -> str:
+        return self._stop_reason
+
+
+@dataclass
+class _AgentOutcome:
+    """What the agent stage of an attempt left behind for the evaluation stage."""
+
+    seconds: float = 0.0
+    error_class: ErrorClass | None = None
+
+
+class _Reporter:
+    """AgentReporter: sub-states and steps go to the store and the display as they happen."""
+
+    def __init__(self, scheduler: Scheduler, track: InstanceTrack, attempt: int):
+        self.s = scheduler
+        self.track = track
+        self.attempt = attempt
+        self.step_index = 0
+        self.sub = ""
+
+    async def sub_state(self, name: str, detail: str = "") -> None:
+        self.sub = name
+        await self.s.store.set_instance(self.s.run_id, self.track.instance.instance_id, sub_state=name)
+        await self.s.emit(AgentStep(
+            instance_id=self.track.instance.instance_id, attempt=self.attempt,
+            step=self.step_index, sub_state=name, summary=detail,
+        ))
+
+    async def step(self, index: int, summary: str, data: dict[str, Any] | None = None) -> None:
+        self.step_index = index
+        await self.s.emit(AgentStep(
+            instance_id=self.track.instance.instance_id, attempt=self.attempt,
+            step=index, sub_state=self.sub, summary=summary[:500],
+        ))
+

@@ -1,0 +1,426 @@
+"""The durable store: runs/ramp.sqlite through aiosqlite, in WAL mode.
+
+WAL lets ``ramp watch`` and ``ramp ctl`` read (and write commands) while the engine writes. Records
+are written as they happen, each in its own transaction, with ``synchronous=NORMAL``: a SIGKILL at any
+moment leaves every committed row intact (only an OS crash could lose the last ones). Attempts and
+evaluations are keyed by (run, instance, attempt[, grade]), so a restarted run overwrites what was in
+flight instead of duplicating it. Events are append-only and read back by rowid.
+
+The schema version is SQLite's ``user_version``; :data:`MIGRATIONS` brings any older file forward.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import anyio
+
+from .events import Event, EventBase, parse_event
+
+SCHEMA_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE runs (
+    run_id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    status TEXT NOT NULL,
+    exit_code INTEGER,
+    agent TEXT, model TEXT, evaluator TEXT, dataset TEXT, dataset_sha TEXT,
+    config_json TEXT NOT NULL,
+    pid INTEGER, host TEXT, heartbeat REAL
+);
+CREATE TABLE phases (
+    run_id TEXT NOT NULL, phase INTEGER NOT NULL, size INTEGER NOT NULL, name TEXT,
+    status TEXT NOT NULL DEFAULT 'pending',
+    tier TEXT, verdict_json TEXT, decision TEXT, decided_by TEXT, decided_at REAL,
+    PRIMARY KEY (run_id, phase)
+);
+CREATE TABLE instances (
+    run_id TEXT NOT NULL, instance_id TEXT NOT NULL, repo TEXT NOT NULL,
+    phase INTEGER NOT NULL, position INTEGER NOT NULL,
+    state TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 0, sub_state TEXT,
+    outcome TEXT, error_class TEXT, extra_attempts INTEGER NOT NULL DEFAULT 0, updated_at REAL,
+    PRIMARY KEY (run_id, instance_id)
+);
+CREATE TABLE attempts (
+    run_id TEXT NOT NULL, instance_id TEXT NOT NULL, attempt INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    outcome TEXT, error_class TEXT, detail TEXT, retries INTEGER NOT NULL DEFAULT 0,
+    exit_status TEXT, patch_path TEXT, patch_sha TEXT, patch_bytes INTEGER,
+    trajectory_path TEXT, log_path TEXT,
+    started_at REAL, agent_done_at REAL, finished_at REAL, agent_s REAL, eval_s REAL,
+    input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL NOT NULL DEFAULT 0, calls INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, instance_id, attempt)
+);
+CREATE TABLE evaluations (
+    run_id TEXT NOT NULL, instance_id TEXT NOT NULL, attempt INTEGER NOT NULL,
+    grade INTEGER NOT NULL DEFAULT 0, evaluator TEXT,
+    resolved INTEGER NOT NULL, applied INTEGER NOT NULL, error_class TEXT, detail TEXT,
+    tests_json TEXT, f2p_json TEXT, p2p_json TEXT, log_path TEXT,
+    duration_s REAL, setup_s REAL, created_at REAL,
+    PRIMARY KEY (run_id, instance_id, attempt, grade)
+);
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL, ts REAL NOT NULL, kind TEXT NOT NULL,
+    instance_id TEXT, attempt INTEGER, data TEXT NOT NULL
+);
+CREATE INDEX events_by_run ON events (run_id, seq);
+CREATE TABLE llm_calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT, instance_id TEXT, attempt INTEGER,
+    ts REAL NOT NULL, day TEXT NOT NULL, model_id TEXT NOT NULL, provider TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
+    cached_tokens INTEGER NOT NULL DEFAULT 0, estimated INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL, latency_s REAL, ttft_s REAL, status TEXT NOT NULL, error_class TEXT
+);
+CREATE INDEX llm_calls_by_day ON llm_calls (provider, day);
+CREATE INDEX llm_calls_by_run ON llm_calls (run_id);
+CREATE TABLE commands (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL, ts REAL NOT NULL, command TEXT NOT NULL, arg TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT 'pending', handled_at REAL, result TEXT
+);
+CREATE INDEX commands_pending ON commands (run_id, status);
+"""
+
+#: Index i holds the script that takes user_version i to i + 1.
+MIGRATIONS: list[str] = [SCHEMA_V1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+COMMANDS = ("pause", "resume", "stop", "approve", "reject", "rerun", "rerun-failed")
+
+
+def _row_dict(cursor: aiosqlite.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
+    return {d[0]: v for d, v in zip(cursor.description, row, strict=True)}
+
+
+class Store:
+    """One connection per process. Writes are serialised by a lock; every write commits."""
+
+    def __init__(self, path: Path, redact: Callable[[str], str] | None = None):
+        self.path = Path(path)
+        self._redact = redact or (lambda text: text)
+        self._db: aiosqlite.Connection | None = None
+        self._lock = anyio.Lock()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def open(self) -> Store:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
+        self._db.row_factory = _row_dict
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.execute("PRAGMA synchronous=NORMAL")
+        await self._db.execute("PRAGMA busy_timeout=30000")
+        await self._migrate()
+        return self
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def __aenter__(self) -> Store:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("store is not open")
+        return self._db
+
+    async def _migrate(self) -> None:
+        async with self.transaction():
+            version = (await self._one("PRAGMA user_version"))["user_version"]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.path} has schema version {version}, newer than this Ramp ({SCHEMA_VERSION}); upgrade Ramp"
+                )
+            for index in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[index].split(";"):
+                    if statement.strip():
+                        await self.db.execute(statement)
+                await self.db.execute(f"PRAGMA user_version = {index + 1}")
+            if version < SCHEMA_VERSION:
+                await self.db.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """Group writes atomically. Re-entrant use from one task is not supported."""
+        async with self._lock:
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await self.db.execute("ROLLBACK")
+                raise
+            else:
+                with anyio.CancelScope(shield=True):
+                    await self.db.execute("COMMIT")
+
+    async def _one(self, sql: str, params: Iterable[Any] = ()) -> dict[str, Any] | None:
+        async with self.db.execute(sql, tuple(params)) as cursor:
+            return await cursor.fetchone()
+
+    async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        async with self.db.execute(sql, tuple(params)) as cursor:
+            return list(await cursor.fetchall())
+
+    async def _write(self, sql: str, params: Iterable[Any] = ()) -> int:
+        async with self._lock:
+            with anyio.CancelScope(shield=True):
+                cursor = await self.db.execute(sql, tuple(params))
+                return cursor.lastrowid or 0
+
+    def _json(self, value: Any) -> str:
+        return self._redact(json.dumps(value, default=str))
+
+    # -- events --------------------------------------------------------------------------------
+
+    def _event_row(self, event: EventBase) -> tuple[Any, ...]:
+        data = self._redact(event.model_dump_json(exclude={"seq"}))
+        return (
+            event.run_id,
+            event.ts,
+            event.kind,
+            getattr(event, "instance_id", None),
+            getattr(event, "attempt", None),
+            data,
+        )
+
+    _EVENT_SQL = "INSERT INTO events (run_id, ts, kind, instance_id, attempt, data) VALUES (?,?,?,?,?,?)"
+
+    async def append(self, event: EventBase) -> EventBase:
+        """Write an event; returns it with ``seq`` set."""
+        event.seq = await self._write(self._EVENT_SQL, self._event_row(event))
+        return event
+
+    async def append_in_tx(self, event: EventBase) -> EventBase:
+        """Write an event inside an open :meth:`transaction`."""
+        cursor = await self.db.execute(self._EVENT_SQL, self._event_row(event))
+        event.seq = cursor.lastrowid
+        return event
+
+    async def events(
+        self, run_id: str, after: int = 0, limit: int = 10_000, kinds: Iterable[str] | None = None
+    ) -> list[Event]:
+        sql = "SELECT seq, data FROM events WHERE run_id = ? AND seq > ?"
+        params: list[Any] = [run_id, after]
+        if kinds:
+            kinds = list(kinds)
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            params += kinds
+        rows = await self._all(sql + " ORDER BY seq LIMIT ?", [*params, limit])
+        out = []
+        for row in rows:
+            event = parse_event(row["data"])
+            event.seq = row["seq"]
+            out.append(event)
+        return out
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    async def create_run(self, run_id: str, *, config: dict[str, Any], meta: dict[str, Any]) -> None:
+        now = time.time()
+        await self._write(
+            "INSERT INTO runs (run_id, created_at, updated_at, status, agent, model, evaluator, dataset,"
+            " dataset_sha, config_json, pid, host, heartbeat) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                run_id, now, now, "running", meta.get("agent"), meta.get("model"), meta.get("evaluator"),
+                meta.get("dataset"), meta.get("dataset_sha"), self._json(config), meta.get("pid"),
+                meta.get("host"), now,
+            ),
+        )
+
+    async def get_run(self, run_id: str) -> dict[str, Any] | None:
+        return await self._one("SELECT * FROM runs WHERE run_id = ?", (run_id,))
+
+    async def list_runs(self) -> list[dict[str, Any]]:
+        return await self._all("SELECT * FROM runs ORDER BY created_at")
+
+    async def update_run(self, run_id: str, **fields: Any) -> None:
+        fields["updated_at"] = time.time()
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        await self._write(f"UPDATE runs SET {cols} WHERE run_id = ?", (*fields.values(), run_id))
+
+    # -- phases --------------------------------------------------------------------------------
+
+    async def set_phases(self, run_id: str, phases: list[tuple[int, str | None]]) -> None:
+        async with self.transaction():
+            for index, (size, name) in enumerate(phases):
+                await self.db.execute(
+                    "INSERT INTO phases (run_id, phase, size, name) VALUES (?,?,?,?)"
+                    " ON CONFLICT (run_id, phase) DO UPDATE SET size = excluded.size, name = excluded.name",
+                    (run_id, index, size, name),
+                )
+
+    async def update_phase(self, run_id: str, phase: int, **fields: Any) -> None:
+        if "verdict" in fields:
+            fields["verdict_json"] = self._json(fields.pop("verdict"))
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        await self._write(f"UPDATE phases SET {cols} WHERE run_id = ? AND phase = ?", (*fields.values(), run_id, phase))
+
+    async def phases(self, run_id: str) -> list[dict[str, Any]]:
+        return await self._all("SELECT * FROM phases WHERE run_id = ? ORDER BY phase", (run_id,))
+
+    # -- instances and attempts ----------------------------------------------------------------
+
+    async def add_instances(self, run_id: str, rows: list[tuple[str, str, int, int]]) -> None:
+        """(instance_id, repo, phase, position); existing instances keep their state."""
+        now = time.time()
+        async with self.transaction():
+            await self.db.executemany(
+                "INSERT INTO instances (run_id, instance_id, repo, phase, position, state, updated_at)"
+                " VALUES (?,?,?,?,?,'queued',?) ON CONFLICT (run_id, instance_id) DO UPDATE SET"
+                " phase = excluded.phase, position = excluded.position",
+                [(run_id, iid, repo, phase, pos, now) for iid, repo, phase, pos in rows],
+            )
+
+    async def instances(self, run_id: str) -> list[dict[str, Any]]:
+        return await self._all("SELECT * FROM instances WHERE run_id = ? ORDER BY position", (run_id,))
+
+    async def set_instance(self, run_id: str, instance_id: str, **fields: Any) -> None:
+        fields["updated_at"] = time.time()
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        await self._write(
+            f"UPDATE instances SET {cols} WHERE run_id = ? AND instance_id = ?",
+            (*fields.values(), run_id, instance_id),
+        )
+
+    async def set_instance_in_tx(self, run_id: str, instance_id: str, **fields: Any) -> None:
+        fields["updated_at"] = time.time()
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        await self.db.execute(
+            f"UPDATE instances SET {cols} WHERE run_id = ? AND instance_id = ?",
+            (*fields.values(), run_id, instance_id),
+        )
+
+    async def start_attempt(self, run_id: str, instance_id: str, attempt: int) -> None:
+        """Begin (or restart, after a crash) an attempt: any half-written record is replaced."""
+        async with self.transaction():
+            await self.db.execute(
+                "DELETE FROM evaluations WHERE run_id = ? AND instance_id = ? AND attempt = ?",
+                (run_id, instance_id, attempt),
+            )
+            await self.db.execute(
+                "INSERT OR REPLACE INTO attempts (run_id, instance_id, attempt, status, started_at)"
+                " VALUES (?,?,?,'running',?)",
+                (run_id, instance_id, attempt, time.time()),
+            )
+
+    async def update_attempt(self, run_id: str, instance_id: str, attempt: int, **fields: Any) -> None:
+        if "detail" in fields and fields["detail"] is not None:
+            fields["detail"] = self._redact(str(fields["detail"]))
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        await self._write(
+            f"UPDATE attempts SET {cols} WHERE run_id = ? AND instance_id = ? AND attempt = ?",
+            (*fields.values(), run_id, instance_id, attempt),
+        )
+
+    async def add_attempt_usage(
+        self, run_id: str, instance_id: str, attempt: int, *, input_tokens: int, output_tokens: int, cost_usd: float
+    ) -> None:
+        await self._write(
+            "UPDATE attempts SET input_tokens = input_tokens + ?, output_tokens = output_tokens + ?,"
+            " cost_usd = cost_usd + ?, calls = calls + 1 WHERE run_id = ? AND instance_id = ? AND attempt = ?",
+            (input_tokens, output_tokens, cost_usd, run_id, instance_id, attempt),
+        )
+
+    async def attempts(self, run_id: str, instance_id: str | None = None) -> list[dict[str, Any]]:
+        if instance_id is None:
+            return await self._all(
+                "SELECT * FROM attempts WHERE run_id = ? ORDER BY instance_id, attempt", (run_id,)
+            )
+        return await self._all(
+            "SELECT * FROM attempts WHERE run_id = ? AND instance_id = ? ORDER BY attempt", (run_id, instance_id)
+        )
+
+    async def add_evaluation(self, run_id: str, instance_id: str, attempt: int, grade: int, **fields: Any) -> None:
+        for key in ("tests", "f2p", "p2p"):
+            if key in fields:
+                fields[f"{key}_json"] = self._json(fields.pop(key))
+        if fields.get("detail"):
+            fields["detail"] = self._redact(str(fields["detail"]))
+        fields.setdefault("created_at", time.time())
+        cols = ["run_id", "instance_id", "attempt", "grade", *fields]
+        await self._write(
+            f"INSERT OR REPLACE INTO evaluations ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            (run_id, instance_id, attempt, grade, *fields.values()),
+        )
+
+    async def evaluations(self, run_id: str, instance_id: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM evaluations WHERE run_id = ?"
+        params: list[Any] = [run_id]
+        if instance_id is not None:
+            sql += " AND instance_id = ?"
+            params.append(instance_id)
+        return await self._all(sql + " ORDER BY instance_id, attempt, grade", params)
+
+    # -- model calls ---------------------------------------------------------------------------
+
+    async def add_llm_call(self, **fields: Any) -> int:
+        fields.setdefault("ts", time.time())
+        fields.setdefault("day", time.strftime("%Y-%m-%d", time.gmtime(fields["ts"])))
+        cols = list(fields)
+        return await self._write(
+            f"INSERT INTO llm_calls ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            tuple(fields.values()),
+        )
+
+    async def calls_today(self, provider: str, day: str | None = None) -> int:
+        day = day or time.strftime("%Y-%m-%d", time.gmtime())
+        row = await self._one("SELECT COUNT(*) AS n FROM llm_calls WHERE provider = ? AND day = ?", (provider, day))
+        return int(row["n"]) if row else 0
+
+    async def llm_calls(self, run_id: str) -> list[dict[str, Any]]:
+        return await self._all("SELECT * FROM llm_calls WHERE run_id = ? ORDER BY id", (run_id,))
+
+    async def run_spend(self, run_id: str) -> float:
+        row = await self._one("SELECT COALESCE(SUM(cost_usd), 0) AS usd FROM llm_calls WHERE run_id = ?", (run_id,))
+        return float(row["usd"]) if row else 0.0
+
+    # -- commands ------------------------------------------------------------------------------
+
+    async def add_command(self, run_id: str, command: str, arg: str = "") -> int:
+        if command not in COMMANDS:
+            raise ValueError(f"unknown command {command!r}; expected one of {', '.join(COMMANDS)}")
+        return await self._write(
+            "INSERT INTO commands (run_id, ts, command, arg) VALUES (?,?,?,?)", (run_id, time.time(), command, arg)
+        )
+
+    async def pending_commands(self, run_id: str) -> list[dict[str, Any]]:
+        return await self._all(
+            "SELECT * FROM commands WHERE run_id = ? AND status = 'pending' ORDER BY id", (run_id,)
+        )
+
+    async def finish_command(self, command_id: int, status: str, result: str = "") -> None:
+        await self._write(
+            "UPDATE commands SET status = ?, handled_at = ?, result = ? WHERE id = ?",
+            (status, time.time(), result, command_id),
+        )
+
+    async def commands(self, run_id: str) -> list[dict[str, Any]]:
+        return await self._all("SELECT * FROM commands WHERE run_id = ? ORDER BY id", (run_id,))
+
+
+def connect_readonly(path: Path) -> sqlite3.Connection:
+    """A synchronous read-only connection, for quick CLI reads and the TUI's coalesced polling."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    conn.row_factory = sqlite3.Row
+    return conn
