@@ -253,6 +253,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ramp: interrupted", file=sys.stderr)
         code = EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: say so plainly; the traceback is one variable away
+        if os.environ.get("RAMP_DEBUG"):
+            raise
+        print(f"ramp: internal error: {type(exc).__name__}: {exc} (set RAMP_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        _failure_summary(args, EXIT_INFRA, f"{type(exc).__name__}: {exc}")
+        code = EXIT_INFRA
     return code
 
 

@@ -154,12 +154,9 @@ async def execute_run(
     on_scheduler: Any = None,
 ) -> RunResult:
     """Run (or resume) to the end and return the outcome. Raises ConfigError for bad input."""
-    dataset, instances, phases = await prepare_instances(settings)
     runs_dir = settings.paths.runs_dir
     cache_dir = settings.paths.resolved_cache_dir()
     run_id = run_id or new_run_id(settings.run.agent)
-    repo_source = settings.run.repo_source or dataset.repo_source or DEFAULT_SOURCE
-
     agent_cls = AGENTS.get(settings.run.agent)
     agent_cfg_cls = getattr(agent_cls, "Config", None)
     agent_cfg = (
@@ -167,6 +164,8 @@ async def execute_run(
         if agent_cfg_cls is not None else None
     )
     agent = agent_cls(agent_cfg) if agent_cfg is not None else agent_cls()
+    dataset, instances, phases = await prepare_instances(settings)
+    repo_source = settings.run.repo_source or dataset.repo_source or DEFAULT_SOURCE
     repo_cache = RepoCache(cache_dir, repo_source)
     evaluator = build_evaluator(settings, repo_source=repo_source, repo_cache=repo_cache)
 

@@ -1,0 +1,86 @@
+"""The governor admits evaluations against measured CPU, memory and disk floors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+
+from engine.config import GovernorConfig
+from engine.governor import Governor, HostSample, host_sample
+
+
+class Host:
+    """A host whose readings the test sets (the real sampler is checked separately below)."""
+
+    def __init__(self, cpu=0.0, mem=8000.0, disk=50000.0):
+        self.reading = HostSample(cpu, mem, disk)
+
+    def __call__(self) -> HostSample:
+        return self.reading
+
+
+def governor(host: Host, **cfg) -> Governor:
+    config = GovernorConfig(sample_interval_s=0.05, settle_s=0, **cfg)
+    return Governor(config, Path("/"), sampler=host, cores=4)
+
+
+async def test_admits_while_cpu_under_target_and_holds_above():
+    host = Host(cpu=10)
+    gov = governor(host)  # target 0.8 * 4 = 3.2 cores
+    started = []
+
+    async def evaluation(i: int, hold: anyio.Event):
+        async with gov.eval_slot():
+            started.append(i)
+            await hold.wait()
+
+    hold = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        for i in range(3):
+            tg.start_soon(evaluation, i, hold)
+        await anyio.sleep(0.2)
+        assert len(started) == 3  # 10% CPU: plenty of room
+        host.reading = HostSample(90, 8000, 50000)  # 3.6 busy cores >= 3.2
+        gov.sample()
+        gov.sample()
+        tg.start_soon(evaluation, 3, hold)
+        await anyio.sleep(0.3)
+        assert len(started) == 3 and "CPU" in gov.snapshot().blocked_by
+        host.reading = HostSample(20, 8000, 50000)
+        for _ in range(4):
+            gov.sample()
+        await anyio.sleep(0.2)
+        assert len(started) == 4
+        hold.set()
+
+
+async def test_memory_and_disk_floors_block_even_an_idle_host():
+    host = Host(cpu=0, mem=100)
+    gov = governor(host, min_free_memory_mb=1024)
+    assert "memory" in gov._why_not()
+    host.reading = HostSample(0, 4096, 10)
+    gov.sample()
+    assert "disk" in gov._why_not()
+    host.reading = HostSample(0, 4096, 10**6)
+    gov.sample()
+    assert gov._why_not() == ""
+
+
+async def test_a_busy_host_still_gets_one_evaluation_and_the_cap_holds():
+    host = Host(cpu=100)
+    gov = governor(host, max_concurrent_evals=2)
+    gov.sample()
+    assert gov._why_not() == ""  # nothing running: progress is guaranteed
+    host.reading = HostSample(0, 8000, 50000)
+    gov.sample()
+    gov.sample()
+    gov.sample()
+    async with gov.eval_slot(), gov.eval_slot():
+        assert "cap 2" in gov._why_not()
+
+
+def test_real_host_sample_reads_sane_values(tmp_path):
+    sample = host_sample(tmp_path / "not" / "yet")
+    assert 0 <= sample.cpu_percent <= 100
+    assert sample.memory_available_mb > 0 and sample.disk_free_mb > 0

@@ -1,0 +1,43 @@
+"""engine/ is the headless core: importing any of it must never import textual or tui/."""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import engine
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def engine_modules() -> list[str]:
+    return sorted(
+        m.name for m in pkgutil.walk_packages(engine.__path__, prefix="engine.") if not m.name.endswith("__main__")
+    )
+
+
+def test_engine_never_imports_the_ui():
+    modules = engine_modules()
+    assert "engine.scheduler" in modules and "engine.cli" in modules
+    script = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'tui'))\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "", f"engine imported UI modules: {out.stdout.strip()}"
+
+
+def test_no_engine_source_mentions_the_ui():
+    offenders = []
+    for path in (ROOT / "engine").rglob("*.py"):
+        for line in path.read_text().splitlines():
+            stripped = line.strip()
+            if stripped.startswith(("import textual", "from textual", "import tui", "from tui")):
+                offenders.append(f"{path.relative_to(ROOT)}: {stripped}")
+    assert offenders == []

@@ -1,0 +1,101 @@
+"""The SQLite store: WAL, schema version and migrations, typed events, idempotent attempts, commands."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from engine.events import AgentStep, RunStarted, StateChanged
+from engine.store import SCHEMA_VERSION, Store
+
+
+async def test_wal_schema_version_and_typed_event_roundtrip(tmp_path):
+    path = tmp_path / "ramp.sqlite"
+    async with Store(path) as store:
+        await store.create_run("r1", config={"run": {"agent": "gold"}}, meta={"agent": "gold"})
+        a = await store.append(RunStarted(run_id="r1", agent="gold", evaluator="local", dataset="bundled",
+                                          instances=2, attempts=1, phases=[2]))
+        b = await store.append(StateChanged(run_id="r1", instance_id="x", attempt=1, from_state="queued",
+                                            to_state="preparing"))
+        assert b.seq == a.seq + 1
+        events = await store.events("r1")
+        assert [type(e) for e in events] == [RunStarted, StateChanged]
+        assert events[1].to_state == "preparing" and events[1].seq == b.seq
+        assert [e.kind for e in await store.events("r1", after=a.seq)] == ["state"]
+        assert await store.events("r1", kinds=["run_started"]) == [events[0]]
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+
+
+async def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "ramp.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(RuntimeError, match="newer than this Ramp"):
+        await Store(path).open()
+
+
+async def test_reopening_migrates_nothing_twice(tmp_path):
+    path = tmp_path / "ramp.sqlite"
+    async with Store(path) as store:
+        await store.create_run("r1", config={}, meta={})
+    async with Store(path) as store:
+        assert [r["run_id"] for r in await store.list_runs()] == ["r1"]
+
+
+async def test_restarted_attempt_replaces_its_half_written_record(tmp_path):
+    async with Store(tmp_path / "ramp.sqlite") as store:
+        await store.create_run("r", config={}, meta={})
+        await store.add_instances("r", [("i", "o/n", 0, 0)])
+        await store.start_attempt("r", "i", 1)
+        await store.add_evaluation("r", "i", 1, 0, resolved=0, applied=1, tests={"t": "FAILED"})
+        await store.start_attempt("r", "i", 1)  # the process died; the attempt is re-run
+        attempts = await store.attempts("r")
+        assert len(attempts) == 1 and attempts[0]["status"] == "running"
+        assert await store.evaluations("r") == []
+        await store.add_instances("r", [("i", "o/n", 0, 0)])  # re-adding keeps state
+        assert len(await store.instances("r")) == 1
+
+
+async def test_commands_and_a_second_process_reading_while_we_write(tmp_path):
+    path = tmp_path / "ramp.sqlite"
+    async with Store(path) as store:
+        await store.create_run("r", config={}, meta={})
+        for i in range(50):
+            await store.append(AgentStep(run_id="r", instance_id="i", attempt=1, step=i))
+        # Another process (as `ramp ctl` would be) writes a command while this connection is open.
+        script = (
+            "import anyio, sys\nfrom engine.store import Store\n"
+            "async def go():\n"
+            f"    async with Store({str(path)!r}) as s:\n"
+            "        print(len(await s.events('r')))\n"
+            "        await s.add_command('r', 'pause')\n"
+            "anyio.run(go)\n"
+        )
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "50"
+        pending = await store.pending_commands("r")
+        assert [c["command"] for c in pending] == ["pause"]
+        await store.finish_command(pending[0]["id"], "done", "paused")
+        assert await store.pending_commands("r") == []
+        with pytest.raises(ValueError, match="unknown command"):
+            await store.add_command("r", "explode")
+
+
+async def test_redaction_applies_to_everything_written(tmp_path):
+    async with Store(tmp_path / "ramp.sqlite", redact=lambda t: t.replace("sk-secret", "[REDACTED]")) as store:
+        await store.create_run("r", config={"key": "sk-secret"}, meta={})
+        await store.append(AgentStep(run_id="r", instance_id="i", attempt=1, step=0, summary="used sk-secret"))
+        await store.add_instances("r", [("i", "o/n", 0, 0)])
+        await store.start_attempt("r", "i", 1)
+        await store.update_attempt("r", "i", 1, detail="boom sk-secret")
+    raw = (tmp_path / "ramp.sqlite").read_bytes() + (tmp_path / "ramp.sqlite-wal").read_bytes() if (
+        tmp_path / "ramp.sqlite-wal").exists() else (tmp_path / "ramp.sqlite").read_bytes()
+    assert b"sk-secret" not in raw
