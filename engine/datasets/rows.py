@@ -9,6 +9,7 @@ gives them back in the exact upstream format.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -69,6 +70,12 @@ class SWEInstance(BaseModel):
     def _version_as_text(cls, value: Any) -> Any:
         # Some dumps store "3.0" as the float 3.0; the specs table is keyed by strings.
         return str(value) if isinstance(value, int | float) else value
+
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _created_at_as_text(cls, value: Any) -> Any:
+        # Parquet exports may store created_at as a timestamp column; upstream rows carry text.
+        return value.isoformat() if isinstance(value, datetime) else value
 
     @property
     def setup_commit(self) -> str:

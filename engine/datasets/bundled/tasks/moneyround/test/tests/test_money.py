@@ -1,0 +1,39 @@
+from decimal import Decimal
+
+import pytest
+
+from moneyround import Money, round_amount
+
+
+def test_round_amount_truncates_long_fractions():
+    assert round_amount("1.234") == Decimal("1.23")
+
+
+def test_round_amount_returns_decimal():
+    assert isinstance(round_amount(3), Decimal)
+
+
+def test_money_str_has_two_decimals():
+    assert str(Money(Decimal("5"), "USD")) == "5.00 USD"
+
+
+def test_add_same_currency():
+    assert Money(Decimal("1.10")) + Money(Decimal("2.20")) == Money(Decimal("3.30"))
+
+
+def test_add_other_currency_raises():
+    with pytest.raises(ValueError):
+        Money(Decimal("1"), "EUR") + Money(Decimal("1"), "USD")
+
+
+def test_round_amount_half_up():
+    assert round_amount("0.125") == Decimal("0.13")
+    assert round_amount("2.675") == Decimal("2.68")
+
+
+def test_round_amount_negative_half_away_from_zero():
+    assert round_amount("-0.125") == Decimal("-0.13")
+
+
+def test_money_rounds_on_creation():
+    assert str(Money(Decimal("1.005"))) == "1.01 EUR"

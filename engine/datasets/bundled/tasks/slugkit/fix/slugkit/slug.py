@@ -1,0 +1,33 @@
+"""Turn titles into URL slugs."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from functools import cache
+from pathlib import Path
+
+_TABLE_PATH = Path(__file__).with_name("translit.json")
+
+
+@cache
+def _table() -> dict[str, str]:
+    """Letters spelled out rather than stripped, e.g. German umlauts."""
+    return json.loads(_TABLE_PATH.read_text(encoding="utf-8"))
+
+
+def _to_ascii(text: str) -> str:
+    """Apply the table first (so "ü" stays "ue"), then strip the accents of everything else."""
+    spelled = "".join(_table().get(char, char) for char in text)
+    decomposed = unicodedata.normalize("NFKD", spelled)
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def slugify(text: str, separator: str = "-", max_length: int | None = None) -> str:
+    """Lower-case ``text``, transliterate it to ASCII and join its words with ``separator``."""
+    words = re.findall(r"[a-z0-9]+", _to_ascii(text.lower()))
+    slug = separator.join(words)
+    if max_length is not None:
+        slug = slug[:max_length].rstrip(separator)
+    return slug
