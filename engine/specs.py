@@ -32,6 +32,24 @@ def register(repo: str, versions: dict[str, dict[str, Any]], parser: str = "pars
     _EXTRA_PARSERS[repo] = parser
 
 
+def export_to_swebench(repo: str) -> None:
+    """Make swebench's own grading functions know ``repo`` when Ramp registered it.
+
+    ``swebench.harness.grading.get_logs_eval`` looks the repo up in swebench's module-level
+    ``MAP_REPO_VERSION_TO_SPECS`` and ``MAP_REPO_TO_PARSER``. Copying Ramp's extra specs into those
+    tables (lazily, the first time a repo is graded) lets those functions grade Ramp's repos
+    unchanged, instead of re-implementing them. Upstream repos are left untouched.
+    """
+    _load_lazy(repo)
+    if repo not in _EXTRA_SPECS:
+        return
+    from swebench.harness.constants import MAP_REPO_VERSION_TO_SPECS
+    from swebench.harness.log_parsers import MAP_REPO_TO_PARSER
+
+    MAP_REPO_VERSION_TO_SPECS.setdefault(repo, {}).update(_EXTRA_SPECS[repo])
+    MAP_REPO_TO_PARSER[repo] = get_parser(repo)
+
+
 def _load_lazy(repo: str) -> None:
     for prefix, module in _LAZY_PREFIXES.items():
         if repo.startswith(prefix) and repo not in _EXTRA_SPECS:

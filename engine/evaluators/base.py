@@ -39,6 +39,11 @@ class EvalResult(BaseModel):
     )
     fail_to_pass: TestGroup = Field(default_factory=TestGroup)
     pass_to_pass: TestGroup = Field(default_factory=TestGroup)
+    env_broken: list[str] = Field(
+        default_factory=list,
+        description="FAIL_TO_PASS/PASS_TO_PASS tests that fail with the gold patch too in this "
+        "environment (gold validation): environment breakage, reported apart from model failures.",
+    )
     log_path: str | None = Field(default=None, description="The full test log, under the run folder.")
     duration_s: float = Field(default=0.0, description="Wall time of the evaluation, setup included.")
     setup_s: float = Field(default=0.0, description="Part of duration_s spent preparing the environment.")

@@ -1,0 +1,143 @@
+"""The steps of one environment build: logged, time-limited, and failing as infra errors.
+
+Every step (``uv venv``, each ``uv pip install``, the spec's own ``install``) appends its command and
+output to ``build.log`` as it runs, so a failure carries the log's tail in its InfraError and the
+whole log survives as ``last-failure.log``. uv installs are resolved at the era (era.py); when uv
+reports that only an upload newer than the era satisfies a requirement, that package alone is let
+through and the step retried, a bounded number of times, each one recorded as a warning.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+
+from ..errors import InfraError
+from ..proc import run_command
+from .era import pinned_name, relaxation
+
+#: How many packages one install step may let past the era before the build gives up.
+MAX_RELAXATIONS = 8
+
+
+def venv_env(venv: Path) -> dict[str, str]:
+    """Variables that activate ``venv`` for a subprocess, with nothing inherited on PYTHONPATH."""
+    return {
+        "VIRTUAL_ENV": str(venv),
+        "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_NO_INPUT": "1",
+        "PYTHONPATH": "",
+    }
+
+
+@asynccontextmanager
+async def file_lock(path: Path) -> AsyncIterator[None]:
+    """An exclusive flock, waited for in a worker thread so the event loop keeps running."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        await anyio.to_thread.run_sync(fcntl.flock, fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+class BuildSteps:
+    """One environment build: its folder, its log, and the era options of its uv calls."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        label: str,
+        uv: str | None,
+        timeout_s: float,
+        tail_lines: int,
+        failure_log: Path,
+    ):
+        self.folder = folder
+        self.label = label
+        self.uv_path = uv
+        self.timeout_s = timeout_s
+        self.tail_lines = tail_lines
+        self.failure_log = failure_log
+        self.log = folder / "build.log"
+        self.venv = folder / "venv"
+        self.python = self.venv / "bin" / "python"
+        self.exclude_args: list[str] = []
+        self.warnings: list[str] = []
+
+    def note(self, text: str) -> None:
+        with self.log.open("a") as fh:
+            fh.write(text.rstrip("\n") + "\n")
+
+    async def step(
+        self,
+        name: str,
+        command: str | list[str],
+        *,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> str:
+        """Run one build step, logged; raise InfraError with the log's tail if it fails."""
+        self.note(f"\n### {name}\n$ {command if isinstance(command, str) else ' '.join(command)}")
+        result = await run_command(
+            command,
+            cwd=cwd or self.folder,
+            env={
+                **venv_env(self.venv),
+                "UV_PYTHON_DOWNLOADS": "never",
+                "UV_NO_PROGRESS": "1",
+                **(env or {}),
+            },
+            timeout=self.timeout_s,
+            log_file=self.log,
+        )
+        if result.timed_out:
+            raise self.failure(f"step '{name}' timed out after {self.timeout_s:g} s")
+        if result.exit_code != 0:
+            raise self.failure(f"step '{name}' failed with exit code {result.exit_code}")
+        return result.output
+
+    def failure(self, what: str) -> InfraError:
+        tail = self.log.read_text(errors="replace").splitlines()[-self.tail_lines :]
+        return InfraError(
+            f"environment {self.label}: {what} (full log: {self.failure_log})\n" + "\n".join(tail)
+        )
+
+    def uv(self, *args: str) -> list[str]:
+        return [self.uv_path or "uv", "pip", *args, "--no-config", "--python", str(self.python)]
+
+    async def install(self, name: str, args: list[str]) -> None:
+        """Install with uv at the era (relaxing one package per retry if uv asks), or with pip."""
+        if not self.uv_path:
+            await self.step(name, [str(self.python), "-m", "pip", "install", *args])
+            return
+        for _ in range(MAX_RELAXATIONS):
+            try:
+                await self.step(name, [*self.uv("install"), *self.exclude_args, *args])
+                return
+            except InfraError:
+                option = relaxation(self.log.read_text(errors="replace").split(f"### {name}\n")[-1])
+                if not self.exclude_args or option is None or option in self.exclude_args:
+                    raise
+                self.warnings.append(
+                    f"{name}: nothing before the era satisfies it, so allowed {option}"
+                )
+                self.exclude_args += ["--exclude-newer-package", option]
+        raise self.failure(
+            f"step '{name}' needs more than {MAX_RELAXATIONS} packages newer than the era"
+        )
+
+    async def freeze(self) -> list[str]:
+        if self.uv_path:
+            output = await self.step("freeze", self.uv("freeze"))
+        else:
+            output = await self.step("freeze", [str(self.python), "-m", "pip", "freeze", "--all"])
+        return [line for line in output.splitlines() if pinned_name(line)]

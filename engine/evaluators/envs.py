@@ -1,0 +1,345 @@
+"""One virtualenv per (repo, version), built once, shared by every evaluation and every run.
+
+Why shared: installing a SWE-bench repo's dependencies takes seconds to minutes, and a 300-instance
+run has a handful of (repo, version) pairs. The environment lives under ``cache_dir/envs/<key>/``;
+the key hashes everything that shapes it (repo, version, spec, setup commit, era pinning, installer),
+so changing any of them builds a new one instead of reusing a stale one.
+
+Why built the way it is:
+
+- **Never half-built.** A build happens in a fresh ``build-<id>/`` folder under an in-process lock
+  and a cross-process ``flock``, and only a successful build writes ``env.json`` (atomically) naming
+  that folder. Anything without ``env.json`` is debris, removed by the next build. A venv cannot be
+  moved after it is built (its scripts hold absolute paths), hence a pointer instead of a rename.
+- **As of the task's era** (era.py): every uv resolution excludes uploads newer than the
+  environment_setup_commit; the spec's pins win.
+- **The spec's install runs with pip, as written.** ``install`` is usually ``python -m pip install
+  -e .``; old setuptools only support editables through ``setup.py develop``, which uv does not do.
+  So uv first resolves the project's dependencies at the era and installs them; pip then runs the
+  command with ``-c <everything installed>`` added, so it only adds what is missing, and its
+  isolated builds are held to the era's pip/setuptools/wheel through ``PIP_CONSTRAINT``.
+- **Requirement files come from the local clone** (requirements.py), never from the network.
+- **No host changes** (steps.py): steps needing root or the network are skipped and recorded.
+- **Failures are infra errors** carrying the tail of ``build.log``, and a failed key is not rebuilt
+  by the same evaluator, so 50 instances of a broken environment fail fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import anyio
+from pydantic import BaseModel, Field
+
+from ..datasets.rows import SWEInstance
+from ..errors import InfraError
+from ..sandbox.repos import RepoCache
+from ..specs import get_spec
+from .buildsteps import BuildSteps, file_lock, venv_env
+from .era import (
+    TOOLS,
+    build_constraints,
+    commit_era,
+    exclude_newer_args,
+    pinned_name,
+)
+from .imports import ImportLayout, find_layout
+from .pythons import find_python, missing_python_message
+from .requirements import spec_requirements
+from .steps import pip_install_target, split_steps, steps_script
+
+if TYPE_CHECKING:
+    from .local import LocalEvaluatorConfig
+
+#: Bump when the build recipe changes in a way that invalidates existing environments.
+RECIPE = 3
+
+
+class Environment(BaseModel):
+    """A built environment, as recorded in ``env.json``."""
+
+    key: str
+    repo: str
+    version: str
+    setup_commit: str
+    python_version: str
+    interpreter: str = Field(description="The base interpreter the venv was made from.")
+    build_dir: str
+    installer: Literal["uv", "pip"]
+    era: str | None = Field(description="The --exclude-newer cutoff, or None without era pinning.")
+    layout: ImportLayout
+    repo_steps: list[str] = Field(
+        default_factory=list, description="pre_install steps rerun per worktree."
+    )
+    eval_steps: list[str] = Field(
+        default_factory=list, description="eval_commands run before the tests."
+    )
+    skipped_steps: list[str] = Field(
+        default_factory=list, description="Host-changing steps not run."
+    )
+    warnings: list[str] = Field(
+        default_factory=list, description="Where the build departed from the era."
+    )
+    build_s: float = 0.0
+
+    @property
+    def venv(self) -> Path:
+        return Path(self.build_dir) / "venv"
+
+    @property
+    def python(self) -> Path:
+        return self.venv / "bin" / "python"
+
+    def run_env(self, worktree: Path | None = None) -> dict[str, str]:
+        """Variables that activate the venv; with a worktree, its code shadows the installed one."""
+        env = venv_env(self.venv)
+        if worktree is not None:
+            env["PYTHONPATH"] = self.layout.pythonpath(worktree)
+        return env
+
+
+class EnvManager:
+    """Finds or builds the environment of an instance; safe for concurrent callers and processes."""
+
+    def __init__(self, config: LocalEvaluatorConfig, cache_dir: Path, repos: RepoCache):
+        self.config = config
+        self.root = Path(cache_dir) / "envs"
+        self.repos = repos
+        self.uv = shutil.which("uv") if config.use_uv else None
+        #: Environments this manager built (not found ready), for reports and tests.
+        self.builds = 0
+        self._locks: dict[str, anyio.Lock] = {}
+        self._failed: dict[str, InfraError] = {}
+
+    def key(self, instance: SWEInstance) -> str:
+        """The folder name of the instance's environment; raises ConfigError for an unknown spec."""
+        spec = get_spec(instance.repo, instance.version)
+        material = json.dumps(
+            [RECIPE, instance.repo, instance.version, instance.setup_commit, spec,
+             self.config.era_pinning, self.config.exclude_newer_exempt, bool(self.uv)],
+            sort_keys=True,
+            default=str,
+        )  # fmt: skip
+        digest = hashlib.sha256(material.encode()).hexdigest()[:12]
+        return f"{instance.repo.replace('/', '+')}__{instance.version}__{digest}"
+
+    def _ready(self, key: str) -> Environment | None:
+        try:
+            env = Environment.model_validate_json((self.root / key / "env.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return env if env.python.exists() else None
+
+    async def get(self, instance: SWEInstance) -> tuple[Environment, bool]:
+        """The environment for ``instance`` and whether this call built it."""
+        key = self.key(instance)
+        if env := self._ready(key):
+            return env, False
+        async with self._locks.setdefault(key, anyio.Lock()):
+            if key in self._failed:
+                raise self._failed[key]
+            async with file_lock(self.root / f"{key}.lock"):
+                if env := self._ready(key):
+                    return env, False
+                try:
+                    env = await self._build(key, instance)
+                except InfraError as exc:
+                    self._failed[key] = exc
+                    raise
+                self.builds += 1
+                return env, True
+
+    async def _build(self, key: str, instance: SWEInstance) -> Environment:
+        started = time.monotonic()
+        home = self.root / key
+        for debris in home.glob("build-*"):
+            shutil.rmtree(debris, ignore_errors=True)
+        folder = home / f"build-{uuid.uuid4().hex[:8]}"
+        folder.mkdir(parents=True)
+        build = BuildSteps(
+            folder,
+            label=key,
+            uv=self.uv,
+            timeout_s=self.config.install_timeout_s,
+            tail_lines=self.config.log_tail_lines,
+            failure_log=home / "last-failure.log",
+        )
+        try:
+            env = await self._run_build(
+                build, key, instance, get_spec(instance.repo, instance.version)
+            )
+        except BaseException:
+            if build.log.exists():
+                shutil.copyfile(build.log, home / "last-failure.log")
+            if not self.config.keep_failed:
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
+        env.build_s = time.monotonic() - started
+        marker = home / "env.json"
+        partial = marker.with_suffix(".json.partial")
+        partial.write_text(env.model_dump_json(indent=2))
+        os.replace(partial, marker)
+        return env
+
+    async def _run_build(
+        self, build: BuildSteps, key: str, instance: SWEInstance, spec: dict[str, Any]
+    ) -> Environment:
+        version = str(spec.get("python", "3.11"))
+        finders = list(self.config.python_finders)
+        interpreter = await anyio.to_thread.run_sync(find_python, version, finders)
+        if interpreter is None:
+            raise InfraError(missing_python_message(version, finders))
+        bare = await self.repos.ensure(instance.repo, instance.setup_commit)
+        era = await commit_era(bare, instance.setup_commit) if self.config.era_pinning else None
+        if era and not self.uv:
+            build.warnings.append(
+                "era pinning needs uv (`pip install uv`); resolved at today's versions"
+            )
+            era = None
+        if era:
+            build.exclude_args = exclude_newer_args(era, version, self.config.exclude_newer_exempt)
+        build.note(
+            f"# {instance.repo} {instance.version} @ {instance.setup_commit}\n# {interpreter}, era {era}"
+        )
+
+        pins = {pinned_name(req): req for req in spec.get("pip_packages", []) if pinned_name(req)}
+        if self.uv:
+            await build.step(
+                "venv",
+                [self.uv, "venv", "--no-config", "--python", str(interpreter), str(build.venv)],
+            )
+        else:
+            await build.step("venv", [str(interpreter), "-m", "venv", str(build.venv)])
+        await build.install("tools", [pins.get(tool, tool) for tool in TOOLS])
+        requirements = await spec_requirements(spec, bare, instance.repo, instance.setup_commit)
+        if requirements:
+            (build.folder / "packages.txt").write_text("\n".join(requirements) + "\n")
+            await build.install("packages", ["-r", str(build.folder / "packages.txt")])
+        if spec.get("pip_packages"):
+            await build.install("pip_packages", list(spec["pip_packages"]))
+
+        checkout = await self.repos.checkout(
+            instance.repo, instance.setup_commit, build.folder / "src"
+        )
+        repo_steps, skipped = split_steps(list(spec.get("pre_install", [])))
+        if repo_steps:
+            await build.step("pre_install", steps_script(repo_steps), cwd=checkout)
+        if install := spec.get("install"):
+            explicit = [r for r in [*requirements, *spec.get("pip_packages", [])] if pinned_name(r)]
+            await self._install_project(build, install, checkout, explicit)
+        if "pytest" in str(spec.get("test_cmd", "")):
+            await build.install("pytest", ["pytest"])  # a no-op when the spec already brought it
+
+        layout = find_layout(next(build.venv.glob("lib/python*/site-packages")), checkout)
+        if install and not layout.roots:
+            raise build.failure(
+                f"after `{install}` nothing in the venv imports from the checkout, so worktrees cannot "
+                "be tested through PYTHONPATH (see engine/evaluators/imports.py)"
+            )
+        build.note(f"\n# import roots {layout.roots}, top-level names {layout.top_level}")
+        eval_steps, skipped_eval = split_steps(list(spec.get("eval_commands", [])))
+        return Environment(
+            key=key,
+            repo=instance.repo,
+            version=instance.version,
+            setup_commit=instance.setup_commit,
+            python_version=version,
+            interpreter=str(interpreter),
+            build_dir=str(build.folder),
+            installer="uv" if self.uv else "pip",
+            era=era,
+            layout=layout,
+            repo_steps=repo_steps,
+            eval_steps=eval_steps,
+            skipped_steps=skipped + skipped_eval,
+            warnings=build.warnings,
+        )
+
+    async def _install_project(
+        self, build: BuildSteps, install: str, checkout: Path, explicit: list[str]
+    ) -> None:
+        """Run the spec's install with pip, the project's dependencies resolved at the era first.
+
+        uv resolves the project's dependencies at the era, holding only the tools and the spec's
+        own pins, and installs them. pip then runs the spec's command with everything installed as
+        constraints: it can add what uv could not resolve, but cannot move the era's versions. Its
+        isolated builds are held to the era's tools only, since build requirements often pin exact
+        versions (numpy for C extensions) that the runtime set would contradict.
+        """
+        target = pip_install_target(install)
+        tools = [line for line in await build.freeze() if pinned_name(line) in TOOLS]
+        # The project's own name: a dependency may pull its released version from PyPI (pvlib's
+        # extras do), and holding that would forbid installing the checkout.
+        own = await self._project_name(build, target, checkout) if self.uv and target else None
+        if self.uv and target:
+            await self._preresolve(build, target, checkout, [*tools, *explicit], own)
+        pyproject = checkout / "pyproject.toml"
+        pyproject_text = pyproject.read_text() if pyproject.is_file() else None
+        build_pins = build.folder / "build-constraints.txt"
+        build_pins.write_text("".join(f"{p}\n" for p in build_constraints(tools, pyproject_text)))
+        # Older pips hold isolated builds to PIP_CONSTRAINT; pip 25.3+ reads PIP_BUILD_CONSTRAINT
+        # (and refuses it together with --no-build-isolation).
+        env = {"PIP_CONSTRAINT": str(build_pins)}
+        if "--no-build-isolation" not in install:
+            env["PIP_BUILD_CONSTRAINT"] = str(build_pins)
+        command = install
+        if target and build.exclude_args:
+            era_pins = build.folder / "era-constraints.txt"
+            held = [line for line in await build.freeze() if pinned_name(line) != own]
+            era_pins.write_text("".join(f"{line}\n" for line in held))
+            option = f"pip install -c {shlex.quote(str(era_pins))}"
+            command = re.sub(r"\bpip\s+install\b", lambda _: option, install, count=1)
+        await build.step("install", command, cwd=checkout, env=env)
+
+    async def _project_name(
+        self, build: BuildSteps, target: tuple[str, bool], checkout: Path
+    ) -> str | None:
+        isolation = ["--no-build-isolation"] if target[1] else []
+        command = [*build.uv("install"), "--dry-run", "--no-deps", *isolation, str(checkout)]
+        try:
+            output = await build.step("project name", [*command, *build.exclude_args])
+        except InfraError:
+            return None
+        match = re.search(r"^ \+ ([A-Za-z0-9_.\-]+)", output, re.M)
+        return pinned_name(f"{match.group(1)}==0") if match else None
+
+    async def _preresolve(
+        self,
+        build: BuildSteps,
+        target: tuple[str, bool],
+        checkout: Path,
+        held: list[str],
+        own: str | None,
+    ) -> None:
+        """Install the project's dependencies at the era with uv, so pip finds them satisfied."""
+        path, no_isolation = target
+        extras = path[path.index("[") :] if "[" in path else ""
+        (build.folder / "project.in").write_text(f"{checkout}{extras}\n")
+        (build.folder / "held.txt").write_text("".join(f"{line}\n" for line in held))
+        command = [
+            *build.uv("compile"), "--no-header", "--no-annotate", "--quiet",
+            "-c", str(build.folder / "held.txt"), *build.exclude_args,
+            *(["--no-build-isolation"] if no_isolation else []), str(build.folder / "project.in"),
+        ]  # fmt: skip
+        try:
+            output = await build.step("resolve project dependencies", command)
+        except InfraError:
+            build.warnings.append(
+                "uv could not resolve the project's dependencies at the era; pip added the missing "
+                "ones at today's versions, holding everything already installed (see build.log)"
+            )
+            return
+        if pinned := [line for line in output.splitlines() if pinned_name(line) not in (None, own)]:
+            (build.folder / "project-deps.txt").write_text("\n".join(pinned) + "\n")
+            await build.install(
+                "project dependencies", ["-r", str(build.folder / "project-deps.txt")]
+            )

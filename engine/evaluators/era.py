@@ -1,0 +1,129 @@
+"""Resolving dependencies as of a task's era, with uv's ``--exclude-newer``.
+
+DESIGN measured that resolving today's releases breaks old tasks: numpy 2 removed ``np.Inf``
+(pvlib), pytest 8 dropped nose-style ``setup()`` (pydicom), pip 26 refuses old setuptools
+editables (astroid). So every resolution excludes uploads newer than the environment_setup_commit's
+commit date, with three deliberate exceptions:
+
+- pip, setuptools and wheel get a later floor, the first release date of the spec's Python: tools
+  older than the interpreter do not run on it (an era-2014 pip cannot even start on Python 3.9).
+- Packages whose old releases were deleted from PyPI (atomicwrites only has 1.4.1, from 2022) are
+  exempt; otherwise uv silently backtracks to ancient pytest releases that did not need them.
+- When uv says a requirement is satisfied only by newer uploads (typically a spec pin such as
+  ``pytest==8.3.5`` newer than the commit), that one package is allowed up to its first matching
+  upload: the spec's own pins win over the era.
+
+pip's isolated builds (``pip install -e .`` of a pyproject project) are held to the same era tools
+through ``PIP_CONSTRAINT``, except for a tool the project's ``build-system.requires`` bounds in a way
+the era's version does not meet (astroid 2.14 asks for ``setuptools~=62.6``): the project wins.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from ..errors import InfraError
+from ..proc import git
+
+#: First release of each CPython minor version: the floor for pip/setuptools/wheel.
+PYTHON_RELEASED = {
+    "3.5": "2015-09-13T00:00:00Z",
+    "3.6": "2016-12-23T00:00:00Z",
+    "3.7": "2018-06-27T00:00:00Z",
+    "3.8": "2019-10-14T00:00:00Z",
+    "3.9": "2020-10-05T00:00:00Z",
+    "3.10": "2021-10-04T00:00:00Z",
+    "3.11": "2022-10-24T00:00:00Z",
+    "3.12": "2023-10-02T00:00:00Z",
+    "3.13": "2024-10-07T00:00:00Z",
+    "3.14": "2025-10-07T00:00:00Z",
+}
+#: The packaging tools pinned to the era (unless the spec pins them) and handed to pip's builds.
+TOOLS = ("pip", "setuptools", "wheel")
+
+_FILTERED_HINT = re.compile(
+    r"`([A-Za-z0-9_.\-]+)` was filtered by `exclude-newer`.*?published at "
+    r"(\d{4}-\d\d-\d\dT[\d:.]+Z)",
+    re.S,
+)
+_PIN = re.compile(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?\s*==")
+
+
+def _stamp(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def commit_era(bare: Path, commit: str) -> str:
+    """The commit date of ``commit`` (``git log -1 --format=%cI``) as a UTC timestamp."""
+    result = await git("log", "-1", "--format=%cI", commit, cwd=bare, timeout=60)
+    if result.exit_code != 0:
+        raise InfraError(f"cannot read the date of {commit}: {result.output.strip()[-300:]}")
+    return _stamp(datetime.fromisoformat(result.output.strip()))
+
+
+def exclude_newer_args(era: str, python_version: str, exempt: list[str]) -> list[str]:
+    """uv options that resolve as of ``era``, with the tools floor and the exemptions."""
+    floor = max(era, PYTHON_RELEASED.get(python_version, era))
+    args = ["--exclude-newer", era]
+    for tool in TOOLS:
+        args += ["--exclude-newer-package", f"{tool}={floor}"]
+    now = _stamp(datetime.now(UTC))
+    for package in exempt:
+        args += ["--exclude-newer-package", f"{package}={now}"]
+    return args
+
+
+def relaxation(uv_output: str) -> str | None:
+    """``package=date`` letting in the upload uv said was needed but newer than the era."""
+    hints = _FILTERED_HINT.findall(uv_output)
+    if not hints:
+        return None
+    package, published = hints[-1]
+    allowed = datetime.fromisoformat(published.replace("Z", "+00:00")) + timedelta(seconds=1)
+    return f"{package}={_stamp(allowed)}"
+
+
+def pinned_name(requirement: str) -> str | None:
+    """The normalised name (PEP 503) of a ``name==version`` requirement, or None for anything else."""
+    match = _PIN.match(requirement.strip())
+    return re.sub(r"[-_.]+", "-", match.group(1)).lower() if match else None
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:4])
+
+
+def build_constraints(tool_pins: list[str], pyproject: str | None) -> list[str]:
+    """The ``tool==version`` pins that do not contradict the project's ``build-system.requires``."""
+    try:
+        requires = tomllib.loads(pyproject or "").get("build-system", {}).get("requires", [])
+    except tomllib.TOMLDecodeError:
+        requires = []
+    bounds: dict[str, list[str]] = {}
+    for requirement in requires:
+        match = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(?:\[[^\]]*\])?\s*([^;]*)", str(requirement))
+        if match and match.group(2).strip():
+            bounds[match.group(1).lower()] = [
+                s.strip() for s in match.group(2).split(",") if s.strip()
+            ]
+    kept = []
+    for pin in tool_pins:
+        name = pinned_name(pin)
+        pinned = _version(pin.split("==", 1)[1])
+        lower_bounds = [
+            re.fullmatch(r"(>=|>)\s*([\d.]+)", spec) for spec in bounds.get(name or "", [])
+        ]
+        if all(
+            m
+            and (
+                pinned >= _version(m.group(2))
+                if m.group(1) == ">="
+                else pinned > _version(m.group(2))
+            )
+            for m in lower_bounds
+        ):
+            kept.append(pin)
+    return kept

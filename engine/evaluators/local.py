@@ -1,0 +1,417 @@
+"""``swebench-local``: the official harness's steps and verdict, without docker.
+
+Each evaluation gets a fresh worktree at base_commit (a ``git clone --shared`` of the cached bare
+clone, removed afterwards) and runs in the shared venv of its (repo, version) (see envs.py). Then,
+as the harness's eval script does: the spec's repo-local ``pre_install`` edits, the model patch
+(with the official ``git apply``/``patch`` fallbacks, after refusing any path that leaves the repo),
+test files reset to base_commit, the test patch, and the spec's ``test_cmd`` on the test files the
+test patch touches, under a timeout that kills the whole process group. The log is written in the
+harness's shape and graded by swebench's own functions (grading.py).
+
+**Which code is tested.** The spec's ``install`` ran once, in the environment's own checkout.
+Evaluations of one environment run concurrently, so re-running an editable install per worktree
+would repoint the shared venv under a test run in progress, and serialising evaluations per
+environment would throw away the concurrency the governor gives. Instead each test run puts the
+worktree's import roots (``src/`` or the repository root, read from what the install left in
+site-packages: imports.py) first on PYTHONPATH, ahead of site-packages and of the editable install's
+own paths, and checks before the tests that the project's top-level packages resolve inside the
+worktree, an infra error otherwise. This is exact for pure-Python repositories. Compiled extensions
+are not rebuilt per worktree: for such repos the extension modules come from the environment's
+build, as a limitation worth knowing.
+
+**Gold validation** runs the reference patch once per (environment, instance) and remembers which
+tests fail even then; later evaluations report them in ``EvalResult.env_broken`` so environment
+breakage is not scored as a model regression (``resolved`` stays the official verdict).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import anyio
+from pydantic import BaseModel, ConfigDict, Field
+from swebench.harness.test_spec.python import get_test_directives
+from swebench.harness.utils import get_modified_files
+
+from ..datasets.rows import SWEInstance
+from ..errors import ConfigError, InfraError
+from ..proc import git, run_command
+from ..sandbox.repos import RepoCache, source_url
+from ..specs import get_spec
+from .base import EvalRequest, EvalResult
+from .envs import Environment, EnvManager
+from .grading import TEST_LOG_NAME, Grade, TestLog, grade_log
+from .imports import import_check_script, misplaced_imports
+from .patching import apply_patch, check_patch_paths, check_patch_targets
+from .pythons import DEFAULT_FINDERS, PythonSource, find_python, missing_python_message
+from .steps import steps_script
+
+
+class LocalEvaluatorConfig(BaseModel):
+    """Settings of the docker-less evaluator."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    test_timeout_s: float = Field(
+        default=1800.0,
+        gt=0,
+        description="Wall-clock limit of one test run; past it the process group is killed and the "
+        "evaluation ends with error class 'timeout'.",
+    )
+    install_timeout_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Limit of each environment build step (venv, each install); past it the build "
+        "fails as an infra error.",
+    )
+    python_finders: list[PythonSource] = Field(
+        default_factory=lambda: list(DEFAULT_FINDERS),
+        description="Where to look for the spec's Python, in order: pyenv's versions folder, "
+        "`uv python find`, then pythonX.Y on PATH.",
+    )
+    use_uv: bool = Field(
+        default=True,
+        description="Build environments with uv (fast, cached, and needed for era pinning); when off "
+        "or when uv is missing, venv + pip are used.",
+    )
+    era_pinning: bool = Field(
+        default=True,
+        description="Resolve dependencies as of the environment_setup_commit's date (uv "
+        "--exclude-newer), with pip/setuptools/wheel pinned to that era unless the spec pins them.",
+    )
+    exclude_newer_exempt: list[str] = Field(
+        default_factory=lambda: ["atomicwrites"],
+        description="Packages exempt from era pinning because their old releases were deleted from "
+        "PyPI (atomicwrites only has 1.4.1, from 2022); without this, uv backtracks old pytest "
+        "versions to ones that never needed them.",
+    )
+    verify_imports: bool = Field(
+        default=True,
+        description="Before the tests, check that the project's packages import from the worktree "
+        "and not from the environment's own checkout.",
+    )
+    gold_validation: bool = Field(
+        default=False,
+        description="Run the gold patch once per (environment, instance) before grading, and report "
+        "the tests it fails as env_broken.",
+    )
+    keep_failed: bool = Field(
+        default=False,
+        description="Keep the worktree of an evaluation that did not resolve, and the folder of a "
+        "failed environment build, for debugging (they are removed otherwise).",
+    )
+    log_tail_lines: int = Field(
+        default=40, ge=1, description="Lines of a failed build log quoted in its infra error."
+    )
+
+
+class GoldValidation(BaseModel):
+    """The gold patch's outcome in one environment: the tests it cannot pass there."""
+
+    instance_id: str
+    env_key: str
+    resolved: bool
+    broken: list[str] = Field(description="FAIL_TO_PASS and PASS_TO_PASS tests failing with gold.")
+    error_class: str | None = None
+
+
+def _summary(grade: Grade) -> str:
+    f2p, p2p = grade.fail_to_pass, grade.pass_to_pass
+    counts = (
+        f"FAIL_TO_PASS {len(f2p.success)}/{len(f2p.success) + len(f2p.failure)}, "
+        f"PASS_TO_PASS {len(p2p.success)}/{len(p2p.success) + len(p2p.failure)}"
+    )
+    if grade.resolved:
+        return f"resolved: {counts}"
+    failing = [f"{t} ({grade.tests.get(t, 'missing')})" for t in f2p.failure + p2p.failure]
+    shown = ", ".join(failing[:5]) + (f" and {len(failing) - 5} more" if len(failing) > 5 else "")
+    return f"unresolved: {counts}; failing: {shown}"
+
+
+class LocalEvaluator:
+    """Evaluates patches on the host, one shared venv per (repo, version)."""
+
+    name = "swebench-local"
+    Config = LocalEvaluatorConfig
+
+    def __init__(
+        self,
+        config: LocalEvaluatorConfig,
+        *,
+        cache_dir: Path,
+        repo_source: str,
+        repo_cache: RepoCache | None = None,
+    ):
+        self.config = config
+        self.cache_dir = Path(cache_dir)
+        self.repo_source = repo_source
+        self.repos = repo_cache or RepoCache(self.cache_dir, repo_source)
+        self.envs = EnvManager(config, self.cache_dir, self.repos)
+        self.worktrees = self.cache_dir / "worktrees"
+        self._gold_locks: dict[str, anyio.Lock] = {}
+
+    async def preflight(self, instances: list[SWEInstance]) -> list[str]:
+        """One line per missing tool, unknown spec, missing interpreter or unreachable mirror."""
+        problems: list[str] = []
+        for tool, fix in (("git", "apt-get install git"), ("patch", "apt-get install patch")):
+            if shutil.which(tool) is None:
+                problems.append(f"{tool} not found on PATH; install it (`{fix}`)")
+        if self.config.use_uv and shutil.which("uv") is None:
+            problems.append(
+                "uv not found on PATH: environments would be built with venv+pip and without era "
+                "pinning; install it (`pip install uv`) or set use_uv: false"
+            )
+        pythons: dict[str, bool] = {}
+        seen: set[tuple[str, str]] = set()
+        for instance in instances:
+            if (instance.repo, instance.version) in seen:
+                continue
+            seen.add((instance.repo, instance.version))
+            try:
+                spec = get_spec(instance.repo, instance.version)
+            except ConfigError as exc:
+                problems.append(f"{instance.instance_id}: {exc}")
+                continue
+            version = str(spec.get("python", "3.11"))
+            if version not in pythons:
+                pythons[version] = (
+                    await anyio.to_thread.run_sync(
+                        find_python, version, list(self.config.python_finders)
+                    )
+                    is not None
+                )
+                if not pythons[version]:
+                    problems.append(
+                        f"{instance.repo} {instance.version}: "
+                        + missing_python_message(version, list(self.config.python_finders))
+                    )
+            url = source_url(self.repo_source, instance.repo)
+            local = url[len("file://") :] if url.startswith("file://") else url
+            if local.startswith("/") and not Path(local).exists():
+                problems.append(
+                    f"{instance.repo}: mirror {url} does not exist; fix --repo-source "
+                    "(placeholders {repo}, {owner}, {name})"
+                )
+        return list(dict.fromkeys(problems))
+
+    async def evaluate(self, request: EvalRequest) -> EvalResult:
+        """Evaluate one patch; a failed environment raises InfraError, a bad patch is a result."""
+        result = await self._evaluate(request)
+        if self.config.gold_validation and result.error_class is None:
+            gold = await self.validate_gold(request.instance)
+            tested = set(request.instance.PASS_TO_PASS) | set(
+                request.fail_to_pass
+                if request.fail_to_pass is not None
+                else request.instance.FAIL_TO_PASS
+            )
+            result.env_broken = sorted(set(gold.broken) & tested)
+            if result.env_broken:
+                shown = ", ".join(result.env_broken[:3])
+                more = (
+                    f" and {len(result.env_broken) - 3} more" if len(result.env_broken) > 3 else ""
+                )
+                result.detail += (
+                    f"; environment-broken (fail with the gold patch too): {shown}{more}"
+                )
+        return result
+
+    async def validate_gold(self, instance: SWEInstance) -> GoldValidation:
+        """Run the gold patch in this instance's environment once and remember what it cannot pass."""
+        key = self.envs.key(instance)
+        record = self.envs.root / key / "gold" / f"{instance.instance_id}.json"
+        async with self._gold_locks.setdefault(f"{key}/{instance.instance_id}", anyio.Lock()):
+            if record.exists():
+                return GoldValidation.model_validate_json(record.read_text())
+            log_dir = self.envs.root / key / "gold" / instance.instance_id
+            result = await self._evaluate(
+                EvalRequest(instance=instance, patch=instance.patch, log_dir=log_dir, key="gold")
+            )
+            gold = GoldValidation(
+                instance_id=instance.instance_id,
+                env_key=key,
+                resolved=result.resolved,
+                broken=sorted(result.fail_to_pass.failure + result.pass_to_pass.failure),
+                error_class=result.error_class,
+            )
+            if result.error_class is None:
+                record.write_text(gold.model_dump_json(indent=2))
+            return gold
+
+    async def aclose(self) -> None:
+        """Nothing stays open between evaluations; remove the worktrees folder if it is empty."""
+        try:
+            self.worktrees.rmdir()
+        except OSError:
+            pass
+
+    async def _evaluate(self, request: EvalRequest) -> EvalResult:
+        started = time.monotonic()
+        instance = request.instance
+        log_dir = Path(request.log_dir)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        patch = request.patch or ""
+        if problems := check_patch_paths(instance.test_patch):
+            raise InfraError(
+                f"{instance.instance_id}: the row's test_patch is unsafe: {'; '.join(problems)}"
+            )
+        if problems := check_patch_paths(patch):
+            return self._refused(problems, started)
+        try:
+            env, _ = await self.envs.get(instance)
+        except ConfigError as exc:
+            raise InfraError(f"{instance.instance_id}: {exc}") from None
+        worktree = self.worktrees / f"{instance.instance_id}-{uuid.uuid4().hex[:8]}"
+        keep = False
+        try:
+            await self.repos.checkout(instance.repo, instance.base_commit, worktree)
+            await self._prepare_worktree(env, worktree)
+            setup_s = time.monotonic() - started
+            if problems := check_patch_targets(patch, worktree):
+                return self._refused(problems, started)
+            result = await self._run(request, env, worktree, log_dir, patch)
+            result.setup_s = setup_s
+            result.duration_s = time.monotonic() - started
+            keep = self.config.keep_failed and not result.resolved
+            return result
+        except BaseException:
+            keep = self.config.keep_failed
+            raise
+        finally:
+            if not keep:
+                shutil.rmtree(worktree, ignore_errors=True)
+
+    def _refused(self, problems: list[str], started: float) -> EvalResult:
+        return EvalResult(
+            resolved=False,
+            applied=False,
+            error_class="malformed_patch",
+            detail="patch refused before applying: " + "; ".join(problems),
+            duration_s=time.monotonic() - started,
+        )
+
+    async def _prepare_worktree(self, env: Environment, worktree: Path) -> None:
+        """Replay the spec's repo-local pre_install edits and commit them, as the harness's image does."""
+        if env.repo_steps:
+            result = await run_command(
+                steps_script(env.repo_steps), cwd=worktree, env=env.run_env(), timeout=600
+            )
+            if result.exit_code != 0:
+                raise InfraError(
+                    f"pre_install steps failed in the worktree: {result.output[-400:]}"
+                )
+            await git("add", "-A", cwd=worktree)
+            await git(
+                "commit",
+                "--quiet",
+                "--allow-empty",
+                "--no-verify",
+                "-m",
+                "ramp: pre_install",
+                cwd=worktree,
+            )
+
+    async def _run(
+        self, request: EvalRequest, env: Environment, worktree: Path, log_dir: Path, patch: str
+    ) -> EvalResult:
+        instance = request.instance
+        log = TestLog(log_dir / TEST_LOG_NAME)
+        applied = True
+        if patch.strip():
+            patch_file = log_dir / "patch.diff"
+            patch_file.write_text(patch)
+            outcome = await apply_patch(worktree, patch_file)
+            if not outcome.applied:
+                log.patch_failed("pred", outcome.output)
+                return EvalResult(
+                    resolved=False,
+                    applied=False,
+                    error_class="malformed_patch",
+                    detail="the patch does not apply with git apply, git apply --reject or patch --fuzz=5",
+                    log_path=str(log.path),
+                )
+            log.patch_applied("pred", outcome.command, outcome.output)
+        else:
+            log.write("(no model patch)")
+        notes: list[str] = []
+        test_files = get_modified_files(instance.test_patch)
+        if test_files:
+            reset = await git("checkout", instance.base_commit, "--", *test_files, cwd=worktree)
+            log.command(f"git checkout {instance.base_commit} {' '.join(test_files)}", reset.output)
+        test_patch_file = log_dir / "test_patch.diff"
+        test_patch_file.write_text(instance.test_patch)
+        applied_tests = await git("apply", "-v", str(test_patch_file), cwd=worktree)
+        log.command("git apply -v test_patch.diff", applied_tests.output)
+        if applied_tests.exit_code != 0:
+            notes.append("the test patch did not apply on top of the model patch")
+        run_env = env.run_env(worktree)
+        if self.config.verify_imports and env.layout.top_level:
+            await self._check_imports(env, worktree, run_env)
+        spec = get_spec(instance.repo, instance.version)
+        test_cmd = " ".join([spec["test_cmd"], *get_test_directives(instance.to_swebench_row())])
+        log.start_tests(test_cmd)
+        run = await run_command(
+            "\n".join([*env.eval_steps, test_cmd]),
+            cwd=worktree,
+            env=run_env,
+            timeout=self.config.test_timeout_s,
+            log_file=log.path,
+        )
+        if run.timed_out:
+            log.timed_out(self.config.test_timeout_s)
+            return EvalResult(
+                resolved=False,
+                applied=applied,
+                error_class="timeout",
+                detail=f"tests ran past {self.config.test_timeout_s:g} s and were killed",
+                log_path=str(log.path),
+            )
+        log.end_tests()
+        grade = grade_log(instance, log.path, request.fail_to_pass)
+        if not grade.log_complete:
+            detail = "the test log has no complete test output"
+        elif not grade.tests:
+            detail = "no test results in the log: the test command could not start or collect"
+        else:
+            detail = _summary(grade)
+        return EvalResult(
+            resolved=grade.resolved,
+            applied=applied,
+            detail="; ".join([detail, *notes]),
+            tests=grade.tests,
+            fail_to_pass=grade.fail_to_pass,
+            pass_to_pass=grade.pass_to_pass,
+            log_path=str(log.path),
+        )
+
+    async def _check_imports(
+        self, env: Environment, worktree: Path, run_env: dict[str, str]
+    ) -> None:
+        names = [
+            n
+            for n in env.layout.top_level
+            if any(
+                (worktree / r / n).exists() or (worktree / r / f"{n}.py").exists()
+                for r in env.layout.roots
+            )
+        ]
+        if not names:
+            return
+        check = await run_command(
+            [str(env.python), "-c", import_check_script(), *names],
+            cwd=worktree,
+            env=run_env,
+            timeout=120,
+        )
+        try:
+            report = json.loads(check.output.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise InfraError(f"import check failed in {env.key}: {check.output[-400:]}") from None
+        if wrong := misplaced_imports(report, worktree):
+            raise InfraError(
+                f"{env.key}: the worktree's code would not be the code tested ({', '.join(wrong)}); "
+                f"PYTHONPATH={run_env['PYTHONPATH']}"
+            )

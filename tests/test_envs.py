@@ -1,0 +1,277 @@
+"""Environment building: era pinning, requirement files from the clone, import layouts, locking."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from engine.evaluators.base import EvalRequest
+from engine.evaluators.era import build_constraints, exclude_newer_args, relaxation
+from engine.evaluators.imports import find_layout
+from engine.evaluators.local import LocalEvaluator, LocalEvaluatorConfig
+from engine.evaluators.pythons import find_python, missing_python_message
+from engine.evaluators.requirements import (
+    conda_to_pip,
+    package_list,
+    read_environment_yml,
+    read_requirements,
+)
+from engine.evaluators.steps import pip_install_target, split_steps
+from tests.evalhelpers import CalcRepo, git, make_calc_repo
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_host_changing_steps_are_skipped_with_the_variables_they_set() -> None:
+    run, skipped = split_steps(
+        [
+            "apt-get update && apt-get install -y locales",
+            'QHULL_URL="http://www.qhull.org/download/qhull-2020-src-8.0.2.tgz"',
+            'QHULL_TAR="/tmp/qhull-2020-src-8.0.2.tgz"',
+            'QHULL_BUILD_DIR="/testbed/build"',
+            'wget -O "$QHULL_TAR" "$QHULL_URL"',
+            'mkdir -p "$QHULL_BUILD_DIR"',
+            'tar -xvzf "$QHULL_TAR" -C "$QHULL_BUILD_DIR"',
+            "sed -i 's/pytest/pytest -rA/' tox.ini",
+            "export LANG=en_US.UTF-8",
+        ]
+    )
+    assert run == [
+        'QHULL_TAR="/tmp/qhull-2020-src-8.0.2.tgz"',
+        "sed -i 's/pytest/pytest -rA/' tox.ini",
+        "export LANG=en_US.UTF-8",
+    ]
+    assert len(skipped) == 6
+
+
+@pytest.mark.parametrize(
+    ("install", "target"),
+    [
+        ("python -m pip install -e .", (".", False)),
+        ("python -m pip install -e '.[dev]'", (".[dev]", False)),
+        ("python -m pip install -e .[test] --verbose", (".[test]", False)),
+        ("python -m pip install -v --no-use-pep517 --no-build-isolation -e .", (".", True)),
+        ("python -m pip install .", (".", False)),
+        ("python setup.py install", None),
+    ],
+)
+def test_pip_install_target(install: str, target: tuple[str, bool] | None) -> None:
+    assert pip_install_target(install) == target
+
+
+def test_conda_specs_become_pip_requirements() -> None:
+    assert conda_to_pip("numpy=1.21") == "numpy==1.21"
+    assert conda_to_pip("numpy=1.21=py39h_0") == "numpy==1.21"
+    assert conda_to_pip("conda-forge::scipy>=1.5") == "scipy>=1.5"
+    assert conda_to_pip("python=3.9") is None and conda_to_pip("cxx-compiler") is None
+    assert package_list("'numpy==1.19.2' 'pandas<2.0.0' pytest") == [
+        "numpy==1.19.2",
+        "pandas<2.0.0",
+        "pytest",
+    ]
+
+
+@pytest.fixture
+def bare_with_requirements(tmp_path: Path) -> tuple[Path, str]:
+    work = tmp_path / "work"
+    (work / "requirements").mkdir(parents=True)
+    (work / "ci" / "requirements").mkdir(parents=True)
+    (work / "requirements" / "dev.txt").write_text(
+        "-r tests.txt\n# comment\n-e .\nflake8==3.7\ntypes-pkg_resources\n"
+    )
+    (work / "requirements" / "tests.txt").write_text("pytest<8\n.[test]\n")
+    (work / "ci" / "requirements" / "environment.yml").write_text(
+        "name: x\nchannels: [conda-forge]\ndependencies:\n  - python=3.10\n  - numpy=1.23\n  - pip\n"
+        "  - pip:\n      - pytest-env\n      - types-pkg_resources\n"
+    )
+    git(work, "init", "-q")
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "reqs")
+    bare = tmp_path / "bare.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    return bare, git(work, "rev-parse", "HEAD").strip()
+
+
+async def test_requirements_are_read_from_the_clone_with_includes_and_exclusions(
+    bare_with_requirements: tuple[Path, str],
+) -> None:
+    bare, commit = bare_with_requirements
+    text = await read_requirements(
+        bare, "pallets/flask", commit
+    )  # swebench reads requirements/dev.txt
+    assert text.split() == ["pytest<8", "flake8==3.7", "types-setuptools"]
+
+
+async def test_environment_yml_gives_its_pip_installable_dependencies(
+    bare_with_requirements: tuple[Path, str],
+) -> None:
+    bare, commit = bare_with_requirements
+    requirements = await read_environment_yml(bare, "pydata/xarray", commit)
+    assert requirements == ["numpy==1.23", "pytest-env", "types-setuptools"]
+
+
+def test_missing_python_names_the_version_the_places_and_the_fix() -> None:
+    assert find_python("3.11", ["pyenv", "uv", "path"]) is not None
+    assert find_python("3.4", ["pyenv", "uv", "path"]) is None
+    message = missing_python_message("3.4", ["pyenv", "path"])
+    assert "Python 3.4 not found" in message and "python3.4 on PATH" in message
+    assert "`pyenv install 3.4`" in message and "`uv python install 3.4`" in message
+
+
+def _venv_with(tmp_path: Path, project: Path, *install: str) -> Path:
+    venv = tmp_path / "venv"
+    subprocess.run(["uv", "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+    subprocess.run(
+        ["uv", "pip", "install", "-q", "--python", str(venv / "bin/python"), "setuptools"],
+        check=True,
+    )
+    subprocess.run(
+        [
+            "uv",
+            "pip",
+            "install",
+            "-q",
+            "--python",
+            str(venv / "bin/python"),
+            "--no-build-isolation",
+            *install,
+        ],
+        check=True,
+    )
+    return next(venv.glob("lib/python*/site-packages"))
+
+
+def _flat_project(root: Path) -> Path:
+    (root / "flatpkg").mkdir(parents=True)
+    (root / "flatpkg" / "__init__.py").write_text("")
+    (root / "tests").mkdir()
+    (root / "setup.py").write_text(
+        "from setuptools import setup\nsetup(name='flatpkg', version='1', packages=['flatpkg'])\n"
+    )
+    return root
+
+
+def test_layout_of_a_flat_editable_install(tmp_path: Path) -> None:
+    project = _flat_project(tmp_path / "flat")
+    layout = find_layout(_venv_with(tmp_path, project, "-e", str(project)), project)
+    assert layout.roots == ["."] and layout.top_level == ["flatpkg"]
+
+
+def test_layout_of_a_plain_install_is_found_through_direct_url(tmp_path: Path) -> None:
+    project = _flat_project(tmp_path / "flat")
+    layout = find_layout(_venv_with(tmp_path, project, str(project)), project)
+    assert layout.roots == ["."] and layout.top_level == ["flatpkg"]
+
+
+async def test_era_pinning_resolves_as_of_the_setup_commit_and_spec_pins_win(
+    tmp_path: Path,
+) -> None:
+    calc = make_calc_repo(tmp_path / "repo")
+    work = calc.root / "work"
+    (work / "NOTE").write_text("an old commit\n")
+    git(work, "add", "NOTE")
+    subprocess.run(
+        ["git", "commit", "-qm", "old"],
+        cwd=work,
+        check=True,
+        env={
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t",
+            "GIT_COMMITTER_DATE": "2025-01-01T00:00:00Z",
+            "PATH": "/usr/bin:/bin",
+        },
+    )
+    old = git(work, "rev-parse", "HEAD").strip()
+    git(work, "push", "-q", str(calc.root / "mirror" / "ramp-tests+calc"), "main")
+    instance = calc.instance(
+        instance_id="ramp-tests__calc-era", base_commit=old, environment_setup_commit=old
+    )
+    evaluator = LocalEvaluator(
+        LocalEvaluatorConfig(), cache_dir=tmp_path / "cache", repo_source=calc.source
+    )
+    result = await evaluator.evaluate(
+        EvalRequest(instance=instance, patch=calc.gold, log_dir=tmp_path / "log")
+    )
+    assert result.resolved, result.detail
+    env, built = await evaluator.envs.get(instance)
+    assert not built and env.era == "2025-01-01T00:00:00Z"
+    frozen = subprocess.run(
+        ["uv", "pip", "freeze", "--python", str(env.python)], capture_output=True, text=True
+    ).stdout
+    versions = dict(line.split("==") for line in frozen.split() if "==" in line)
+    assert versions["pytest"] == "8.3.5"  # the spec's pin wins over the era ...
+    assert any("pytest" in w for w in env.warnings)  # ... and the relaxation is recorded
+    assert versions["pip"].startswith("24.")  # pip as of 2025-01-01 (25.0 came out on 2025-01-26)
+
+
+def test_two_processes_build_one_environment(tmp_path: Path) -> None:
+    calc: CalcRepo = make_calc_repo(tmp_path / "repo")
+    script = textwrap.dedent(
+        f"""
+        import anyio, json, sys
+        from pathlib import Path
+        sys.path.insert(0, {str(ROOT)!r})
+        from engine.evaluators.base import EvalRequest
+        from engine.evaluators.local import LocalEvaluator, LocalEvaluatorConfig
+        from tests.evalhelpers import CalcRepo
+        calc = CalcRepo(Path({str(calc.root)!r}), {calc.base_commit!r}, {calc.gold!r}, {calc.test_patch!r}, {calc.source!r})
+        async def main():
+            ev = LocalEvaluator(LocalEvaluatorConfig(), cache_dir=Path({str(tmp_path / "cache")!r}), repo_source=calc.source)
+            r = await ev.evaluate(EvalRequest(instance=calc.instance(), patch=calc.gold, log_dir=Path(sys.argv[1])))
+            print(json.dumps({{"resolved": r.resolved, "builds": ev.envs.builds}}))
+        anyio.run(main)
+        """
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(tmp_path / f"log{i}")],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        for i in range(2)
+    ]
+    outputs = [json.loads(p.communicate(timeout=120)[0].strip().splitlines()[-1]) for p in procs]
+    assert [o["resolved"] for o in outputs] == [True, True]
+    assert sum(o["builds"] for o in outputs) == 1
+    assert len(list((tmp_path / "cache" / "envs").glob("*/build-*"))) == 1
+
+
+def test_tools_floor_is_the_python_release_and_exempt_packages_are_let_through() -> None:
+    args = exclude_newer_args("2019-09-15T20:14:51Z", "3.9", ["atomicwrites"])
+    assert args[:2] == ["--exclude-newer", "2019-09-15T20:14:51Z"]
+    assert "pip=2020-10-05T00:00:00Z" in args and "setuptools=2020-10-05T00:00:00Z" in args
+    assert any(a.startswith("atomicwrites=") for a in args)
+    assert "pip=2023-05-01T00:00:00Z" in exclude_newer_args("2023-05-01T00:00:00Z", "3.9", [])
+
+
+def test_uv_hint_names_the_package_to_let_past_the_era() -> None:
+    output = (
+        "hint: `pytest` was filtered by `exclude-newer` to only include packages uploaded before "
+        "2025-01-01T00:00:00Z. The latest version satisfying the requirement is v8.3.5, published at "
+        "2025-03-02T12:34:56.123Z. Consider using `exclude-newer-package` to override the cutoff."
+    )
+    assert relaxation(output) == "pytest=2025-03-02T12:34:57Z"
+    assert relaxation("error: no solution") is None
+
+
+def test_build_constraints_yield_to_the_projects_build_requirements() -> None:
+    pins = ["pip==22.3.1", "setuptools==66.1.1", "wheel==0.38.4"]
+    astroid = '[build-system]\nrequires = ["setuptools~=62.6", "wheel~=0.37.1"]\n'
+    assert build_constraints(pins, astroid) == ["pip==22.3.1"]
+    assert (
+        build_constraints(pins, '[build-system]\nrequires = ["setuptools>=40.8", "wheel"]\n')
+        == pins
+    )
+    assert build_constraints(pins, '[build-system]\nrequires = ["setuptools>=70"]\n') == [
+        "pip==22.3.1",
+        "wheel==0.38.4",
+    ]
+    assert build_constraints(pins, None) == pins

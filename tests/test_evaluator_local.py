@@ -1,0 +1,271 @@
+"""The docker-less evaluator end to end, on a real repo, a real mirror, real venvs and real pytest."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import anyio
+import psutil
+import pytest
+
+from engine.errors import InfraError
+from engine.evaluators import EVALUATORS
+from engine.evaluators.base import EvalRequest, Evaluator
+from engine.evaluators.local import LocalEvaluator, LocalEvaluatorConfig
+from tests.evalhelpers import FILES, CalcRepo, diff_of, make_calc_repo
+
+
+@pytest.fixture(scope="module")
+def calc(tmp_path_factory: pytest.TempPathFactory) -> CalcRepo:
+    return make_calc_repo(tmp_path_factory.mktemp("calc"))
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache for the module, so the (repo, version) venv is built once and reused."""
+    return tmp_path_factory.mktemp("cache")
+
+
+def evaluator(calc: CalcRepo, cache: Path, **config: object) -> LocalEvaluator:
+    return LocalEvaluator(LocalEvaluatorConfig(**config), cache_dir=cache, repo_source=calc.source)
+
+
+def request(calc: CalcRepo, tmp_path: Path, patch: str | None, **kwargs: object) -> EvalRequest:
+    instance = kwargs.pop("instance", None) or calc.instance()
+    return EvalRequest(
+        instance=instance, patch=patch, log_dir=tmp_path / uuid.uuid4().hex[:6], **kwargs
+    )
+
+
+def test_registered_under_both_names() -> None:
+    assert EVALUATORS.get("local") is LocalEvaluator
+    assert EVALUATORS.get("swebench-local") is LocalEvaluator
+    assert isinstance(
+        LocalEvaluator(LocalEvaluatorConfig(), cache_dir=Path("/nonexistent"), repo_source=""),
+        Evaluator,
+    )
+
+
+async def test_gold_patch_resolves_with_per_test_statuses(
+    calc: CalcRepo, shared_cache: Path, tmp_path: Path
+) -> None:
+    ev = evaluator(calc, shared_cache)
+    result = await ev.evaluate(request(calc, tmp_path, calc.gold))
+    assert result.resolved, result.detail
+    assert result.applied and result.error_class is None
+    assert result.tests == {
+        "tests/test_calc.py::test_sub": "PASSED",
+        "tests/test_calc.py::test_add": "PASSED",
+    }
+    assert result.fail_to_pass.success == ["tests/test_calc.py::test_add"]
+    assert result.pass_to_pass.success == ["tests/test_calc.py::test_sub"]
+    log = Path(result.log_path or "").read_text()
+    assert (
+        ">>>>> Applied Patch" in log
+        and ">>>>> Start Test Output" in log
+        and ">>>>> End Test Output" in log
+    )
+    assert not list((shared_cache / "worktrees").iterdir()), "the worktree is removed afterwards"
+    await ev.aclose()
+
+
+async def test_empty_patch_is_unresolved(
+    calc: CalcRepo, shared_cache: Path, tmp_path: Path
+) -> None:
+    result = await evaluator(calc, shared_cache).evaluate(request(calc, tmp_path, ""))
+    assert not result.resolved and result.applied and result.error_class is None
+    assert result.fail_to_pass.failure == ["tests/test_calc.py::test_add"]
+    assert result.tests["tests/test_calc.py::test_add"] == "FAILED"
+    assert "FAIL_TO_PASS 0/1" in result.detail
+
+
+async def test_fail_to_pass_override_grades_a_subset(
+    calc: CalcRepo, shared_cache: Path, tmp_path: Path
+) -> None:
+    result = await evaluator(calc, shared_cache).evaluate(
+        request(calc, tmp_path, "", fail_to_pass=[])
+    )
+    assert result.resolved  # only PASS_TO_PASS is left, and it passes
+    assert result.fail_to_pass.success == result.fail_to_pass.failure == []
+
+
+async def test_patch_that_does_not_apply_is_malformed(
+    calc: CalcRepo, shared_cache: Path, tmp_path: Path
+) -> None:
+    stale = calc.gold.replace("-    return a - b", "-    return a * b")
+    result = await evaluator(calc, shared_cache).evaluate(request(calc, tmp_path, stale))
+    assert (result.resolved, result.applied, result.error_class) == (
+        False,
+        False,
+        "malformed_patch",
+    )
+    log = Path(result.log_path or "").read_text()
+    assert ">>>>> Patch Apply Failed" in log and "patch --batch --fuzz=5" in log
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        "--- a/../outside.py\n+++ b/../outside.py\n@@ -0,0 +1 @@\n+x = 1\n",
+        "--- /dev/null\n+++ /tmp/owned.py\n@@ -0,0 +1 @@\n+x = 1\n",
+    ],
+    ids=["dotdot", "absolute"],
+)
+async def test_escaping_patch_is_refused_before_anything_runs(
+    calc: CalcRepo, tmp_path: Path, patch: str
+) -> None:
+    cache = tmp_path / "cache"
+    result = await evaluator(calc, cache).evaluate(request(calc, tmp_path, patch))
+    assert (result.applied, result.error_class) == (False, "malformed_patch")
+    assert "refused" in result.detail
+    assert not (cache / "envs").exists(), "refused before any environment was built"
+
+
+async def test_patch_through_a_symlink_in_the_tree_is_refused(
+    calc: CalcRepo, shared_cache: Path, tmp_path: Path
+) -> None:
+    work = calc.root / "work"
+    (work / "escape").symlink_to("/tmp")
+    from tests.evalhelpers import git
+
+    git(work, "add", "escape")
+    git(work, "commit", "-qm", "a symlink out of the tree")
+    head = git(work, "rev-parse", "HEAD").strip()
+    git(work, "push", "-q", str(calc.root / "mirror" / "ramp-tests+calc"), "main")
+    git(work, "reset", "--hard", "-q", calc.base_commit)
+    instance = calc.instance(instance_id="ramp-tests__calc-symlink", base_commit=head)
+    patch = "--- /dev/null\n+++ b/escape/owned.py\n@@ -0,0 +1 @@\n+x = 1\n"
+    result = await evaluator(calc, shared_cache).evaluate(
+        request(calc, tmp_path, patch, instance=instance)
+    )
+    assert result.error_class == "malformed_patch" and "symlink" in result.detail
+    assert not Path("/tmp/owned.py").exists()
+
+
+async def test_failed_install_is_an_infra_error_with_the_log_tail(
+    calc: CalcRepo, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    ev = evaluator(calc, cache)
+    instance = calc.instance("broken")
+    with pytest.raises(InfraError) as caught:
+        await ev.evaluate(request(calc, tmp_path, calc.gold, instance=instance))
+    assert caught.value.error_class == "infra"
+    assert "step 'install' failed with exit code 7" in str(caught.value)
+    assert "cannot build calc: missing libcalc" in str(caught.value)
+    key = ev.envs.key(instance)
+    assert not (cache / "envs" / key / "env.json").exists(), (
+        "a failed build is never marked complete"
+    )
+    assert not list((cache / "envs" / key).glob("build-*")), "its half-built folder is removed"
+    assert (cache / "envs" / key / "last-failure.log").exists()
+    started = time.monotonic()
+    with pytest.raises(InfraError):  # the same evaluator does not rebuild a known-broken env
+        await ev.evaluate(request(calc, tmp_path, "", instance=instance))
+    assert time.monotonic() - started < 1.0
+
+
+async def test_timeout_kills_the_whole_test_process_group(
+    calc: CalcRepo, shared_cache: Path, tmp_path: Path
+) -> None:
+    token = f"ramp-timeout-{uuid.uuid4().hex}"
+    sleeper = (
+        "\n\ndef test_slow():\n    import subprocess, sys, time\n\n"
+        f"    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)', '{token}'])\n"
+        "    time.sleep(300)\n"
+    )
+    test_patch = diff_of(
+        calc.root / "work", {"tests/test_calc.py": FILES["tests/test_calc.py"] + sleeper}
+    )
+    instance = calc.instance(
+        instance_id="ramp-tests__calc-slow",
+        test_patch=test_patch,
+        FAIL_TO_PASS=["tests/test_calc.py::test_slow"],
+    )
+    ev = evaluator(calc, shared_cache, test_timeout_s=3)
+    started = time.monotonic()
+    result = await ev.evaluate(request(calc, tmp_path, "", instance=instance))
+    assert result.error_class == "timeout" and not result.resolved
+    assert time.monotonic() - started < 20
+    assert ">>>>> Tests Timed Out" in Path(result.log_path or "").read_text()
+
+    def leftovers() -> list[psutil.Process]:
+        found = []
+        for proc in psutil.process_iter(["cmdline"]):
+            if token in " ".join(proc.info["cmdline"] or []):
+                found.append(proc)
+        return found
+
+    for _ in range(20):
+        if not leftovers():
+            break
+        await anyio.sleep(0.1)
+    assert leftovers() == []
+
+
+async def test_concurrent_evaluations_build_the_env_once_and_a_new_evaluator_reuses_it(
+    calc: CalcRepo, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    ev = evaluator(calc, cache)
+    results = {}
+
+    async def run(label: str, patch: str) -> None:
+        results[label] = await ev.evaluate(request(calc, tmp_path, patch))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run, "gold", calc.gold)
+        tg.start_soon(run, "empty", "")
+        tg.start_soon(run, "gold-again", calc.gold)
+    assert ev.envs.builds == 1
+    assert [results[k].resolved for k in ("gold", "empty", "gold-again")] == [True, False, True]
+    assert len(list((cache / "envs").glob("*/env.json"))) == 1
+
+    second = evaluator(calc, cache)
+    result = await second.evaluate(request(calc, tmp_path, calc.gold))
+    assert result.resolved and second.envs.builds == 0
+    assert result.setup_s < 5
+
+
+async def test_gold_validation_reports_env_broken_tests_apart(
+    calc: CalcRepo, shared_cache: Path, tmp_path: Path
+) -> None:
+    broken = "\n\ndef test_needs_network():\n    raise OSError('no route to httpbin.org')\n"
+    test_patch = diff_of(
+        calc.root / "work",
+        {
+            "tests/test_calc.py": FILES["tests/test_calc.py"] + "\n\ndef test_add():\n"
+            "    from calc import add\n\n    assert add(2, 2) == 4\n" + broken
+        },
+    )
+    instance = calc.instance(
+        instance_id="ramp-tests__calc-net",
+        test_patch=test_patch,
+        PASS_TO_PASS=["tests/test_calc.py::test_sub", "tests/test_calc.py::test_needs_network"],
+    )
+    ev = evaluator(calc, shared_cache, gold_validation=True)
+    result = await ev.evaluate(request(calc, tmp_path, calc.gold, instance=instance))
+    assert not result.resolved  # the official verdict is kept ...
+    assert result.env_broken == [
+        "tests/test_calc.py::test_needs_network"
+    ]  # ... and the cause is named
+    assert "fail with the gold patch too" in result.detail
+    gold = await ev.validate_gold(instance)
+    assert gold.broken == ["tests/test_calc.py::test_needs_network"]
+
+
+async def test_preflight_names_what_is_missing_and_the_fix(calc: CalcRepo, tmp_path: Path) -> None:
+    ev = LocalEvaluator(
+        LocalEvaluatorConfig(), cache_dir=tmp_path, repo_source=f"file://{tmp_path}/none/{{name}}"
+    )
+    problems = await ev.preflight(
+        [calc.instance("ancient"), calc.instance("9.9"), calc.instance("1.0")]
+    )
+    text = "\n".join(problems)
+    assert "Python 3.4 not found" in text and "pyenv install 3.4" in text
+    assert "no spec for ramp-tests/calc version '9.9'" in text
+    assert "does not exist" in text and "--repo-source" in text
+    ok = await evaluator(calc, tmp_path).preflight([calc.instance()])
+    assert ok == []
