@@ -16,7 +16,11 @@ from typing import Any
 
 import anyio
 
+from .demo.command import add_parser as add_demo_parser
+from .demo.command import cmd_demo
 from .errors import ConfigError, RampError
+from .reports.commands import COMMANDS as OUTPUT_COMMANDS
+from .reports.commands import add_parsers as add_output_parsers
 
 EXIT_CONFIG = 2
 EXIT_INFRA = 3
@@ -75,7 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(doctor)
     doctor.add_argument("--dataset", help="also check what this dataset's instances need")
     doctor.add_argument("--evaluator", help="local | docker")
+    doctor.add_argument("--model", help="also check this model's credentials and endpoint")
     _runs_dir_arg(doctor)
+
+    add_demo_parser(sub)
+    add_output_parsers(sub, _config_arg, _runs_dir_arg)
 
     dataset = sub.add_parser("dataset", help="dataset tools")
     dsub = dataset.add_subparsers(dest="dataset_command", required=True, metavar="ACTION")
@@ -110,6 +118,7 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "run.attempt_policy": args.attempt_policy,
         "run.repo_source": args.repo_source,
         "ramp.phases": args.phases,
+        "ramp.approval": "auto" if args.auto_approve else None,
     }
 
 
@@ -182,11 +191,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .evaluators import build_evaluator
+    from .models.factory import doctor_checks
     from .preflight import backend_checks, host_checks
     from .runner import prepare_instances
     from .sandbox.repos import DEFAULT_SOURCE, RepoCache
 
-    overrides = {"run.dataset": args.dataset, "run.evaluator": args.evaluator}
+    overrides = {"run.dataset": args.dataset, "run.evaluator": args.evaluator, "run.model": args.model}
     settings = _settings(args, overrides)
     checks = host_checks(settings)
 
@@ -202,6 +212,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             await evaluator.aclose()
 
     checks += anyio.run(backend)
+    checks += anyio.run(doctor_checks, settings)
     for check in checks:
         print(check.line())
     failed = [c for c in checks if not c.ok]
@@ -213,8 +224,11 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     from .datasets import lock_dataset
 
     settings = _settings(args)
-    entry = lock_dataset(args.spec, settings.paths.lock_file, revision=args.revision)
-    print(f"locked {args.spec} in {settings.paths.lock_file}: {json.dumps(entry, default=str)}")
+    entry = lock_dataset(
+        args.spec, settings.paths.lock_file, revision=args.revision,
+        cache_dir=settings.paths.resolved_cache_dir(),
+    )
+    print(f"locked {args.spec} in {settings.paths.lock_file}: {entry.model_dump_json()}")
     return 0
 
 
@@ -224,11 +238,13 @@ COMMANDS = {
     "status": cmd_status,
     "doctor": cmd_doctor,
     "dataset": cmd_dataset,
+    "demo": cmd_demo,
+    **OUTPUT_COMMANDS,
 }
 
 
 def _failure_summary(args: argparse.Namespace, code: int, message: str) -> None:
-    if getattr(args, "json", False) and getattr(args, "command", "") == "run":
+    if getattr(args, "json", False) and getattr(args, "command", "") in ("run", "demo"):
         print(json.dumps({
             "kind": "summary", "run_id": getattr(args, "run_id", None) or "", "status": "failed",
             "exit_code": code, "outcomes": {}, "metrics": {}, "error": message,
@@ -240,15 +256,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "runs_dir", None) is None and os.environ.get("RAMP_RUNS_DIR"):
         args.runs_dir = Path(os.environ["RAMP_RUNS_DIR"])
+    from .secrets import current as redactor  # error messages can quote provider replies
+
     try:
         code = COMMANDS[args.command](args)
     except ConfigError as exc:
-        print(f"ramp: error: {exc}", file=sys.stderr)
-        _failure_summary(args, EXIT_CONFIG, str(exc))
+        print(f"ramp: error: {redactor()(str(exc))}", file=sys.stderr)
+        _failure_summary(args, EXIT_CONFIG, redactor()(str(exc)))
         code = EXIT_CONFIG
     except RampError as exc:
-        print(f"ramp: {exc}", file=sys.stderr)
-        _failure_summary(args, exc.exit_code, str(exc))
+        print(f"ramp: {redactor()(str(exc))}", file=sys.stderr)
+        _failure_summary(args, exc.exit_code, redactor()(str(exc)))
         code = exc.exit_code
     except KeyboardInterrupt:
         print("ramp: interrupted", file=sys.stderr)
@@ -256,9 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so plainly; the traceback is one variable away
         if os.environ.get("RAMP_DEBUG"):
             raise
-        print(f"ramp: internal error: {type(exc).__name__}: {exc} (set RAMP_DEBUG=1 for the traceback)",
+        print(f"ramp: internal error: {type(exc).__name__}: {redactor()(str(exc))} (set RAMP_DEBUG=1 for the traceback)",
               file=sys.stderr)
-        _failure_summary(args, EXIT_INFRA, f"{type(exc).__name__}: {exc}")
+        _failure_summary(args, EXIT_INFRA, f"{type(exc).__name__}: {redactor()(str(exc))}")
         code = EXIT_INFRA
     return code
 

@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .agents.base import Budgets
 from .errors import ConfigError
+from .feedback import FeedbackConfig, RegradeConfig
+from .gates import GateConfig
 
 DEFAULT_CONFIG = Path("config/ramp.yaml")
 
@@ -49,6 +51,10 @@ class PathsConfig(Section):
     secrets_file: Path = Field(
         default=Path("secrets/credentials.txt"),
         description="KEY=VALUE credentials, never committed (secrets/credentials.example shows the keys).",
+    )
+    models_file: Path = Field(
+        default=Path("config/models.yaml"),
+        description="The model catalog: providers, model names, prices, context windows and rate limits.",
     )
 
     def resolved_cache_dir(self) -> Path:
@@ -114,6 +120,11 @@ class GovernorConfig(Section):
 class PhaseConfig(Section):
     size: int = Field(ge=1, description="Instances in this phase, previous phases included.")
     name: str | None = Field(default=None, description="Label shown in the TUI and reports.")
+    gate: GateConfig | None = Field(
+        default=None,
+        description="This phase's gate: the tiers it sets (stop, caution, excellent) replace those of "
+        "ramp.gate; the tiers it leaves out are inherited.",
+    )
 
 
 class RampSection(Section):
@@ -121,6 +132,29 @@ class RampSection(Section):
         default_factory=list,
         description="The ramp plan. Empty runs the whole selection as one phase. Phases are nested: "
         "each contains the previous one's instances.",
+    )
+    gate: GateConfig = Field(
+        default_factory=GateConfig,
+        description="The default gate judged after every phase: rules like 'resolved_rate >= 0.5' in "
+        "three tiers (stop, caution, excellent) giving STOP, CAUTION, PROCEED or EXCELLENT.",
+    )
+    approval: Literal["manual", "auto"] = Field(
+        default="manual",
+        description="manual: a gate that is not the last waits for `ramp ctl RUN approve|reject` (or "
+        "the TUI's keys). auto: STOP stops, any other tier proceeds. --auto-approve forces auto.",
+    )
+    baseline: str = Field(
+        default="auto",
+        description="The no-patch run the baseline spread is measured against: a run id, 'auto' (the "
+        "latest finished empty-agent run on the same dataset content) or 'none'.",
+    )
+    feedback: FeedbackConfig = Field(
+        default_factory=FeedbackConfig,
+        description="Feedback-split mode (public/hidden FAIL_TO_PASS tests) and bug reproduction.",
+    )
+    regrade: RegradeConfig = Field(
+        default_factory=RegradeConfig,
+        description="Shares of resolved and unresolved attempts graded a second time at each gate.",
     )
 
     @field_validator("phases", mode="before")

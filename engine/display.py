@@ -14,6 +14,7 @@ from typing import Protocol, TextIO
 from rich.console import Console
 
 from .events import Event
+from .projections import describe
 
 
 class Display(Protocol):
@@ -74,6 +75,8 @@ class PlainDisplay:
                 )
             case "gate_verdict":
                 c.print(f"[bold]gate {event.phase + 1}[/]: {event.tier} — {event.rule}")
+                if event.projection:
+                    c.print(f"  {describe(event.projection)}")
             case "gate_decision":
                 c.print(f"  gate {event.phase + 1}: {event.decision} ({event.by})")
             case "alert":

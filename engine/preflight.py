@@ -24,9 +24,11 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    #: Passes, but the operator should know (an unpriced model, a heuristic tokenizer).
+    warning: bool = False
 
     def line(self) -> str:
-        mark = "ok  " if self.ok else "FAIL"
+        mark = "FAIL" if not self.ok else "warn" if self.warning else "ok  "
         tail = f" — fix: {self.fix}" if (self.fix and not self.ok) else ""
         return f"[{mark}] {self.name}: {self.detail}{tail}"
 

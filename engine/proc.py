@@ -38,13 +38,16 @@ async def run_command(
     timeout: float | None = None,
     log_file: Path | None = None,
     stdin: bytes | None = None,
+    inherit_env: bool = True,
 ) -> CommandResult:
     """Run a command (a shell string or an argv list), merge stdout and stderr, and return it.
 
-    ``env`` is added to the current environment. When ``log_file`` is given, output is appended to
-    it as it arrives, so a killed run still leaves the log behind.
+    ``env`` is added to the current environment, or with ``inherit_env=False`` is the whole
+    environment (a sandbox's scrubbed one, which must not pick up the engine's credentials). When
+    ``log_file`` is given, output is appended to it as it arrives, so a killed run still leaves the
+    log behind.
     """
-    full_env = {**os.environ, **(env or {})}
+    full_env = {**(os.environ if inherit_env else {}), **(env or {})}
     if isinstance(command, str):
         argv: list[str] = ["/bin/bash", "-c", command]
     else:

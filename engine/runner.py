@@ -25,12 +25,16 @@ from .datasets.rows import SWEInstance
 from .display import Display
 from .errors import ConfigError, RampError
 from .evaluators import build_evaluator
-from .events import RunFinished, RunStarted, Summary
+from .events import Alert, RunFinished, RunStarted, Summary
+from .gatekeeper import RampGate
 from .governor import Governor
+from .models.factory import prepare_model
 from .preflight import Check, backend_checks, host_checks
 from .sandbox.local import LocalSandboxFactory
 from .sandbox.repos import DEFAULT_SOURCE, RepoCache
 from .scheduler import GateKeeper, Scheduler, SchedulerOptions
+from .secrets import RedactingDisplay, Redactor, Secrets
+from .secrets import install as install_redactor
 from .store import Store
 
 EXIT_OK, EXIT_GATE_STOP, EXIT_CONFIG, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -154,6 +158,10 @@ async def execute_run(
     on_scheduler: Any = None,
 ) -> RunResult:
     """Run (or resume) to the end and return the outcome. Raises ConfigError for bad input."""
+    credentials = Secrets.load(settings.paths.secrets_file)
+    redact = Redactor.for_secrets(credentials)
+    install_redactor(redact)  # logs, and writers that use engine.secrets.current()
+    display = RedactingDisplay(display, redact)
     runs_dir = settings.paths.runs_dir
     cache_dir = settings.paths.resolved_cache_dir()
     run_id = run_id or new_run_id(settings.run.agent)
@@ -169,17 +177,27 @@ async def execute_run(
     repo_cache = RepoCache(cache_dir, repo_source)
     evaluator = build_evaluator(settings, repo_source=repo_source, repo_cache=repo_cache)
 
-    store = await Store(runs_dir / "ramp.sqlite").open()
+    store = await Store(runs_dir / "ramp.sqlite", redact=redact).open()
+
+    async def emit_model_event(event: Any) -> None:  # model calls start after `scheduler` exists
+        await scheduler.emit(event)
+
     try:
         existing = await store.get_run(run_id)
         if existing is not None:
             _check_resume(existing, settings, dataset.sha256)
         checks: list[Check] = [c for c in host_checks(settings) if not c.ok]
         checks += [c for c in backend_checks(f"evaluator {evaluator.name}", await evaluator.preflight(instances)) if not c.ok]
+        prepared = await prepare_model(
+            settings, needs_model=getattr(agent, "needs_model", False), given=model, store=store, run_id=run_id,
+            secrets=credentials, redact=redact, emit=emit_model_event,
+        )
+        model = prepared.model
+        checks += [c for c in prepared.checks if not c.ok]
         if checks:
             raise PreflightFailed(checks)
 
-        folder = RunFolder(runs_dir, run_id)
+        folder = RunFolder(runs_dir, run_id, redact=redact)
         config_dump = settings.model_dump(mode="json")
         manifest = {
             "run_id": run_id,
@@ -207,7 +225,8 @@ async def execute_run(
                 (inst.instance_id, inst.repo, next(i for i, s in enumerate(phases) if pos < s), pos)
                 for pos, inst in enumerate(instances)
             ])
-            await store.set_phases(run_id, [(size, None) for size in phases])
+            names = [p.name for p in settings.ramp.phases]
+            await store.set_phases(run_id, [(size, names[i] if i < len(names) else None) for i, size in enumerate(phases)])
         else:
             await store.update_run(run_id, status="running", pid=os.getpid(), host=platform.node(), exit_code=None)
 
@@ -225,22 +244,26 @@ async def execute_run(
                 agent_concurrency=settings.run.agent_concurrency,
                 budgets=settings.run.budgets,
                 model_name=settings.run.model or settings.run.agent,
+                public_share=settings.ramp.feedback.public_share,
+                split_seed=settings.ramp.feedback.seed,
             ),
             store=store, folder=folder, agent=agent, evaluator=evaluator, sandboxes=sandboxes,
-            governor=governor, display=display, model=model, gate=gate,
+            governor=governor, display=display, model=model,
+            gate=gate if gate is not None else RampGate(settings),
         )
-        requeued = await scheduler.restore() if existing is not None else 0
-        if existing is not None:
-            folder.rebuild_predictions(await _predictions(store, run_id, scheduler.options.model_name))
         await scheduler.emit(RunStarted(
             agent=settings.run.agent, model=settings.run.model, evaluator=evaluator.name,
             dataset=settings.run.dataset, instances=len(instances), attempts=settings.run.attempts,
             phases=phases, resumed=existing is not None, pid=os.getpid(),
         ))
+        requeued = await scheduler.restore() if existing is not None else 0
+        if existing is not None:
+            folder.rebuild_predictions(await _predictions(store, run_id, scheduler.options.model_name))
         if requeued:
-            from .events import Alert
-
             await scheduler.emit(Alert(level="info", message=f"resumed: {requeued} attempt(s) in flight are re-run"))
+        for check in prepared.checks:
+            if check.warning:
+                await scheduler.emit(Alert(level="warning", message=f"preflight: {check.line()}"))
         if on_scheduler is not None:
             on_scheduler(scheduler)
         try:
@@ -248,8 +271,11 @@ async def execute_run(
         finally:
             with anyio.CancelScope(shield=True):
                 await evaluator.aclose()
+                if hasattr(model, "aclose"):
+                    await model.aclose()
         outcomes = scheduler.outcomes()
-        exit_code = _exit_code(status, await store.attempts(run_id))
+        # A budget or quota stop is a limit firing, like a gate's STOP: the run did not go on.
+        exit_code = EXIT_GATE_STOP if scheduler.budget_stop else _exit_code(status, await store.attempts(run_id))
         with anyio.CancelScope(shield=True):
             summary = Summary(
                 status=status, exit_code=exit_code, outcomes=outcomes,  # type: ignore[arg-type]
@@ -265,8 +291,8 @@ async def execute_run(
 
 
 def _exit_code(status: str, attempts: list[dict[str, Any]]) -> int:
-    if status == "gate_stop":
-        return EXIT_GATE_STOP
+    """DESIGN.md's exit codes. Interruption first; then infrastructure (an instance whose every
+    attempt failed on infra was never measured, whatever the gate made of the rest); then STOP."""
     if status in ("interrupted", "stopped"):
         return EXIT_INTERRUPTED
     final: dict[str, list[dict[str, Any]]] = {}
@@ -275,6 +301,8 @@ def _exit_code(status: str, attempts: list[dict[str, Any]]) -> int:
     for rows in final.values():
         if all(r["outcome"] == "error" and r["error_class"] == "infra" for r in rows):
             return EXIT_INFRA
+    if status == "gate_stop":
+        return EXIT_GATE_STOP
     return EXIT_OK
 
 
@@ -288,28 +316,13 @@ async def _predictions(store: Store, run_id: str, model_name: str) -> list[dict[
 
 
 async def summary_metrics(store: Store, run_id: str) -> dict[str, Any]:
-    """Headline numbers computed from the store (so a resumed run reports the same figures)."""
-    instances = await store.instances(run_id)
-    attempts = await store.attempts(run_id)
-    run = await store.get_run(run_id)
-    resolved = sum(1 for i in instances if i["outcome"] == "resolved")
-    errors: dict[str, int] = {}
-    for a in attempts:
-        if a["error_class"]:
-            errors[a["error_class"]] = errors.get(a["error_class"], 0) + 1
-    infra = sum(
-        1 for i in instances if i["outcome"] == "error" and i["error_class"] == "infra"
-    )
-    scored = len(instances) - infra
-    return {
-        "instances": len(instances),
-        "resolved": resolved,
-        "resolved_rate": round(resolved / scored, 4) if scored else None,
-        "infra_failures": infra,
-        "attempts": len(attempts),
-        "errors_by_class": errors,
-        "wall_s": round(time.time() - run["created_at"], 1) if run else None,
-    }
+    """Metrics and gate verdicts computed from the store (engine.metrics), so a resumed or attached
+    run reports the same figures."""
+    from .metrics import gate_summary, run_metrics
+
+    metrics = await run_metrics(store, run_id)
+    metrics["gates"] = gate_summary(await store.phases(run_id))
+    return metrics
 
 
 class PreflightFailed(RampError):

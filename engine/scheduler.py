@@ -45,8 +45,10 @@ from .events import (
     PhaseStarted,
     RunStatus,
 )
+from .feedback import public_tests
 from .fsm import TERMINAL, InstanceMachine
 from .governor import Governor
+from .models.base import SpendLimitReached
 from .store import Store
 
 COMMAND_POLL_S = 0.3
@@ -59,7 +61,7 @@ class SandboxFactory(Protocol):
 
 
 class GateKeeper(Protocol):
-    """Decides, after each phase, whether the run goes on. Implemented in engine.gates."""
+    """Decides, after each phase, whether the run goes on. Implemented in engine.gatekeeper."""
 
     async def decide(self, scheduler: Scheduler, phase: int, last: bool) -> str:
         """Return "proceed" or "stop"."""
@@ -82,6 +84,9 @@ class SchedulerOptions:
     agent_concurrency: int = 4
     budgets: Budgets = field(default_factory=Budgets)
     model_name: str = "gold"
+    #: Feedback-split mode: share of FAIL_TO_PASS shown to the agent, and the split's seed.
+    public_share: float = 0.0
+    split_seed: int = 0
 
 
 @dataclass
@@ -155,9 +160,9 @@ class Scheduler:
         self._work_tg: TaskGroup | None = None
         self._stop_reason = ""
         self._stop_status: RunStatus | None = None
+        #: Set when the run budget or a daily call quota refused a model call: no new attempt starts.
+        self.budget_stop = ""
         self._last_governor_event = 0.0
-        #: Operator gate decisions (phase, "approve" | "reject", by), read by the gate keeper.
-        self._decision_send, self.decisions = anyio.create_memory_object_stream[tuple[int, str, str]](16)
 
     # -- events --------------------------------------------------------------------------------
 
@@ -217,19 +222,18 @@ class Scheduler:
             if state in TERMINAL or state == "queued":
                 continue
             requeued += 1
-            if row["attempt"] in track.resume_patch:
-                patch = track.resume_patch[row["attempt"]]
+            number = max(row["attempt"], 1)
+            if number in track.resume_patch:
+                how = "restarted: its saved patch is evaluated again"
+                patch = track.resume_patch[number]
                 if state == "agent":
                     await self.transition(track, "patched" if patch.strip() else "no_patch")
                 if track.machine.state != "eval_queued":
-                    await self.transition(
-                        track, "eval_queued", detail="restarted: the saved patch is evaluated again"
-                    )
+                    await self.transition(track, "eval_queued", detail=how)
             else:
-                await self.transition(
-                    track, "queued", attempt=max(row["attempt"], 1),
-                    detail="restarted: the attempt in flight is re-run",
-                )
+                how = "restarted: the attempt in flight is re-run from the start"
+                await self.transition(track, "queued", attempt=number, detail=how)
+            await self.emit(Alert(level="info", instance_id=iid, message=f"{iid} attempt {number} {how}"))
         return requeued
 
     # -- the run -------------------------------------------------------------------------------
@@ -265,6 +269,8 @@ class Scheduler:
             for iid in ids:
                 self._spawn(self.tracks[iid])
             await self._wait_idle()
+            if self.budget_stop:
+                return
             if index in done_phases:
                 continue
             await self.emit(PhaseFinished(phase=index))
@@ -295,16 +301,20 @@ class Scheduler:
             return
         track.active = True
         self._active += 1
-        self._idle = anyio.Event()
+        if self._idle.is_set():  # replace only a spent event: a waiter may hold the current one
+            self._idle = anyio.Event()
         self._work_tg.start_soon(self._drive, track)
 
     async def _drive(self, track: InstanceTrack) -> None:
         """Run an instance's attempts one after another, as long as the policy wants more."""
         try:
-            while track.done < self.allowed_attempts(track):
+            while track.done < self.allowed_attempts(track) and not self.budget_stop:
                 await self._resume.wait()
                 number = track.done + 1
-                track.outcomes[number] = await self._attempt(track, number)
+                try:
+                    track.outcomes[number] = await self._attempt(track, number)
+                except _Halted:
+                    break
         finally:
             track.active = False
             self._active -= 1
@@ -327,6 +337,9 @@ class Scheduler:
                 if patch is None:
                     patch = await self._agent_stage(track, number, agent)
                 return await self._eval_stage(track, number, patch, agent)
+            except SpendLimitReached as exc:
+                self.halt_for_budget(str(exc))
+                raise _Halted from None
             except AttemptError as exc:
                 if exc.error_class in RETRYABLE and retries < self.options.max_retries:
                     retries += 1
@@ -343,6 +356,8 @@ class Scheduler:
                     await anyio.sleep(self.options.retry_backoff_s * 2 ** (retries - 1))
                     continue
                 return await self._fail(track, number, exc.error_class, str(exc), agent)
+            except _Halted:
+                raise
             except Exception as exc:  # a bug or an unexpected environment failure: never a crash
                 return await self._fail(track, number, "infra", f"{type(exc).__name__}: {exc}", agent)
 
@@ -350,6 +365,8 @@ class Scheduler:
         iid = track.instance.instance_id
         async with self.agent_lane:
             await self._resume.wait()
+            if self.budget_stop:
+                raise _Halted
             await self.store.start_attempt(self.run_id, iid, number)
             await self.transition(track, "preparing")
             began = time.monotonic()
@@ -369,6 +386,9 @@ class Scheduler:
                     attempt=number,
                     budgets=self.options.budgets,
                     trajectory_path=self.folder.attempt_dir(iid, number) / "trajectory.json",
+                    public_tests=public_tests(
+                        iid, track.instance.FAIL_TO_PASS, self.options.public_share, self.options.split_seed
+                    ),
                 )
                 with anyio.fail_after(wall if wall else math.inf):
                     result: AgentResult = await self.agent.run(task, sandbox, self.model, _Reporter(self, track, number))
@@ -397,17 +417,21 @@ class Scheduler:
         iid = track.instance.instance_id
         if track.machine.state != "eval_queued":
             await self.transition(track, "eval_queued")
-        await self._resume.wait()
-        async with self.governor.eval_slot():
-            await self._governor_event()
-            await self.transition(track, "evaluating")
-            result: EvalResult = await self.evaluator.evaluate(EvalRequest(
-                instance=track.instance,
-                patch=patch,
-                log_dir=self.folder.attempt_dir(iid, number),
-                run_id=self.run_id,
-                key=f"{safe_name(self.run_id)}/{safe_name(iid)}-{number}",
-            ))
+        result: EvalResult | None = None
+        while result is None:
+            await self._resume.wait()
+            async with self.governor.eval_slot():
+                if not self._resume.is_set():
+                    continue  # paused while waiting for the slot: give it back and wait
+                await self._governor_event()
+                await self.transition(track, "evaluating")
+                result = await self.evaluator.evaluate(EvalRequest(
+                    instance=track.instance,
+                    patch=patch,
+                    log_dir=self.folder.attempt_dir(iid, number),
+                    run_id=self.run_id,
+                    key=f"{safe_name(self.run_id)}/{safe_name(iid)}-{number}",
+                ))
         await self._record_eval(track, number, result)
         outcome = "resolved" if result.resolved else "unresolved"
         error_class = result.error_class or agent.error_class
@@ -521,11 +545,8 @@ class Scheduler:
                 self._work_tg.cancel_scope.cancel()
             return "done", "stopping; in-flight attempts are saved and re-run on resume"
         if command in ("approve", "reject"):
-            try:
-                self._decision_send.send_nowait((self.current_phase, command, "operator"))
-            except anyio.WouldBlock:
-                return "ignored", "too many decisions pending"
-            return "done", f"{command} at phase {self.current_phase + 1}"
+            # The gate keeper reads decisions from the commands table itself (engine.gatekeeper).
+            return "done", f"{command}: read by the gate of phase {self.current_phase + 1} if it is waiting"
         if command == "rerun":
             track = self.tracks.get(arg)
             if track is None:
@@ -555,6 +576,23 @@ class Scheduler:
     @property
     def stop_reason(self) -> str:
         return self._stop_reason
+
+    def halt_for_budget(self, reason: str) -> None:
+        """The run budget or a daily quota refused a model call: no attempt starts any more.
+
+        Attempts that need no further call (evaluations) finish; the one that was refused, like an
+        attempt in flight at an operator's stop, is left to be re-run on resume. The run ends
+        "stopped" with reason "budget: ...", and resuming it with a larger budget (or on the next
+        UTC day) picks up everything that did not finish.
+        """
+        if not self.budget_stop:
+            self.budget_stop = reason
+            self._stop_status = "stopped"
+            self._stop_reason = f"budget: {reason}"
+
+
+class _Halted(Exception):
+    """An attempt the budget stop kept from starting, or refused a model call: re-run on resume."""
 
 
 @dataclass

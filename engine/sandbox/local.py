@@ -29,7 +29,10 @@ class LocalSandbox:
         self.root = Path(root)
         self.workdir = str(self.root)
         self.base_commit = base_commit
-        self.env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ} | (env or {})
+        # No bytecode caches: `git add -A` would put them in the diff, and a binary patch does not apply.
+        self.env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ} | {
+            "PYTHONDONTWRITEBYTECODE": "1"
+        } | (env or {})
 
     def _resolve(self, path: str) -> Path:
         target = (self.root / path).resolve()
@@ -41,12 +44,13 @@ class LocalSandbox:
 
     async def run(self, command: str, timeout: float = 60.0) -> CommandResult:
         return await run_command(
-            ["/bin/bash", "-c", command], cwd=self.root, env=self.env, timeout=timeout
+            ["/bin/bash", "-c", command], cwd=self.root, env=self.env, timeout=timeout, inherit_env=False
         )
 
     async def read_file(self, path: str) -> str:
         target = self._resolve(path)
-        return await anyio.Path(target).read_text(encoding="utf-8", errors="replace")
+        # Bytes, not read_text: universal newlines would turn CRLF files into LF ones on the next write.
+        return (await anyio.Path(target).read_bytes()).decode("utf-8", errors="replace")
 
     async def write_file(self, path: str, content: str) -> None:
         target = self._resolve(path)
