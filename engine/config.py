@@ -24,6 +24,7 @@ from .agents.base import Budgets
 from .errors import ConfigError
 from .feedback import FeedbackConfig, RegradeConfig
 from .gates import GateConfig
+from .yamlfile import read_yaml
 
 DEFAULT_CONFIG = Path("config/ramp.yaml")
 
@@ -230,21 +231,9 @@ class _Layers:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(
-            "file not found; pass an existing file with -c/--config, or omit it to use "
-            f"{DEFAULT_CONFIG}", file=str(path)
-        ) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"not valid YAML{where}: {getattr(exc, 'problem', exc)}", file=str(path)) from None
+    data = read_yaml(
+        path, missing=f"pass an existing file with -c/--config, or omit it to use {DEFAULT_CONFIG}"
+    )
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -30,10 +30,10 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import DatasetError
+from ..yamlfile import read_yaml
 from .rows import SWEInstance
 
 
@@ -59,12 +59,7 @@ class InstanceSlice(BaseModel):
 def load_slice(path: Path | str) -> InstanceSlice:
     """Read a slice file; errors name the file and the field."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DatasetError(f"cannot read the slice file ({exc.strerror})", file=str(path)) from exc
-    except yaml.YAMLError as exc:
-        raise DatasetError(f"not valid YAML: {exc}", file=str(path)) from exc
+    raw = read_yaml(path, missing="pass an existing slice file (see config/instances/)", error=DatasetError)
     try:
         return InstanceSlice.model_validate(raw)
     except ValidationError as exc:

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import ConfigError
+from ..yamlfile import read_yaml
 from . import PROVIDERS
 from .base import Usage
 
@@ -243,14 +243,5 @@ def _account_conflicts(path: Path, models: dict[str, ModelEntry]) -> list[str]:
 
 def load_catalog(path: Path = DEFAULT_CATALOG) -> Catalog:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("model catalog not found; set paths.models_file or restore it", file=str(path)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"not valid YAML{where}: {getattr(exc, 'problem', exc)}", file=str(path)) from None
+    data = read_yaml(path, missing="model catalog not found: set paths.models_file or restore config/models.yaml")
     return parse_catalog(data, path)
