@@ -81,6 +81,20 @@ class RunFolder:
         atomic_write(path, self._redact(json.dumps(data, indent=2, default=str)))
         return path
 
+    def redact_attempt(self, instance_id: str, attempt: int) -> None:
+        """Redact every file of an attempt in place: backends (evaluators, containers) write test
+        logs and patch copies there without knowing the secrets, so they are scrubbed afterwards."""
+        for path in self.attempt_dir(instance_id, attempt).rglob("*"):
+            if not path.is_file():
+                continue
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (UnicodeDecodeError, OSError):
+                continue
+            clean = self._redact(text)
+            if clean != text:
+                atomic_write(path, clean)
+
     @staticmethod
     def prediction(instance_id: str, attempt: int, model_name: str, patch: str) -> dict[str, Any]:
         return {

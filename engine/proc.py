@@ -19,6 +19,24 @@ from anyio.abc import Process
 
 from .sandbox.base import CommandResult
 
+#: Variables handed to code Ramp runs but did not write (agent commands, builds and tests under
+#: evaluation): what toolchains need, never credentials such as API keys.
+SAFE_ENV_NAMES = (
+    "PATH", "HOME", "USER", "LANG", "LC_ALL", "TERM", "TMPDIR", "TZ", "PYENV_ROOT",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+)
+SAFE_ENV_PREFIXES = ("LC_", "PIP_", "UV_")
+
+
+def safe_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The engine's environment reduced to SAFE_ENV_NAMES and SAFE_ENV_PREFIXES, plus ``extra``."""
+    kept = {
+        k: v for k, v in os.environ.items() if k in SAFE_ENV_NAMES or k.startswith(SAFE_ENV_PREFIXES)
+    }
+    return kept | dict(extra or {})
+
+
 #: Output kept in memory per command; the rest is only in the log file, if one was given.
 MAX_CAPTURE = 4 * 1024 * 1024
 

@@ -459,6 +459,7 @@ class Scheduler:
             log_path=result.log_path, duration_s=result.duration_s, setup_s=result.setup_s,
         )
         self.folder.write_json(iid, number, "eval.json", result.model_dump())
+        await anyio.to_thread.run_sync(self.folder.redact_attempt, iid, number)
         f2p, p2p = result.fail_to_pass, result.pass_to_pass
         await self.emit(EvaluationDone(
             instance_id=iid, attempt=number, resolved=result.resolved, applied=result.applied,

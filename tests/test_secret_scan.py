@@ -45,6 +45,14 @@ def setup_files(tmp_path: Path) -> Path:
             f"Let me look around ({ENV_SECRET}).\n\n```bash\nenv; cat {secrets}; echo $SCAN_SERVICE_TOKEN\n```",
             f"Submitting; the key was {FILE_SECRET}.\n\n```bash\necho RAMP_SUBMIT\n```",
         ]}},
+        # A patch that carries a secret and makes the tests under evaluation dump their environment
+        # and the credentials file into the test log.
+        "scan-leak": {"provider": "scripted", "options": {"replies": [
+            "```bash\ncat > conftest.py <<'EOF'\nimport os\nimport pytest\n\n\n@pytest.fixture(autouse=True)\n"
+            "def _dump():\n    print('ENV-DUMP', sorted(os.environ))\n"
+            f"    print('FILE-DUMP', open({str(secrets)!r}).read())\n    print('CONST', {FILE_SECRET!r})\nEOF\n```",
+            "```bash\necho RAMP_SUBMIT\n```",
+        ]}},
     }}
     (tmp_path / "models.yaml").write_text(yaml.safe_dump(catalog))
     config = {
@@ -61,8 +69,8 @@ def test_no_planted_secret_survives_a_run(tmp_path):
     config = setup_files(tmp_path)
     runs = tmp_path / "runs"
     captured = []
-    for agent, model in (("direct-edit", "scan-edit"), ("bash", "scan-bash")):
-        out = ramp(["run", "-c", str(config), "--agent", agent, "--model", model, "--run-id", f"scan-{agent}",
+    for agent, model in (("direct-edit", "scan-edit"), ("bash", "scan-bash"), ("bash", "scan-leak")):
+        out = ramp(["run", "-c", str(config), "--agent", agent, "--model", model, "--run-id", f"scan-{model}",
                     "--headless", "--json", "--runs-dir", str(runs)],
                    cache_dir=shared_cache(), SCAN_SERVICE_TOKEN=ENV_SECRET)
         assert out.returncode == 0, out.stderr[-3000:]
@@ -76,9 +84,17 @@ def test_no_planted_secret_survives_a_run(tmp_path):
     assert leaks == []
 
     # The secrets did reach the writers, which redacted them: the scan looked where they would be.
-    edit = (runs / "scan-direct-edit" / "attempts" / "ramp-bundled__romans-1" / "1" / "trajectory.json").read_text()
+    edit = (runs / "scan-scan-edit" / "attempts" / "ramp-bundled__romans-1" / "1" / "trajectory.json").read_text()
     assert edit.count("[REDACTED]") >= 4  # issue text in the prompt, twice in the reply
-    shell = json.loads((runs / "scan-bash" / "attempts" / "ramp-bundled__romans-1" / "1" / "trajectory.json").read_text())
+    shell = json.loads((runs / "scan-scan-bash" / "attempts" / "ramp-bundled__romans-1" / "1" / "trajectory.json").read_text())
     printed = shell["steps"][0]["observation"]
     assert "SCAN_SERVICE_KEY=[REDACTED]" in printed  # the credentials file, printed by the agent
     assert "PATH=" in printed and "SCAN_SERVICE_TOKEN=" not in printed  # env: not inherited by the sandbox
+
+    # The tests under evaluation ran the agent's conftest: the log shows the dump, with the file's
+    # secret redacted and no secret-named variable inherited from the engine's environment.
+    leak = runs / "scan-scan-leak" / "attempts" / "ramp-bundled__romans-1" / "1"
+    log = next(p for p in leak.iterdir() if p.name.startswith("test_output")).read_text()
+    assert "ENV-DUMP" in log and "FILE-DUMP" in log and "SCAN_SERVICE_KEY=[REDACTED]" in log
+    assert "SCAN_SERVICE_TOKEN" not in log and "CONST [REDACTED]" in log
+    assert "[REDACTED]" in (leak / "patch.diff").read_text()

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
 
 from ..errors import InfraError
-from ..proc import run_command
+from ..proc import run_command, safe_environ
+from ..sandbox.base import CommandResult
 from .era import pinned_name, relaxation
+
+#: Runs one build command: ``run_command`` on the host, ``docker exec`` in a build container.
+Runner = Callable[..., Awaitable[CommandResult]]
 
 #: How many packages one install step may let past the era before the build gives up.
 MAX_RELAXATIONS = 8
@@ -60,8 +64,10 @@ class BuildSteps:
         timeout_s: float,
         tail_lines: int,
         failure_log: Path,
+        runner: Runner = run_command,
     ):
         self.folder = folder
+        self.runner = runner
         self.label = label
         self.uv_path = uv
         self.timeout_s = timeout_s
@@ -87,15 +93,16 @@ class BuildSteps:
     ) -> str:
         """Run one build step, logged; raise InfraError with the log's tail if it fails."""
         self.note(f"\n### {name}\n$ {command if isinstance(command, str) else ' '.join(command)}")
-        result = await run_command(
+        result = await self.runner(
             command,
             cwd=cwd or self.folder,
-            env={
+            env=safe_environ({
                 **venv_env(self.venv),
                 "UV_PYTHON_DOWNLOADS": "never",
                 "UV_NO_PROGRESS": "1",
                 **(env or {}),
-            },
+            }),
+            inherit_env=False,
             timeout=self.timeout_s,
             log_file=self.log,
         )

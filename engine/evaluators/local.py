@@ -33,61 +33,33 @@ import uuid
 from pathlib import Path
 
 import anyio
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from swebench.harness.test_spec.python import get_test_directives
 from swebench.harness.utils import get_modified_files
 
 from ..datasets.rows import SWEInstance
 from ..errors import ConfigError, InfraError
-from ..proc import git, run_command
+from ..proc import git, run_command, safe_environ
 from ..sandbox.repos import RepoCache, source_url
 from ..specs import get_spec
 from .base import EvalRequest, EvalResult
+from .buildconfig import EnvBuildConfig
 from .envs import Environment, EnvManager
 from .grading import TEST_LOG_NAME, Grade, TestLog, grade_log
 from .imports import import_check_script, misplaced_imports
 from .patching import apply_patch, check_patch_paths, check_patch_targets
-from .pythons import DEFAULT_FINDERS, PythonSource, find_python, missing_python_message
+from .pythons import find_python, missing_python_message
 from .steps import steps_script
 
 
-class LocalEvaluatorConfig(BaseModel):
-    """Settings of the docker-less evaluator."""
-
-    model_config = ConfigDict(extra="forbid")
+class LocalEvaluatorConfig(EnvBuildConfig):
+    """Settings of the docker-less evaluator (the build options come from EnvBuildConfig)."""
 
     test_timeout_s: float = Field(
         default=1800.0,
         gt=0,
         description="Wall-clock limit of one test run; past it the process group is killed and the "
         "evaluation ends with error class 'timeout'.",
-    )
-    install_timeout_s: float = Field(
-        default=3600.0,
-        gt=0,
-        description="Limit of each environment build step (venv, each install); past it the build "
-        "fails as an infra error.",
-    )
-    python_finders: list[PythonSource] = Field(
-        default_factory=lambda: list(DEFAULT_FINDERS),
-        description="Where to look for the spec's Python, in order: pyenv's versions folder, "
-        "`uv python find`, then pythonX.Y on PATH.",
-    )
-    use_uv: bool = Field(
-        default=True,
-        description="Build environments with uv (fast, cached, and needed for era pinning); when off "
-        "or when uv is missing, venv + pip are used.",
-    )
-    era_pinning: bool = Field(
-        default=True,
-        description="Resolve dependencies as of the environment_setup_commit's date (uv "
-        "--exclude-newer), with pip/setuptools/wheel pinned to that era unless the spec pins them.",
-    )
-    exclude_newer_exempt: list[str] = Field(
-        default_factory=lambda: ["atomicwrites"],
-        description="Packages exempt from era pinning because their old releases were deleted from "
-        "PyPI (atomicwrites only has 1.4.1, from 2022); without this, uv backtracks old pytest "
-        "versions to ones that never needed them.",
     )
     verify_imports: bool = Field(
         default=True,
@@ -98,14 +70,6 @@ class LocalEvaluatorConfig(BaseModel):
         default=False,
         description="Run the gold patch once per (environment, instance) before grading, and report "
         "the tests it fails as env_broken.",
-    )
-    keep_failed: bool = Field(
-        default=False,
-        description="Keep the worktree of an evaluation that did not resolve, and the folder of a "
-        "failed environment build, for debugging (they are removed otherwise).",
-    )
-    log_tail_lines: int = Field(
-        default=40, ge=1, description="Lines of a failed build log quoted in its infra error."
     )
 
 
@@ -297,7 +261,8 @@ class LocalEvaluator:
         """Replay the spec's repo-local pre_install edits and commit them, as the harness's image does."""
         if env.repo_steps:
             result = await run_command(
-                steps_script(env.repo_steps), cwd=worktree, env=env.run_env(), timeout=600
+                steps_script(env.repo_steps), cwd=worktree, env=safe_environ(env.run_env()),
+                inherit_env=False, timeout=600,
             )
             if result.exit_code != 0:
                 raise InfraError(
@@ -356,7 +321,8 @@ class LocalEvaluator:
         run = await run_command(
             "\n".join([*env.eval_steps, test_cmd]),
             cwd=worktree,
-            env=run_env,
+            env=safe_environ(run_env),
+            inherit_env=False,
             timeout=self.config.test_timeout_s,
             log_file=log.path,
         )
@@ -403,7 +369,8 @@ class LocalEvaluator:
         check = await run_command(
             [str(env.python), "-c", import_check_script(), *names],
             cwd=worktree,
-            env=run_env,
+            env=safe_environ(run_env),
+            inherit_env=False,
             timeout=120,
         )
         try:

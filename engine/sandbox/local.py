@@ -7,19 +7,15 @@ docker sandbox when the agent's commands must not touch the host.
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import anyio
 
 from ..datasets.rows import SWEInstance
-from ..proc import git, run_command
+from ..proc import git, run_command, safe_environ
 from .base import CommandResult
 from .repos import RepoCache
-
-#: Environment variables an agent's commands inherit; everything else (API keys...) is dropped.
-_PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TERM", "TMPDIR", "SSL_CERT_FILE", "PIP_CERT")
 
 
 class LocalSandbox:
@@ -30,9 +26,7 @@ class LocalSandbox:
         self.workdir = str(self.root)
         self.base_commit = base_commit
         # No bytecode caches: `git add -A` would put them in the diff, and a binary patch does not apply.
-        self.env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ} | {
-            "PYTHONDONTWRITEBYTECODE": "1"
-        } | (env or {})
+        self.env = safe_environ({"PYTHONDONTWRITEBYTECODE": "1", **(env or {})})
 
     def _resolve(self, path: str) -> Path:
         target = (self.root / path).resolve()
