@@ -49,11 +49,17 @@ class PlainDisplay:
     """Readable progress for a terminal or a log file, one line per meaningful event."""
 
     def __init__(self, console: Console | None = None):
-        self.console = console or Console(stderr=False, highlight=False)
+        # soft_wrap: a log file gets one line per event, not lines cut at 80 columns.
+        self.console = console or Console(stderr=False, highlight=False, soft_wrap=True)
         self.done = 0
         self.total = 0
 
     def show(self, event: Event) -> None:
+        self._print(event)
+        # Flush every line: cron logs and `tail -f` must see progress as it happens.
+        self.console.file.flush()
+
+    def _print(self, event: Event) -> None:
         c = self.console
         match event.kind:
             case "run_started":
@@ -70,7 +76,7 @@ class PlainDisplay:
                 style = {"resolved": "green", "unresolved": "yellow", "error": "red"}[event.outcome]
                 extra = f" ({event.error_class}: {event.detail})" if event.error_class else ""
                 c.print(
-                    f"  [{style}]{event.outcome:<10}[/] {event.instance_id} attempt {event.attempt}"
+                    f"  [{self.done}/{self.total}] [{style}]{event.outcome:<10}[/] {event.instance_id} attempt {event.attempt}"
                     f" agent {event.agent_s:.1f}s eval {event.eval_s:.1f}s{extra}"
                 )
             case "gate_verdict":

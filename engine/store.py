@@ -318,10 +318,12 @@ class Store:
                 "DELETE FROM evaluations WHERE run_id = ? AND instance_id = ? AND attempt = ?",
                 (run_id, instance_id, attempt),
             )
+            # A retry restarts the record but keeps counting its retries.
             await self.db.execute(
-                "INSERT OR REPLACE INTO attempts (run_id, instance_id, attempt, status, started_at)"
-                " VALUES (?,?,?,'running',?)",
-                (run_id, instance_id, attempt, time.time()),
+                "INSERT OR REPLACE INTO attempts (run_id, instance_id, attempt, status, started_at, retries)"
+                " VALUES (?,?,?,'running',?, COALESCE((SELECT retries FROM attempts"
+                " WHERE run_id = ? AND instance_id = ? AND attempt = ?), 0))",
+                (run_id, instance_id, attempt, time.time(), run_id, instance_id, attempt),
             )
 
     async def update_attempt(self, run_id: str, instance_id: str, attempt: int, **fields: Any) -> None:

@@ -61,3 +61,16 @@ def test_a_bad_demo_config_is_a_usage_error(tmp_path):
     assert out.returncode == 2
     assert "missing.yaml" in out.stderr
     assert json.loads(out.stdout.splitlines()[-1])["kind"] == "summary"
+
+
+def test_the_demo_stops_with_exit_1_when_a_gate_must_fail(tmp_path):
+    runs = tmp_path / "runs"
+    out = ramp(["demo", "--headless", "--json", "--auto-approve", "--runs-dir", str(runs), "--run-id", "demo-stop"],
+               cache_dir=shared_cache(), RAMP_RAMP__GATE__STOP='["resolved_rate >= 0.9"]')
+    assert out.returncode == 1, out.stderr[-3000:]
+    events = json_lines(out.stdout)
+    verdicts = [e for e in events if e["kind"] == "gate_verdict"]
+    assert [(v["phase"], v["tier"]) for v in verdicts] == [(0, "STOP")]  # phase 1 is 3 of 4: 0.75
+    assert verdicts[0]["rule"] == "resolved_rate >= 0.9 failed (0.75)"
+    assert [e["size"] for e in events if e["kind"] == "phase_started"] == [4]
+    assert events[-1]["status"] == "gate_stop" and events[-1]["exit_code"] == 1

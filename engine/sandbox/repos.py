@@ -69,6 +69,31 @@ class RepoCache:
         result = await git("cat-file", "-e", f"{commit}^{{commit}}", cwd=bare, timeout=60)
         return result.exit_code == 0
 
+    async def check_source(self, repo: str, timeout: float = 20.0) -> str | None:
+        """None when ``repo`` is cached or its source answers; otherwise what is wrong and the fix.
+
+        A local path only has to exist (cloning it is the real check); a remote URL is asked for
+        its refs with a bounded ``git ls-remote``, so an unreachable host is named before the run
+        starts instead of failing every instance on it.
+        """
+        if (self.bare_path(repo) / "HEAD").exists():
+            return None
+        url = source_url(self.source_template, repo)
+        local = url.removeprefix("file://")
+        if local.startswith("/"):
+            if Path(local).exists():
+                return None
+            return f"{repo}: mirror {url} does not exist; fix --repo-source (placeholders {{repo}}, {{owner}}, {{name}})"
+        result = await git("ls-remote", "--heads", url, timeout=timeout)
+        if result.exit_code == 0:
+            return None
+        lines = result.output.strip().splitlines()
+        reason = "no answer" if result.timed_out or not lines else lines[-1]
+        return (
+            f"{repo}: cannot reach {url} ({reason}); set --repo-source to a reachable mirror, "
+            "e.g. file:///mirrors/{owner}+{name}"
+        )
+
     async def ensure(self, repo: str, commit: str) -> Path:
         """Return the bare clone of ``repo``, cloning or fetching until it holds ``commit``."""
         bare = self.bare_path(repo)
