@@ -131,12 +131,15 @@ async def test_scripted_from_a_callable_or_a_script_file(tmp_path):
 
 
 async def test_cancelled_while_waiting_for_a_slot_is_not_recorded(tmp_path, server):
-    server.default = ok(delay_s=0.3)
-    async with Harness(tmp_path, {"m": openai_entry(server, concurrency=1)}) as h:
+    server.default = ok(delay_s=1.0)
+    slow = {"connect_s": 2.0, "read_s": 5.0, "total_s": 10.0}
+    async with Harness(tmp_path, {"m": openai_entry(server, concurrency=1, timeouts=slow)}) as h:
         model = h.models.get("m")
         async with anyio.create_task_group() as tg:
             tg.start_soon(model.complete, MESSAGES)
-            await anyio.sleep(0.05)
+            with anyio.fail_after(10):  # the first call holds the only slot once the server has it
+                while not server.calls("/v1/chat/completions"):
+                    await anyio.sleep(0.01)
             with anyio.move_on_after(0.05):
                 await model.complete(MESSAGES)  # waits for the only slot, then gives up
         assert len(server.calls("/v1/chat/completions")) == len(await h.rows()) == 1

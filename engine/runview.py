@@ -1,0 +1,387 @@
+"""A run's live picture, folded from its events: one row per instance plus run-wide counters.
+
+Why a reducer over events: the events table is append-only and read by seq, so a front end that
+attaches hours later and folds from seq 0, and one inside the running process that folds each new
+event as it is written, end with the same picture. ``ramp watch`` and the in-process TUI both read
+through :mod:`engine.runfeed` into this class, so they cannot disagree.
+
+It is pure: no I/O and no clock (``now`` is passed in), which keeps it fast to test and lets the
+TUI fold in a thread. Rows are frozen and replaced when they change, so a :class:`RunSnapshot` is a
+shallow copy that is safe to hand from the folding thread to the UI thread, and a reader can tell
+that an instance changed by identity (``old_row is not new_row``).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter, deque
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .events import Alert, Event, GateVerdict, GovernorSample
+from .fsm import TERMINAL
+from .gates import GateConfig
+from .stats import percentile
+
+#: The per-instance state machine as a left-to-right pipeline; alternatives share a stage.
+PIPELINE: tuple[tuple[str, ...], ...] = (
+    ("queued",), ("preparing",), ("agent",), ("patched", "no_patch"), ("eval_queued",),
+    ("evaluating",), ("resolved", "unresolved", "error"),
+)
+STAGE: dict[str, int] = {state: index for index, states in enumerate(PIPELINE) for state in states}
+
+#: An instance in a working state for longer than this is reported as stuck.
+STUCK_AFTER_S = 900.0
+#: A live run whose heartbeat (every 5 s) is older than this has probably died.
+STALE_AFTER_S = 60.0
+#: Infra failures among this many latest attempts that count as "rising".
+INFRA_WINDOW, INFRA_RISING = 20, 3
+BUDGET_WARN_SHARE = 0.8
+KEPT_ALERTS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRow:
+    """One instance as the table shows it. Tokens and cost add up over all its attempts."""
+
+    instance_id: str
+    repo: str
+    phase: int
+    position: int
+    state: str = "queued"
+    sub_state: str = ""
+    attempt: int = 0
+    attempts_done: int = 0
+    outcome: str | None = None
+    error_class: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    attempt_started: float | None = None
+    attempt_ended: float | None = None
+    state_since: float | None = None
+
+    @property
+    def stage(self) -> int:
+        return STAGE.get(self.state, 0)
+
+    def duration(self, now: float) -> float | None:
+        """Wall time of the current attempt: finished, or running until ``now``."""
+        if self.attempt_started is None:
+            return None
+        end = self.attempt_ended if self.attempt_ended is not None else now
+        return max(0.0, end - self.attempt_started)
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseView:
+    index: int
+    size: int
+    name: str | None = None
+    status: str = "pending"
+    verdict: GateVerdict | None = None
+    decision: str | None = None
+    decided_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    calls: int = 0
+    failed_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    unpriced_calls: int = 0
+    latency_p50_s: float | None = None
+    latency_p90_s: float | None = None
+    latency_p99_s: float | None = None
+    errors_by_class: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AlertLine:
+    level: str
+    message: str
+    ts: float | None = None
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """Everything a front end draws, at one instant. Immutable and cheap to make."""
+
+    run_id: str
+    now: float
+    seq: int
+    status: str
+    exit_code: int | None
+    meta: dict[str, Any]
+    started_at: float | None
+    ended_at: float | None
+    heartbeat: float | None
+    rows: tuple[InstanceRow, ...]
+    phases: tuple[PhaseView, ...]
+    current_phase: int
+    attempts_k: int
+    counters: Counters
+    governor: GovernorSample | None
+    alerts: tuple[AlertLine, ...]
+    budget_usd: float | None
+    approval: str
+    eta_s: float | None
+    #: Per phase index: the gate's rules as (tier, rule), known before the phase is judged.
+    rules: tuple[tuple[tuple[str, str], ...], ...] = ()
+
+    @property
+    def finished(self) -> int:
+        return sum(1 for r in self.rows if r.state in TERMINAL and r.attempts_done)
+
+    @property
+    def awaiting(self) -> PhaseView | None:
+        """The phase whose gate waits for an operator's decision, if one does."""
+        return next((p for p in self.phases if p.status == "awaiting_approval" and p.decision is None), None)
+
+    @property
+    def elapsed_s(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return max(0.0, (self.ended_at if self.ended_at is not None else self.now) - self.started_at)
+
+    def row(self, instance_id: str) -> InstanceRow | None:
+        return next((r for r in self.rows if r.instance_id == instance_id), None)
+
+
+class RunView:
+    """Folds one run's events (and its runs/phases/instances rows) into a :class:`RunSnapshot`."""
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self.seq = 0
+        self.status = "starting"
+        self.exit_code: int | None = None
+        self.meta: dict[str, Any] = {}
+        self.budget_usd: float | None = None
+        self.approval = "manual"
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+        self.heartbeat: float | None = None
+        self.pace_origin: float | None = None
+        self.finished_since_origin: set[str] = set()
+        self.attempts_k = 1
+        self.current_phase = 0
+        self.rows: dict[str, InstanceRow] = {}
+        self.phases: list[PhaseView] = []
+        self.governor: GovernorSample | None = None
+        self._outcomes: dict[str, set[str]] = {}
+        self._latencies: list[float] = []
+        self._counts = Counter[str]()
+        self._errors = Counter[str]()
+        self._recent_classes: deque[str | None] = deque(maxlen=INFRA_WINDOW)
+        self._alerts: deque[AlertLine] = deque(maxlen=KEPT_ALERTS)
+        self.rules: tuple[tuple[tuple[str, str], ...], ...] = ()
+
+    # -- rows from the store's tables ----------------------------------------------------------
+
+    def load_run(self, row: dict[str, Any], config: dict[str, Any]) -> None:
+        """The runs row: status (paused/resumed by commands), identity, budget and approval."""
+        self.status = row["status"]
+        self.exit_code = row.get("exit_code")
+        self.heartbeat = row.get("heartbeat")
+        self.meta = {k: row.get(k) for k in ("agent", "model", "evaluator", "dataset", "host", "pid")}
+        run_cfg = config.get("run") or {}
+        self.budget_usd = run_cfg.get("budget_usd")
+        self.attempts_k = int(run_cfg.get("attempts") or self.attempts_k)
+        ramp = config.get("ramp") or {}
+        self.approval = ramp.get("approval") or "manual"
+        if not self.rules:
+            self.rules = gate_rules(ramp)
+        if self.started_at is None:
+            self.started_at = row.get("created_at")
+
+    def load_instances(self, rows: list[dict[str, Any]]) -> None:
+        """Instance identity (repo, phase, order) comes from the instances table; state from events."""
+        for r in rows:
+            if r["instance_id"] not in self.rows:
+                self.rows[r["instance_id"]] = InstanceRow(
+                    instance_id=r["instance_id"], repo=r["repo"], phase=r["phase"], position=r["position"]
+                )
+
+    def load_phases(self, rows: list[dict[str, Any]]) -> None:
+        """Names, statuses and decisions from the phases table (awaiting_approval lives only there)."""
+        known = {p.index: p for p in self.phases}
+        out = []
+        for r in rows:
+            old = known.get(r["phase"]) or PhaseView(index=r["phase"], size=r["size"])
+            out.append(replace(old, size=r["size"], name=r["name"], status=r["status"],
+                               decision=r["decision"], decided_by=r["decided_by"]))
+        self.phases = out
+
+    # -- events --------------------------------------------------------------------------------
+
+    def apply(self, event: Event) -> None:
+        if event.seq is not None:
+            self.seq = max(self.seq, event.seq)
+        handler = getattr(self, f"_on_{event.kind}", None)
+        if handler is not None:
+            handler(event)
+
+    def _on_run_started(self, e: Any) -> None:
+        self.status = "running"
+        self.exit_code = None
+        self.ended_at = None
+        self.attempts_k = e.attempts
+        self.started_at = self.started_at or e.ts
+        self.pace_origin, self.finished_since_origin = e.ts, set()
+        if not self.phases:
+            self.phases = [PhaseView(index=i, size=s) for i, s in enumerate(e.phases)]
+
+    def _on_run_finished(self, e: Any) -> None:
+        self.status, self.exit_code, self.ended_at = e.status, e.exit_code, e.ts
+
+    def _on_phase_started(self, e: Any) -> None:
+        self.current_phase = e.phase
+        self._set_phase(e.phase, status="running")
+
+    def _on_gate_verdict(self, e: GateVerdict) -> None:
+        self._set_phase(e.phase, verdict=e)
+
+    def _on_gate_decision(self, e: Any) -> None:
+        self._set_phase(e.phase, decision=e.decision, decided_by=e.by)
+
+    def _set_phase(self, index: int, **fields: Any) -> None:
+        for i, p in enumerate(self.phases):
+            if p.index == index:
+                self.phases[i] = replace(p, **fields)
+
+    def _update(self, instance_id: str, **fields: Any) -> InstanceRow | None:
+        row = self.rows.get(instance_id)
+        if row is None:
+            return None
+        row = replace(row, **fields)
+        self.rows[instance_id] = row
+        return row
+
+    def _on_state(self, e: Any) -> None:
+        fields: dict[str, Any] = {"state": e.to_state, "attempt": e.attempt, "state_since": e.ts}
+        if e.to_state != "agent":
+            fields["sub_state"] = ""
+        if e.to_state == "preparing":
+            fields.update(attempt_started=e.ts, attempt_ended=None)
+        elif e.to_state in TERMINAL:
+            fields.update(attempt_ended=e.ts, error_class=e.error_class)
+        self._update(e.instance_id, **fields)
+
+    def _on_agent_step(self, e: Any) -> None:
+        if e.sub_state:
+            self._update(e.instance_id, sub_state=e.sub_state)
+
+    def _on_attempt_finished(self, e: Any) -> None:
+        outcomes = self._outcomes.setdefault(e.instance_id, set())
+        outcomes.add(e.outcome)
+        best = next(o for o in ("resolved", "unresolved", "error") if o in outcomes)
+        row = self.rows.get(e.instance_id)
+        done = max(row.attempts_done if row else 0, e.attempt)
+        self._update(e.instance_id, outcome=best, attempts_done=done, error_class=e.error_class)
+        self._recent_classes.append(e.error_class)
+        if e.error_class:
+            self._errors[e.error_class] += 1
+        self.finished_since_origin.add(e.instance_id)
+
+    def _on_llm_call(self, e: Any) -> None:
+        c = self._counts
+        c["calls"] += 1
+        c["input_tokens"] += e.input_tokens
+        c["output_tokens"] += e.output_tokens
+        if e.status != "ok":
+            c["failed_calls"] += 1
+        elif e.latency_s is not None:
+            bisect.insort(self._latencies, e.latency_s)
+        if e.cost_usd is None:
+            c["unpriced_calls"] += int(e.status == "ok")
+        else:
+            c["cost_micro"] += round(e.cost_usd * 1e6)
+        if e.instance_id:
+            row = self.rows.get(e.instance_id)
+            if row is not None:
+                self._update(
+                    e.instance_id, input_tokens=row.input_tokens + e.input_tokens,
+                    output_tokens=row.output_tokens + e.output_tokens, cost_usd=row.cost_usd + (e.cost_usd or 0.0),
+                )
+
+    def _on_governor(self, e: GovernorSample) -> None:
+        self.governor = e
+
+    def _on_alert(self, e: Alert) -> None:
+        self._alerts.append(AlertLine(e.level, e.message, e.ts))
+
+    # -- snapshots -----------------------------------------------------------------------------
+
+    def counters(self) -> Counters:
+        c, lat = self._counts, self._latencies
+        return Counters(
+            calls=c["calls"], failed_calls=c["failed_calls"], input_tokens=c["input_tokens"],
+            output_tokens=c["output_tokens"], cost_usd=c["cost_micro"] / 1e6, unpriced_calls=c["unpriced_calls"],
+            latency_p50_s=percentile(lat, 0.5), latency_p90_s=percentile(lat, 0.9),
+            latency_p99_s=percentile(lat, 0.99),
+            errors_by_class=tuple(sorted(self._errors.items(), key=lambda kv: (-kv[1], kv[0]))),
+        )
+
+    def snapshot(self, now: float) -> RunSnapshot:
+        """The picture at ``now``."""
+        rows = tuple(sorted(self.rows.values(), key=lambda r: r.position))
+        counters = self.counters()
+        snap = RunSnapshot(
+            run_id=self.run_id, now=now, seq=self.seq, status=self.status, exit_code=self.exit_code,
+            meta=dict(self.meta), started_at=self.started_at, ended_at=self.ended_at,
+            heartbeat=self.heartbeat, rows=rows, phases=tuple(self.phases),
+            current_phase=self.current_phase, attempts_k=self.attempts_k, counters=counters,
+            governor=self.governor, alerts=(), budget_usd=self.budget_usd, approval=self.approval,
+            eta_s=self._eta(rows, now), rules=self.rules,
+        )
+        return replace(snap, alerts=derived_alerts(snap, list(self._recent_classes)) + tuple(reversed(self._alerts)))
+
+    def _eta(self, rows: tuple[InstanceRow, ...], now: float) -> float | None:
+        """Time left at the pace of this process so far: seconds per instance it finished."""
+        if self.status not in ("running", "paused") or not self.finished_since_origin or self.pace_origin is None:
+            return None
+        left = sum(1 for r in rows if not (r.state in TERMINAL and r.attempts_done))
+        return (now - self.pace_origin) / len(self.finished_since_origin) * left
+
+
+def gate_rules(ramp: dict[str, Any]) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """Each configured phase's gate as (tier, rule) pairs: ``ramp.gate`` with the phase's overrides."""
+    base = GateConfig.model_validate(ramp.get("gate") or {})
+    phases = ramp.get("phases") or [{}]
+    out = []
+    for phase in phases:
+        override = (phase or {}).get("gate")
+        gate = base.merged(GateConfig.model_validate(override) if override is not None else None)
+        out.append(tuple((tier, rule) for tier in ("stop", "caution", "excellent") for rule in getattr(gate, tier)))
+    return tuple(out)
+
+
+def derived_alerts(snap: RunSnapshot, recent_classes: list[str | None]) -> tuple[AlertLine, ...]:
+    """Conditions worth an operator's eye that no single event states: a waiting gate, the budget
+    nearly spent, infra failures piling up, and instances stuck in one state."""
+    out: list[AlertLine] = []
+    waiting = snap.awaiting
+    if waiting is not None and waiting.verdict is not None:
+        out.append(AlertLine("warning", f"gate {waiting.index + 1}: {waiting.verdict.tier} waits for approval"
+                                        " (a approve, x reject)"))
+    spent, budget = snap.counters.cost_usd, snap.budget_usd
+    if budget and spent >= BUDGET_WARN_SHARE * budget:
+        out.append(AlertLine("warning", f"budget: ${spent:.2f} of ${budget:.2f} spent ({spent / budget:.0%})"))
+    infra = sum(1 for c in recent_classes if c == "infra")
+    if infra >= INFRA_RISING:
+        out.append(AlertLine("error", f"infra failures rising: {infra} of the last {len(recent_classes)} attempts"))
+    if snap.status in ("running", "paused") and snap.heartbeat and snap.now - snap.heartbeat > STALE_AFTER_S:
+        out.append(AlertLine("error", f"no heartbeat for {(snap.now - snap.heartbeat) / 60:.0f}m: is process "
+                                      f"{snap.meta.get('pid')} on {snap.meta.get('host')} still running?"))
+    if snap.status == "running":
+        stuck = [r for r in snap.rows if r.state not in TERMINAL and r.state != "queued"
+                 and r.state_since is not None and snap.now - r.state_since > STUCK_AFTER_S]
+        if stuck:
+            worst = min(stuck, key=lambda r: r.state_since or 0.0)
+            minutes = (snap.now - (worst.state_since or snap.now)) / 60
+            more = f" (+{len(stuck) - 1} more)" if len(stuck) > 1 else ""
+            out.append(AlertLine("warning", f"{worst.instance_id} stuck in {worst.state} for {minutes:.0f}m{more}"))
+    return tuple(out)

@@ -1,0 +1,149 @@
+"""The TUI over a real in-process run (bundled tasks, gold agent), asserted on its message stream.
+
+One ramp of two phases under manual approval: the run stops at gate 1, where the operator opens an
+instance (its diff arrives), reruns it with ``r`` (the store gets attempt 2), and approves with
+``a`` (phase 2 runs to the end). Quitting an in-process run asks first and stops it resumably. And
+on a fixed store: a dialog owns its keys, and the gate keys act only when a gate waits.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from engine.config import load_settings
+from engine.runview import RunSnapshot
+from tui.app import RampApp
+from tui.glyphs import UNICODE
+from tui.messages import CommandSent, DetailLoaded, EngineFinished, RunUpdated
+from tui.screens.detail import DetailScreen
+from tui.screens.dialogs import ConfirmScreen, HelpScreen
+
+from .runhelpers import db_rows
+from .tuihelpers import fill, wait_for
+
+pytestmark = pytest.mark.slow
+
+FIRST, SECOND = "ramp-bundled__romans-1", "ramp-bundled__iniparse-1"
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory):
+    return tmp_path_factory.mktemp("cache")
+
+
+def settings_for(runs, cache):
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("RAMP_")}
+    return load_settings(None, environ=environ, overrides={
+        "paths.runs_dir": str(runs), "paths.cache_dir": str(cache), "run.dataset": "bundled",
+        "run.instances": [FIRST, SECOND], "run.agent": "gold", "ramp.phases": "1,2", "ramp.approval": "manual",
+    })
+
+
+def snapshots(seen) -> list[RunSnapshot]:
+    return [m.snapshot for m in seen if isinstance(m, RunUpdated)]
+
+
+def latest(seen) -> RunSnapshot | None:
+    snaps = snapshots(seen)
+    return snaps[-1] if snaps else None
+
+
+async def test_in_process_run_opens_a_diff_reruns_and_approves_its_gate(tmp_path, cache):
+    runs = tmp_path / "runs"
+    seen: list = []
+    app = RampApp(runs, "tui-1", settings=settings_for(runs, cache), glyphs=UNICODE)
+    async with app.run_test(size=(120, 36), message_hook=seen.append) as pilot:
+        await wait_for(pilot, lambda: latest(seen) is not None and latest(seen).awaiting is not None, what="gate 1")
+        at_gate = latest(seen)
+        assert at_gate.row(FIRST).state == "resolved" and at_gate.row(SECOND).state == "queued"
+        assert at_gate.awaiting.index == 0 and at_gate.awaiting.verdict.tier == "PROCEED"
+
+        await pilot.press("enter")  # the cursor starts on the first instance
+        await wait_for(pilot, lambda: any(isinstance(m, DetailLoaded) for m in seen), what="the detail")
+        detail = next(m.detail for m in seen if isinstance(m, DetailLoaded))
+        assert isinstance(app.screen, DetailScreen) and detail.instance_id == FIRST
+        assert detail.attempts[0].diff.startswith("diff --git") and detail.attempts[0].outcome == "resolved"
+        assert any(good for _, good in detail.attempts[0].fail_to_pass)
+
+        await pilot.press("escape", "r")
+        await wait_for(pilot, lambda: any(isinstance(m, CommandSent) for m in seen), what="the rerun command")
+        sent = [m for m in seen if isinstance(m, CommandSent)]
+        assert [(m.command, m.arg) for m in sent] == [("rerun", FIRST)]
+        await wait_for(pilot, lambda: latest(seen).row(FIRST).attempts_done == 2, what="attempt 2 in the feed")
+        attempts = db_rows(runs, "SELECT attempt, status, outcome FROM attempts WHERE instance_id = ?", (FIRST,))
+        assert sorted((a["attempt"], a["status"], a["outcome"]) for a in attempts) == [
+            (1, "done", "resolved"), (2, "done", "resolved")]
+
+        await pilot.press("a")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: any(isinstance(m, EngineFinished) for m in seen), what="the end of the run")
+        finished = next(m for m in seen if isinstance(m, EngineFinished))
+        assert (finished.exit_code, finished.error) == (0, "")
+        await wait_for(pilot, lambda: latest(seen).status == "completed", what="the completed status")
+        end = latest(seen)
+        assert {r.instance_id: r.outcome for r in end.rows} == {FIRST: "resolved", SECOND: "resolved"}
+        assert [(p.decision, p.decided_by) for p in end.phases] == [("approve", "operator"), (None, None)]
+        assert [m.command for m in seen if isinstance(m, CommandSent)] == ["rerun", "approve"]
+        await pilot.press("q")  # the run is over: quitting needs no confirmation
+    assert app.return_value == 0
+
+
+async def test_quitting_an_in_process_run_asks_then_stops_it_resumably(tmp_path, cache):
+    runs = tmp_path / "runs"
+    seen: list = []
+    app = RampApp(runs, "tui-quit", settings=settings_for(runs, cache), glyphs=UNICODE)
+    async with app.run_test(size=(80, 24), message_hook=seen.append) as pilot:
+        await wait_for(pilot, lambda: latest(seen) is not None and latest(seen).awaiting is not None, what="gate 1")
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")  # changed their mind: the run goes on
+        assert app.engine_running and not isinstance(app.screen, ConfirmScreen)
+        await pilot.press("q", "y")
+        await wait_for(pilot, lambda: not app.is_running, what="the app to exit")
+    assert [m.command for m in seen if isinstance(m, CommandSent)] == ["stop"]
+    assert app.return_value == 130
+    run = db_rows(runs, "SELECT status, exit_code FROM runs WHERE run_id = 'tui-quit'")[0]
+    assert run == {"status": "stopped", "exit_code": 130}
+
+
+async def test_dialogs_own_their_keys_and_gate_keys_need_a_waiting_gate(tmp_path):
+    runs = tmp_path / "runs"
+    await fill(runs)
+    seen: list = []
+    app = RampApp(runs, "pilot-1", glyphs=UNICODE)
+    async with app.run_test(size=(80, 24), message_hook=seen.append) as pilot:
+        await wait_for(pilot, lambda: latest(seen) is not None, what="the first snapshot")
+        await pilot.press("question_mark", "a")
+        assert isinstance(app.screen, HelpScreen)  # no approval dialog under the help
+        await pilot.press("escape", "a", "q")
+        assert isinstance(app.screen, ConfirmScreen) and "Approve gate 1?" in app.screen.question
+        await pilot.press("n", "3", "1")
+        assert not isinstance(app.screen, ConfirmScreen)
+    assert not [m for m in seen if isinstance(m, CommandSent)]
+
+    seen.clear()
+    app = RampApp(runs, "nightly-1", glyphs=UNICODE)
+    async with app.run_test(size=(80, 24), message_hook=seen.append) as pilot:
+        await wait_for(pilot, lambda: latest(seen) is not None, what="the first snapshot")
+        await pilot.press("a", "x")
+        assert not isinstance(app.screen, ConfirmScreen)  # nothing waits: a notice, no dialog
+    assert not [m for m in seen if isinstance(m, CommandSent)]
+
+
+async def test_a_burst_of_snapshots_is_coalesced_into_the_latest(tmp_path):
+    from engine.runview import RunView
+
+    seen: list = []
+    app = RampApp(tmp_path / "runs", "later", glyphs=UNICODE)
+    burst = [RunView("later").snapshot(float(i)) for i in range(200)]
+    async with app.run_test(size=(80, 24), message_hook=seen.append) as pilot:
+        for snapshot in burst:  # posted faster than the app handles them
+            app.post_message(RunUpdated(snapshot))
+        await pilot.pause()
+        ours = {id(s) for s in burst}
+        handled = [m.snapshot for m in seen if isinstance(m, RunUpdated) and id(m.snapshot) in ours]
+        assert handled[-1] is burst[-1] and app.snapshot is burst[-1]
+        assert len(handled) < 5

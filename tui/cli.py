@@ -1,0 +1,43 @@
+"""The ``ramp`` command: engine's command line with the terminal UI handed in as its front end.
+
+Why the entry point lives here: engine/ must not import the UI, so the UI wraps the engine's CLI
+instead (engine.frontend describes the seam). ``ramp run`` and ``ramp demo`` on a terminal open the
+app with the engine in-process; ``--headless``, ``--json`` or a redirected stdout keep the plain
+displays; ``ramp watch RUN_ID`` attaches to a run any process is executing, or has finished.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from engine import cli as engine_cli
+
+
+class TextualFrontEnd:
+    def run(self, settings: Any, run_id: str | None) -> int:
+        from engine.runner import new_run_id
+
+        from .app import RampApp
+
+        run_id = run_id or new_run_id(settings.run.agent)
+        app = RampApp(settings.paths.runs_dir, run_id, settings=settings)
+        code = app.run()
+        if app.engine_error:
+            print(f"ramp: {app.engine_error}", file=sys.stderr)
+        code = app.exit_code if code is None else code
+        if code == 130:
+            print(f"run {run_id} stopped; resume it with: ramp run --run-id {run_id}")
+        else:
+            print(f"run {run_id} ended with exit code {code}; see it again with: ramp watch {run_id}")
+        return code
+
+    def watch(self, settings: Any, run_id: str) -> int:
+        from .app import RampApp
+
+        RampApp(settings.paths.runs_dir, run_id).run()
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return engine_cli.main(argv, front_end=TextualFrontEnd())

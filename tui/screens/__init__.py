@@ -1,0 +1,1 @@
+"""The app's screens: the three modes (dashboard, gates, leaderboard), the detail and the dialogs."""

@@ -1,0 +1,92 @@
+"""The leaderboard mode: every run in the store ranked by engine.leaderboard, sortable with ``s``.
+
+Rows come from :func:`engine.leaderboard.leaderboard_rows`, the same numbers as ``ramp
+leaderboard`` and the reports. They are loaded when the mode is shown and again when the followed
+run's status changes (a finished run changes the ranking), never on every snapshot: the ranking
+recomputes every run's metrics.
+"""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from engine.leaderboard import leaderboard_rows
+from engine.runview import RunSnapshot
+from engine.store import Store
+
+from ..format import money
+from ..messages import LeaderboardLoaded
+from ..query import LEADERBOARD_SORTS, sort_leaderboard
+
+COLUMNS = ("#", "run", "agent / model", "resolved", "rate", "95% CI", "pass@1", "infra", "$/inst", "verdict",
+           "status")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+class LeaderboardScreen(Screen[None]):
+    BINDINGS = [Binding("s", "sort", "sort"), Binding("g", "reload", "reload")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sort = 0
+        self.rows: list[dict[str, object]] = []
+        self._status: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="board-title")
+        yield DataTable(id="board", cursor_type="row", zebra_stripes=True)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns(*COLUMNS)
+        self.query_one(DataTable).focus()
+        self.watch(self.app, "snapshot", self.show_snapshot)
+
+    def on_screen_resume(self) -> None:
+        self.load()
+
+    def show_snapshot(self, snapshot: RunSnapshot | None) -> None:
+        status = snapshot.status if snapshot else None
+        if status != self._status:
+            self._status = status
+            self.load()
+
+    @work(exclusive=True)
+    async def load(self) -> None:
+        app = self.app
+        async with Store(app.db_path) as store:  # type: ignore[attr-defined]
+            rows = await leaderboard_rows(store, app.runs_dir)  # type: ignore[attr-defined]
+        self.post_message(LeaderboardLoaded(rows))
+
+    def on_leaderboard_loaded(self, message: LeaderboardLoaded) -> None:
+        self.rows = message.rows
+        self._draw()
+
+    def action_sort(self) -> None:
+        self.sort = (self.sort + 1) % len(LEADERBOARD_SORTS)
+        self._draw()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def _draw(self) -> None:
+        column, descending = LEADERBOARD_SORTS[self.sort]
+        order = "descending" if descending else "ascending"
+        self.query_one("#board-title", Static).update(
+            f"leaderboard: {len(self.rows)} run(s), sorted by {column} ({order}); s sorts, g reloads")
+        table = self.query_one(DataTable)
+        table.clear()
+        for r in sort_leaderboard(self.rows, self.sort):
+            ci = "-" if r["ci_low"] is None else f"{100 * r['ci_low']:.0f}-{100 * r['ci_high']:.0f}%"
+            table.add_row(
+                str(r["rank"]), r["run_id"], f"{r['agent']} / {r['model'] or '-'}", f"{r['resolved']}/{r['scored']}",
+                _pct(r["resolved_rate"]), ci, _pct(r["pass_at_1"]), str(r["infra_failures"]),
+                money(r["cost_per_instance"]), r["last_verdict"] or "-", r["status"],
+            )
