@@ -8,6 +8,7 @@ displays; ``ramp watch RUN_ID`` attaches to a run any process is executing, or h
 
 from __future__ import annotations
 
+import shlex
 import sys
 from typing import Any
 
@@ -27,7 +28,9 @@ class TextualFrontEnd:
             print(f"ramp: {app.engine_error}", file=sys.stderr)
         code = app.exit_code if code is None else code
         if code == 130:
-            print(f"run {run_id} stopped; resume it with: ramp run --run-id {run_id}")
+            # The same command line resumes it (ramp run or ramp demo, with the same flags).
+            again = sys.argv[1:] if "--run-id" in sys.argv else [*sys.argv[1:], "--run-id", run_id]
+            print(f"run {run_id} stopped; resume it with: ramp {shlex.join(again)}")
         else:
             print(f"run {run_id} ended with exit code {code}; see it again with: ramp watch {run_id}")
         return code
