@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--agent", help="empty | gold | direct-edit | bash")
     run.add_argument("--model", help="model id from config/models.yaml")
     run.add_argument("--evaluator", help="local | docker")
+    run.add_argument("--sandbox", choices=["auto", "local", "docker"], help="where agents work (auto: docker with the docker evaluator)")
     run.add_argument("--attempts", type=int, help="K attempts per instance")
     run.add_argument("--attempt-policy", choices=["until-resolved", "fixed"])
     run.add_argument("--phases", help="ramp plan as sizes, e.g. 5,10,30")
@@ -61,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--auto-approve", action="store_true", help="headless gate policy: proceed unless STOP")
     run.add_argument("--json", action="store_true", help="JSON lines on stdout; the last is the summary")
     _runs_dir_arg(run)
+
+    watch = sub.add_parser("watch", help="attach the TUI to a run (live or finished); quitting detaches")
+    watch.add_argument("run_id")
+    _config_arg(watch)
+    _runs_dir_arg(watch)
 
     ctl = sub.add_parser("ctl", help="control a run through the store")
     ctl.add_argument("run_id")
@@ -114,6 +120,7 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "run.agent": args.agent,
         "run.model": args.model,
         "run.evaluator": args.evaluator,
+        "run.sandbox": args.sandbox,
         "run.attempts": args.attempts,
         "run.attempt_policy": args.attempt_policy,
         "run.repo_source": args.repo_source,
@@ -129,13 +136,40 @@ def _display(args: argparse.Namespace) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .frontend import interactive
     from .runner import execute_run
 
     settings = _settings(args, _run_overrides(args))
+    front_end = interactive(args)
+    if front_end is not None:
+        return front_end.run(settings, args.run_id)
     display = _display(args)
     result = anyio.run(lambda: execute_run(settings, display=display, run_id=args.run_id))
     display.close()
     return result.exit_code
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from .store import connect_readonly
+
+    settings = _settings(args)
+    path = settings.paths.runs_dir / "ramp.sqlite"
+    if not path.exists():
+        raise ConfigError(f"no store at {path}; pass --runs-dir", field="--runs-dir")
+    conn = connect_readonly(path)
+    try:
+        found = conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (args.run_id,)).fetchone()
+    finally:
+        conn.close()
+    if found is None:
+        raise ConfigError(f"no run {args.run_id!r} in {path}", field="RUN_ID")
+    front_end = getattr(args, "front_end", None)
+    if front_end is None or not sys.stdout.isatty():
+        raise ConfigError(
+            "watch needs the terminal UI on a terminal: run `ramp watch` from a shell "
+            f"(`ramp status {args.run_id}` prints the state without one)", field="watch",
+        )
+    return front_end.watch(settings, args.run_id)
 
 
 def cmd_ctl(args: argparse.Namespace) -> int:
@@ -234,6 +268,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "run": cmd_run,
+    "watch": cmd_watch,
     "ctl": cmd_ctl,
     "status": cmd_status,
     "doctor": cmd_doctor,
@@ -251,9 +286,12 @@ def _failure_summary(args: argparse.Namespace, code: int, message: str) -> None:
         }))
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, front_end: Any = None) -> int:
+    """Run one command. ``front_end`` (an engine.frontend.FrontEnd) is the terminal UI that the
+    ``ramp`` entry point hands in; without one, runs print plain lines and ``watch`` is unavailable."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.front_end = front_end
     if getattr(args, "runs_dir", None) is None and os.environ.get("RAMP_RUNS_DIR"):
         args.runs_dir = Path(os.environ["RAMP_RUNS_DIR"])
     from .secrets import current as redactor  # error messages can quote provider replies

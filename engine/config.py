@@ -27,6 +27,18 @@ from .gates import GateConfig
 from .yamlfile import read_yaml
 
 DEFAULT_CONFIG = Path("config/ramp.yaml")
+#: The checkout Ramp runs from: its config/ holds the shipped defaults.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shipped(path: Path) -> Path:
+    """A relative path as given when it exists from the working directory, else the project's
+    shipped copy (so `ramp` works from any directory), else as given (and its error names it)."""
+    path = Path(path)
+    if path.is_absolute() or path.exists():
+        return path
+    candidate = PROJECT_ROOT / path
+    return candidate if candidate.exists() else path
 
 
 class Section(BaseModel):
@@ -55,8 +67,14 @@ class PathsConfig(Section):
     )
     models_file: Path = Field(
         default=Path("config/models.yaml"),
+        validate_default=True,
         description="The model catalog: providers, model names, prices, context windows and rate limits.",
     )
+
+    @field_validator("models_file")
+    @classmethod
+    def _shipped_catalog(cls, value: Path) -> Path:
+        return shipped(value)
 
     def resolved_cache_dir(self) -> Path:
         return self.cache_dir if self.cache_dir is not None else self.runs_dir / ".cache"
@@ -78,6 +96,12 @@ class RunSection(Section):
     agent: str = Field(default="gold", description="Agent name: empty, gold, direct-edit, bash.")
     model: str | None = Field(default=None, description="Model id from config/models.yaml.")
     evaluator: str = Field(default="local", description="local (swebench-local) or docker.")
+    sandbox: Literal["auto", "local", "docker"] = Field(
+        default="auto",
+        description="Where agents work: local (a checkout on the host), docker (a container of the "
+        "image the patch is tested in, options under evaluators.docker), or auto: docker when the "
+        "evaluator is docker, else local.",
+    )
     attempts: int = Field(default=1, ge=1, le=100, description="K: attempts per instance.")
     attempt_policy: Literal["until-resolved", "fixed"] = Field(
         default="until-resolved",
@@ -316,8 +340,8 @@ def load_settings(
         config_path = Path(environ["RAMP_CONFIG"])
     if config_path is not None:
         layers.add(_read_yaml(config_path), str(config_path))
-    elif DEFAULT_CONFIG.exists():
-        layers.add(_read_yaml(DEFAULT_CONFIG), str(DEFAULT_CONFIG))
+    elif shipped(DEFAULT_CONFIG).exists():
+        layers.add(_read_yaml(shipped(DEFAULT_CONFIG)), str(shipped(DEFAULT_CONFIG)))
     for path, value in _env_layer(environ).items():
         var = "RAMP_RUNS_DIR" if path == ("paths", "runs_dir") else "RAMP_" + "__".join(p.upper() for p in path)
         layers.add(_nest(path, value), f"environment variable {var}")

@@ -30,7 +30,7 @@ from .gatekeeper import RampGate
 from .governor import Governor
 from .models.factory import prepare_model
 from .preflight import Check, backend_checks, host_checks
-from .sandbox.local import LocalSandboxFactory
+from .sandbox import build_sandbox_factory
 from .sandbox.repos import DEFAULT_SOURCE, RepoCache
 from .scheduler import GateKeeper, Scheduler, SchedulerOptions
 from .secrets import RedactingDisplay, Redactor, Secrets
@@ -188,6 +188,11 @@ async def execute_run(
             _check_resume(existing, settings, dataset.sha256)
         checks: list[Check] = [c for c in host_checks(settings) if not c.ok]
         checks += [c for c in backend_checks(f"evaluator {evaluator.name}", await evaluator.preflight(instances)) if not c.ok]
+        sandboxes = build_sandbox_factory(settings, repo_cache=repo_cache, run_id=run_id)
+        if hasattr(sandboxes, "preflight"):  # the docker sandbox: its daemon and images
+            seen = {c.detail for c in checks}
+            problems = await sandboxes.preflight(instances)
+            checks += [c for c in backend_checks(f"sandbox {sandboxes.name}", problems) if not c.ok and c.detail not in seen]
         prepared = await prepare_model(
             settings, needs_model=getattr(agent, "needs_model", False), given=model, store=store, run_id=run_id,
             secrets=credentials, redact=redact, emit=emit_model_event,
@@ -231,7 +236,6 @@ async def execute_run(
             await store.update_run(run_id, status="running", pid=os.getpid(), host=platform.node(), exit_code=None)
 
         governor = Governor(settings.governor, runs_dir)
-        sandboxes = LocalSandboxFactory(repo_cache, cache_dir / "work")
         scheduler = Scheduler(
             run_id=run_id,
             instances=instances,

@@ -96,3 +96,9 @@ def get_parser(repo: str) -> Callable[[str, Any], dict[str, str]]:
 def known_repo(repo: str) -> bool:
     _load_lazy(repo)
     return repo in _EXTRA_SPECS or repo in _upstream_specs()
+
+
+def ramp_registered(repo: str) -> bool:
+    """True for a repo whose spec Ramp registered (bundled, user-supplied): no official image has it."""
+    _load_lazy(repo)
+    return repo in _EXTRA_SPECS

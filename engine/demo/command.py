@@ -33,14 +33,18 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo to the end; the exit code follows the command-line contract."""
-    from ..config import load_settings
+    from ..config import load_settings, shipped
     from ..display import JsonLinesDisplay, PlainDisplay
+    from ..frontend import interactive
     from ..runner import execute_run
 
     overrides: dict[str, Any] = {"ramp.approval": "auto" if args.auto_approve else None}
     if args.runs_dir is not None:
         overrides["paths.runs_dir"] = str(args.runs_dir)
-    settings = load_settings(args.config, overrides=overrides)
+    settings = load_settings(shipped(args.config), overrides=overrides)
+    front_end = interactive(args)
+    if front_end is not None:  # on a terminal: the TUI over the demo run
+        return front_end.run(settings, args.run_id)
     display = JsonLinesDisplay() if args.json else PlainDisplay()
     result = anyio.run(lambda: execute_run(settings, display=display, run_id=args.run_id))
     display.close()

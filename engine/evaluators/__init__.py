@@ -19,6 +19,8 @@ EVALUATORS = Registry(
     {
         "local": "engine.evaluators.local:LocalEvaluator",
         "swebench-local": "engine.evaluators.local:LocalEvaluator",
+        "docker": "engine.evaluators.docker:DockerEvaluator",
+        "swebench-docker": "engine.evaluators.docker:DockerEvaluator",
     },
 )
 

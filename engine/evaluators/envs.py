@@ -58,7 +58,7 @@ from .requirements import spec_requirements
 from .steps import pip_install_target, split_steps, steps_script
 
 if TYPE_CHECKING:
-    from .local import LocalEvaluatorConfig
+    from .buildconfig import EnvBuildConfig
 
 #: Bump when the build recipe changes in a way that invalidates existing environments.
 RECIPE = 3
@@ -110,7 +110,7 @@ class Environment(BaseModel):
 class EnvManager:
     """Finds or builds the environment of an instance; safe for concurrent callers and processes."""
 
-    def __init__(self, config: LocalEvaluatorConfig, cache_dir: Path, repos: RepoCache):
+    def __init__(self, config: EnvBuildConfig, cache_dir: Path, repos: RepoCache):
         self.config = config
         self.root = Path(cache_dir) / "envs"
         self.repos = repos
@@ -132,7 +132,8 @@ class EnvManager:
         digest = hashlib.sha256(material.encode()).hexdigest()[:12]
         return f"{instance.repo.replace('/', '+')}__{instance.version}__{digest}"
 
-    def _ready(self, key: str) -> Environment | None:
+    async def _ready(self, key: str) -> Environment | None:
+        """The finished environment ``key``, or None (the docker builder looks for its image)."""
         try:
             env = Environment.model_validate_json((self.root / key / "env.json").read_text())
         except (OSError, ValueError):
@@ -142,13 +143,13 @@ class EnvManager:
     async def get(self, instance: SWEInstance) -> tuple[Environment, bool]:
         """The environment for ``instance`` and whether this call built it."""
         key = self.key(instance)
-        if env := self._ready(key):
+        if env := await self._ready(key):
             return env, False
         async with self._locks.setdefault(key, anyio.Lock()):
             if key in self._failed:
                 raise self._failed[key]
             async with file_lock(self.root / f"{key}.lock"):
-                if env := self._ready(key):
+                if env := await self._ready(key):
                     return env, False
                 try:
                     env = await self._build(key, instance)
@@ -194,10 +195,7 @@ class EnvManager:
         self, build: BuildSteps, key: str, instance: SWEInstance, spec: dict[str, Any]
     ) -> Environment:
         version = str(spec.get("python", "3.11"))
-        finders = list(self.config.python_finders)
-        interpreter = await anyio.to_thread.run_sync(find_python, version, finders)
-        if interpreter is None:
-            raise InfraError(missing_python_message(version, finders))
+        interpreter = await self._interpreter(version)
         bare = await self.repos.ensure(instance.repo, instance.setup_commit)
         era = await commit_era(bare, instance.setup_commit) if self.config.era_pinning else None
         if era and not self.uv:
@@ -263,6 +261,14 @@ class EnvManager:
             skipped_steps=skipped + skipped_eval,
             warnings=build.warnings,
         )
+
+    async def _interpreter(self, version: str) -> Path:
+        """The base interpreter of ``version`` the venv is made from (the docker builder overrides it)."""
+        finders = list(self.config.python_finders)
+        interpreter = await anyio.to_thread.run_sync(find_python, version, finders)
+        if interpreter is None:
+            raise InfraError(missing_python_message(version, finders))
+        return interpreter
 
     async def _install_project(
         self, build: BuildSteps, install: str, checkout: Path, explicit: list[str]

@@ -34,20 +34,19 @@ from pathlib import Path
 
 import anyio
 from pydantic import BaseModel, Field
-from swebench.harness.test_spec.python import get_test_directives
-from swebench.harness.utils import get_modified_files
 
 from ..datasets.rows import SWEInstance
 from ..errors import ConfigError, InfraError
 from ..proc import git, run_command, safe_environ
-from ..sandbox.repos import RepoCache, source_url
+from ..sandbox.base import CommandResult
+from ..sandbox.repos import RepoCache
 from ..specs import get_spec
 from .base import EvalRequest, EvalResult
 from .buildconfig import EnvBuildConfig
 from .envs import Environment, EnvManager
-from .grading import TEST_LOG_NAME, Grade, TestLog, grade_log
+from .evalsteps import run_eval
 from .imports import import_check_script, misplaced_imports
-from .patching import apply_patch, check_patch_paths, check_patch_targets
+from .patching import check_patch_paths, check_patch_targets
 from .pythons import find_python, missing_python_message
 from .steps import steps_script
 
@@ -81,19 +80,6 @@ class GoldValidation(BaseModel):
     resolved: bool
     broken: list[str] = Field(description="FAIL_TO_PASS and PASS_TO_PASS tests failing with gold.")
     error_class: str | None = None
-
-
-def _summary(grade: Grade) -> str:
-    f2p, p2p = grade.fail_to_pass, grade.pass_to_pass
-    counts = (
-        f"FAIL_TO_PASS {len(f2p.success)}/{len(f2p.success) + len(f2p.failure)}, "
-        f"PASS_TO_PASS {len(p2p.success)}/{len(p2p.success) + len(p2p.failure)}"
-    )
-    if grade.resolved:
-        return f"resolved: {counts}"
-    failing = [f"{t} ({grade.tests.get(t, 'missing')})" for t in f2p.failure + p2p.failure]
-    shown = ", ".join(failing[:5]) + (f" and {len(failing) - 5} more" if len(failing) > 5 else "")
-    return f"unresolved: {counts}; failing: {shown}"
 
 
 class LocalEvaluator:
@@ -153,13 +139,8 @@ class LocalEvaluator:
                         f"{instance.repo} {instance.version}: "
                         + missing_python_message(version, list(self.config.python_finders))
                     )
-            url = source_url(self.repo_source, instance.repo)
-            local = url[len("file://") :] if url.startswith("file://") else url
-            if local.startswith("/") and not Path(local).exists():
-                problems.append(
-                    f"{instance.repo}: mirror {url} does not exist; fix --repo-source "
-                    "(placeholders {repo}, {owner}, {name})"
-                )
+            if problem := await self.repos.check_source(instance.repo):
+                problems.append(problem)
         return list(dict.fromkeys(problems))
 
     async def evaluate(self, request: EvalRequest) -> EvalResult:
@@ -236,7 +217,11 @@ class LocalEvaluator:
             setup_s = time.monotonic() - started
             if problems := check_patch_targets(patch, worktree):
                 return self._refused(problems, started)
-            result = await self._run(request, env, worktree, log_dir, patch)
+            workspace = _HostWorkspace(env, worktree, log_dir, self.config.verify_imports)
+            result = await run_eval(
+                request, workspace, log_dir=log_dir, patch=patch, eval_steps=env.eval_steps,
+                test_timeout_s=self.config.test_timeout_s,
+            )  # fmt: skip
             result.setup_s = setup_s
             result.duration_s = time.monotonic() - started
             keep = self.config.keep_failed and not result.resolved
@@ -279,83 +264,36 @@ class LocalEvaluator:
                 cwd=worktree,
             )
 
-    async def _run(
-        self, request: EvalRequest, env: Environment, worktree: Path, log_dir: Path, patch: str
-    ) -> EvalResult:
-        instance = request.instance
-        log = TestLog(log_dir / TEST_LOG_NAME)
-        applied = True
-        if patch.strip():
-            patch_file = log_dir / "patch.diff"
-            patch_file.write_text(patch)
-            outcome = await apply_patch(worktree, patch_file)
-            if not outcome.applied:
-                log.patch_failed("pred", outcome.output)
-                return EvalResult(
-                    resolved=False,
-                    applied=False,
-                    error_class="malformed_patch",
-                    detail="the patch does not apply with git apply, git apply --reject or patch --fuzz=5",
-                    log_path=str(log.path),
-                )
-            log.patch_applied("pred", outcome.command, outcome.output)
-        else:
-            log.write("(no model patch)")
-        notes: list[str] = []
-        test_files = get_modified_files(instance.test_patch)
-        if test_files:
-            reset = await git("checkout", instance.base_commit, "--", *test_files, cwd=worktree)
-            log.command(f"git checkout {instance.base_commit} {' '.join(test_files)}", reset.output)
-        test_patch_file = log_dir / "test_patch.diff"
-        test_patch_file.write_text(instance.test_patch)
-        applied_tests = await git("apply", "-v", str(test_patch_file), cwd=worktree)
-        log.command("git apply -v test_patch.diff", applied_tests.output)
-        if applied_tests.exit_code != 0:
-            notes.append("the test patch did not apply on top of the model patch")
-        run_env = env.run_env(worktree)
-        if self.config.verify_imports and env.layout.top_level:
-            await self._check_imports(env, worktree, run_env)
-        spec = get_spec(instance.repo, instance.version)
-        test_cmd = " ".join([spec["test_cmd"], *get_test_directives(instance.to_swebench_row())])
-        log.start_tests(test_cmd)
-        run = await run_command(
-            "\n".join([*env.eval_steps, test_cmd]),
-            cwd=worktree,
-            env=safe_environ(run_env),
-            inherit_env=False,
-            timeout=self.config.test_timeout_s,
-            log_file=log.path,
-        )
-        if run.timed_out:
-            log.timed_out(self.config.test_timeout_s)
-            return EvalResult(
-                resolved=False,
-                applied=applied,
-                error_class="timeout",
-                detail=f"tests ran past {self.config.test_timeout_s:g} s and were killed",
-                log_path=str(log.path),
-            )
-        log.end_tests()
-        grade = grade_log(instance, log.path, request.fail_to_pass)
-        if not grade.log_complete:
-            detail = "the test log has no complete test output"
-        elif not grade.tests:
-            detail = "no test results in the log: the test command could not start or collect"
-        else:
-            detail = _summary(grade)
-        return EvalResult(
-            resolved=grade.resolved,
-            applied=applied,
-            detail="; ".join([detail, *notes]),
-            tests=grade.tests,
-            fail_to_pass=grade.fail_to_pass,
-            pass_to_pass=grade.pass_to_pass,
-            log_path=str(log.path),
-        )
 
-    async def _check_imports(
-        self, env: Environment, worktree: Path, run_env: dict[str, str]
-    ) -> None:
+class _HostWorkspace:
+    """The local evaluator's evalsteps.Workspace: a worktree on the host, tested in the env's venv."""
+
+    def __init__(self, env: Environment, worktree: Path, log_dir: Path, verify_imports: bool):
+        self.env = env
+        self.worktree = worktree
+        self.root = str(worktree)
+        self.log_dir = log_dir
+        self.verify_imports = verify_imports
+        self.run_env = env.run_env(worktree)
+
+    async def shell(self, command: str) -> CommandResult:
+        return await run_command(command, cwd=self.worktree, timeout=600)
+
+    async def stage(self, name: str, text: str) -> str:
+        path = self.log_dir / name
+        path.write_text(text)
+        return str(path)
+
+    async def run_tests(self, script: str, timeout: float, log_file: Path) -> CommandResult:
+        return await run_command(
+            script, cwd=self.worktree, env=safe_environ(self.run_env), inherit_env=False,
+            timeout=timeout, log_file=log_file,
+        )  # fmt: skip
+
+    async def check_imports(self) -> None:
+        env, worktree = self.env, self.worktree
+        if not (self.verify_imports and env.layout.top_level):
+            return
         names = [
             n
             for n in env.layout.top_level
@@ -369,7 +307,7 @@ class LocalEvaluator:
         check = await run_command(
             [str(env.python), "-c", import_check_script(), *names],
             cwd=worktree,
-            env=safe_environ(run_env),
+            env=safe_environ(self.run_env),
             inherit_env=False,
             timeout=120,
         )
@@ -380,5 +318,5 @@ class LocalEvaluator:
         if wrong := misplaced_imports(report, worktree):
             raise InfraError(
                 f"{env.key}: the worktree's code would not be the code tested ({', '.join(wrong)}); "
-                f"PYTHONPATH={run_env['PYTHONPATH']}"
+                f"PYTHONPATH={self.run_env['PYTHONPATH']}"
             )

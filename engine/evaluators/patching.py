@@ -18,12 +18,17 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from swebench.harness.run_evaluation import GIT_APPLY_CMDS
 
-from ..proc import git, run_command
+from ..proc import run_command
+from ..sandbox.base import CommandResult
+
+#: Runs one shell command in the tree being patched.
+Shell = Callable[[str], Awaitable[CommandResult]]
 
 _HUNK = re.compile(r"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
 _CONTEXT_HUNK = re.compile(r"^\*\*\* \d+(?:,\d+)? \*\*\*\*$")
@@ -222,22 +227,28 @@ class ApplyOutcome:
     output: str
 
 
-async def apply_patch(worktree: Path, patch_file: Path) -> ApplyOutcome:
+async def apply_patch(
+    worktree: Path | str, patch_file: Path | str, shell: Shell | None = None
+) -> ApplyOutcome:
     """Apply ``patch_file`` with the official fallbacks, resetting the tree between tries.
 
     The tree must be clean (committed) before the call: a failed try is undone with
-    ``git reset --hard`` and ``git clean``, which would also drop uncommitted work.
+    ``git reset --hard`` and ``git clean``, which would also drop uncommitted work. ``shell`` runs
+    each command in the tree; by default on the host, the docker evaluator passes one that runs
+    them in the container (where ``worktree`` and ``patch_file`` are the container's paths).
     """
+
+    async def on_host(command: str) -> CommandResult:
+        return await run_command(command, cwd=worktree, timeout=300)
+
+    run = shell or on_host
     transcript: list[str] = []
     for command in GIT_APPLY_CMDS:
-        result = await run_command(
-            f"{command} {_shell_quote(str(patch_file))}", cwd=worktree, timeout=300
-        )
+        result = await run(f"{command} {_shell_quote(str(patch_file))}")
         transcript.append(f"$ {command}\n{result.output}")
         if result.exit_code == 0:
             return ApplyOutcome(True, command, "\n".join(transcript))
-        await git("reset", "--hard", "--quiet", cwd=worktree)
-        await git("clean", "-fdq", cwd=worktree)
+        await run("git reset --hard --quiet; git clean -fdq")
     return ApplyOutcome(False, "", "\n".join(transcript))
 
 

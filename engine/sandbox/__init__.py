@@ -1,5 +1,50 @@
-"""Sandboxes, by name. See base.Sandbox for the protocol."""
+"""Sandboxes, by name. See base.Sandbox for the protocol.
+
+``run.sandbox`` chooses one: ``local`` (a checkout on the host), ``docker`` (a container), or
+``auto``, the default, which follows the evaluator: docker with the docker evaluator (the agent
+then works in the image its patch will be tested in), local otherwise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..registry import Registry
 
-SANDBOXES = Registry("sandbox", {"local": "engine.sandbox.local:LocalSandboxFactory"})
+if TYPE_CHECKING:
+    from ..config import Settings
+    from .repos import RepoCache
+
+SANDBOXES = Registry(
+    "sandbox",
+    {
+        "local": "engine.sandbox.local:LocalSandboxFactory",
+        "docker": "engine.sandbox.docker:DockerSandboxFactory",
+    },
+)
+
+_DOCKER_EVALUATORS = ("docker", "swebench-docker")
+
+
+def sandbox_name(settings: Settings) -> str:
+    """The sandbox a run uses: ``run.sandbox``, with ``auto`` following the evaluator."""
+    if settings.run.sandbox != "auto":
+        return settings.run.sandbox
+    return "docker" if settings.run.evaluator in _DOCKER_EVALUATORS else "local"
+
+
+def build_sandbox_factory(settings: Settings, *, repo_cache: RepoCache, run_id: str) -> Any:
+    """The configured sandbox factory; the docker one takes its options from evaluators.docker."""
+    cache_dir: Path = settings.paths.resolved_cache_dir()
+    name = sandbox_name(settings)
+    cls = SANDBOXES.get(name)
+    if name == "local":
+        return cls(repo_cache, cache_dir / "work")
+    from ..config import validate_backend_config
+    from ..evaluators.docker import DockerEvaluatorConfig
+
+    config = validate_backend_config(
+        DockerEvaluatorConfig, settings.evaluators.get("docker", {}), "evaluators.docker"
+    )
+    return cls(config, repo_cache=repo_cache, cache_dir=cache_dir, run_id=run_id)

@@ -1,0 +1,56 @@
+"""The options of an environment build, shared by the local and the docker evaluators.
+
+Both evaluators build their (repo, version) environments with the same code (envs.py), the docker
+one inside a build container, so the options that steer a build (era pinning, uv, timeouts, where
+the spec's Python is found) are one pydantic model that both evaluators' configs extend: a field
+means the same thing, with the same default, whichever evaluator reads it.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .pythons import DEFAULT_FINDERS, PythonSource
+
+
+class EnvBuildConfig(BaseModel):
+    """How environments are built: installers, era pinning, limits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    install_timeout_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Limit of each environment build step (venv, each install); past it the build "
+        "fails as an infra error.",
+    )
+    python_finders: list[PythonSource] = Field(
+        default_factory=lambda: list(DEFAULT_FINDERS),
+        description="Where to look for the spec's Python, in order: pyenv's versions folder, "
+        "`uv python find`, then pythonX.Y on PATH.",
+    )
+    use_uv: bool = Field(
+        default=True,
+        description="Build environments with uv (fast, cached, and needed for era pinning); when off "
+        "or when uv is missing, venv + pip are used.",
+    )
+    era_pinning: bool = Field(
+        default=True,
+        description="Resolve dependencies as of the environment_setup_commit's date (uv "
+        "--exclude-newer), with pip/setuptools/wheel pinned to that era unless the spec pins them.",
+    )
+    exclude_newer_exempt: list[str] = Field(
+        default_factory=lambda: ["atomicwrites"],
+        description="Packages exempt from era pinning because their old releases were deleted from "
+        "PyPI (atomicwrites only has 1.4.1, from 2022); without this, uv backtracks old pytest "
+        "versions to ones that never needed them.",
+    )
+    keep_failed: bool = Field(
+        default=False,
+        description="Keep what a failure leaves behind, for debugging: the folder of a failed "
+        "environment build and, in the local evaluator, the worktree of an evaluation that did not "
+        "resolve (they are removed otherwise).",
+    )
+    log_tail_lines: int = Field(
+        default=40, ge=1, description="Lines of a failed build log quoted in its infra error."
+    )
