@@ -130,7 +130,8 @@ def cells(row: InstanceRow, now: float, k: int, glyphs: Glyphs) -> dict[str, Tex
         "attempt": Text(attempt_label(row, k)),
         "outcome": outcome,
         "tokens": Text(count(tokens) if tokens else "-"),
-        "cost": Text(money(row.cost_usd, 3) if row.cost_usd else "-"),
+        # $0 after model calls is a cost (a local model); no calls at all is not.
+        "cost": Text(money(row.cost_usd, 3) if (row.cost_usd or tokens) else "-"),
         "duration": Text(duration(row.duration(now))),
     }
 
