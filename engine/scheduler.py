@@ -4,7 +4,8 @@ Each instance has a driver coroutine that runs its attempts one after another. A
 slot in the *agent lane* (a capacity limiter sized by the agent/provider concurrency), prepares a
 sandbox, runs the agent and saves the patch; it then leaves the agent lane and waits for the
 *evaluation lane*, where the governor admits it against measured CPU, memory and disk. So while one
-instance is being evaluated, others are being worked on by the agent.
+instance is being evaluated, others are being worked on by the agent. (engine.attempts runs one
+attempt; this module decides which attempt runs and when.)
 
 Durability: every transition is written to the store before it is shown. An attempt whose agent
 finished keeps its patch; if the process dies during evaluation, a restart evaluates that saved
@@ -17,7 +18,6 @@ SIGINT/SIGTERM cancel the work cleanly with everything saved (exit code 130).
 
 from __future__ import annotations
 
-import math
 import os
 import signal
 import time
@@ -27,28 +27,22 @@ from typing import Any, Protocol
 import anyio
 from anyio.abc import TaskGroup
 
-from .agents.base import AgentResult, AgentTask, Budgets
-from .artifacts import RunFolder, safe_name
+from .agents.base import Budgets
+from .artifacts import RunFolder
+from .attempts import AttemptRunner, Halted
 from .datasets.rows import SWEInstance
 from .display import Display
-from .errors import RETRYABLE, AttemptError, ErrorClass
-from .evaluators.base import EvalRequest, EvalResult
 from .events import (
-    AgentStep,
     Alert,
-    AttemptFinished,
     CommandHandled,
-    EvaluationDone,
     EventBase,
     GovernorSample,
     PhaseFinished,
     PhaseStarted,
     RunStatus,
 )
-from .feedback import public_tests
 from .fsm import TERMINAL, InstanceMachine
 from .governor import Governor
-from .models.base import SpendLimitReached
 from .store import Store
 
 COMMAND_POLL_S = 0.3
@@ -152,8 +146,8 @@ class Scheduler:
         self.agent_lane = anyio.CapacityLimiter(options.agent_concurrency)
         self.current_phase = 0
         self.status: RunStatus = "running"
-        self._resume = anyio.Event()
-        self._resume.set()
+        self.resumed = anyio.Event()
+        self.resumed.set()
         self._active = 0
         self._idle = anyio.Event()
         self._idle.set()
@@ -163,6 +157,7 @@ class Scheduler:
         #: Set when the run budget or a daily call quota refused a model call: no new attempt starts.
         self.budget_stop = ""
         self._last_governor_event = 0.0
+        self.attempts = AttemptRunner(self)
 
     # -- events --------------------------------------------------------------------------------
 
@@ -309,11 +304,11 @@ class Scheduler:
         """Run an instance's attempts one after another, as long as the policy wants more."""
         try:
             while track.done < self.allowed_attempts(track) and not self.budget_stop:
-                await self._resume.wait()
+                await self.resumed.wait()
                 number = track.done + 1
                 try:
-                    track.outcomes[number] = await self._attempt(track, number)
-                except _Halted:
+                    track.outcomes[number] = await self.attempts.run(track, number)
+                except Halted:
                     break
         finally:
             track.active = False
@@ -321,174 +316,9 @@ class Scheduler:
             if self._active == 0:
                 self._idle.set()
 
-    # -- one attempt ---------------------------------------------------------------------------
-
-    async def _attempt(self, track: InstanceTrack, number: int) -> str:
-        iid = track.instance.instance_id
-        m = track.machine
-        if m.state in TERMINAL:
-            await self.transition(track, "queued", attempt=number)
-        m.attempt = number
-        retries = 0
-        patch: str | None = track.resume_patch.pop(number, None)
-        agent = _AgentOutcome()
-        while True:
-            try:
-                if patch is None:
-                    patch = await self._agent_stage(track, number, agent)
-                return await self._eval_stage(track, number, patch, agent)
-            except SpendLimitReached as exc:
-                self.halt_for_budget(str(exc))
-                raise _Halted from None
-            except AttemptError as exc:
-                if exc.error_class in RETRYABLE and retries < self.options.max_retries:
-                    retries += 1
-                    await self.store.update_attempt(self.run_id, iid, number, retries=retries)
-                    await self.emit(Alert(
-                        level="warning", instance_id=iid,
-                        message=f"{iid} attempt {number}: {exc.error_class}: {exc}; "
-                        f"retry {retries} of {self.options.max_retries}",
-                    ))
-                    if patch is None:
-                        await self.transition(track, "queued", attempt=number, detail=f"retry after {exc.error_class}")
-                    elif m.state == "evaluating":
-                        await self.transition(track, "eval_queued", detail=f"retry after {exc.error_class}")
-                    await anyio.sleep(self.options.retry_backoff_s * 2 ** (retries - 1))
-                    continue
-                return await self._fail(track, number, exc.error_class, str(exc), agent)
-            except _Halted:
-                raise
-            except Exception as exc:  # a bug or an unexpected environment failure: never a crash
-                return await self._fail(track, number, "infra", f"{type(exc).__name__}: {exc}", agent)
-
-    async def _agent_stage(self, track: InstanceTrack, number: int, agent: _AgentOutcome) -> str:
-        iid = track.instance.instance_id
-        async with self.agent_lane:
-            await self._resume.wait()
-            if self.budget_stop:
-                raise _Halted
-            await self.store.start_attempt(self.run_id, iid, number)
-            await self.transition(track, "preparing")
-            began = time.monotonic()
-            key = f"{safe_name(self.run_id)}/{safe_name(iid)}-{number}"
-            try:
-                sandbox = await self.sandboxes.create(track.instance, key)
-            except AttemptError:
-                raise
-            except Exception as exc:
-                raise AttemptError("infra", f"sandbox: {type(exc).__name__}: {exc}") from exc
-            wall = self.options.budgets.max_wall_s
-            try:
-                await self.transition(track, "agent")
-                task = AgentTask(
-                    instance=track.instance,
-                    run_id=self.run_id,
-                    attempt=number,
-                    budgets=self.options.budgets,
-                    trajectory_path=self.folder.attempt_dir(iid, number) / "trajectory.json",
-                    public_tests=public_tests(
-                        iid, track.instance.FAIL_TO_PASS, self.options.public_share, self.options.split_seed
-                    ),
-                )
-                with anyio.fail_after(wall if wall else math.inf):
-                    result: AgentResult = await self.agent.run(task, sandbox, self.model, _Reporter(self, track, number))
-            except TimeoutError as exc:
-                raise AttemptError("timeout", f"agent ran past its wall-time budget of {wall:.0f}s") from exc
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await sandbox.aclose()
-            agent.seconds = time.monotonic() - began
-            agent.error_class = result.error_class
-            if result.error_class in RETRYABLE:
-                raise AttemptError(result.error_class, result.detail or result.exit_status)  # type: ignore[arg-type]
-            patch = result.patch or ""
-            path, sha = self.folder.write_patch(iid, number, patch)
-            await self.store.update_attempt(
-                self.run_id, iid, number, status="agent_done", patch_path=str(path), patch_sha=sha,
-                patch_bytes=len(patch), exit_status=result.exit_status, agent_done_at=time.time(),
-                agent_s=agent.seconds, trajectory_path=result.trajectory_path,
-                error_class=result.error_class, detail=result.detail or None,
-            )
-            self.folder.append_prediction(iid, number, self.options.model_name, patch)
-            await self.transition(track, "patched" if patch.strip() else "no_patch")
-            return patch
-
-    async def _eval_stage(self, track: InstanceTrack, number: int, patch: str, agent: _AgentOutcome) -> str:
-        iid = track.instance.instance_id
-        if track.machine.state != "eval_queued":
-            await self.transition(track, "eval_queued")
-        result: EvalResult | None = None
-        while result is None:
-            await self._resume.wait()
-            async with self.governor.eval_slot():
-                if not self._resume.is_set():
-                    continue  # paused while waiting for the slot: give it back and wait
-                await self._governor_event()
-                await self.transition(track, "evaluating")
-                result = await self.evaluator.evaluate(EvalRequest(
-                    instance=track.instance,
-                    patch=patch,
-                    log_dir=self.folder.attempt_dir(iid, number),
-                    run_id=self.run_id,
-                    key=f"{safe_name(self.run_id)}/{safe_name(iid)}-{number}",
-                ))
-        await self._record_eval(track, number, result)
-        outcome = "resolved" if result.resolved else "unresolved"
-        error_class = result.error_class or agent.error_class
-        detail = result.detail
-        await self.store.update_attempt(
-            self.run_id, iid, number, status="done", outcome=outcome, error_class=error_class,
-            detail=detail or None, finished_at=time.time(), eval_s=result.duration_s, log_path=result.log_path,
-        )
-        await self.transition(track, outcome, detail=detail)
-        track.outcomes[number] = outcome
-        await self.store.set_instance(self.run_id, iid, outcome=track.outcome())
-        await self.emit(AttemptFinished(
-            instance_id=iid, attempt=number, outcome=outcome, error_class=error_class, detail=detail,
-            patch_bytes=len(patch), agent_s=agent.seconds, eval_s=result.duration_s,
-        ))
-        return outcome
-
-    async def _record_eval(self, track: InstanceTrack, number: int, result: EvalResult) -> None:
-        iid = track.instance.instance_id
-        await self.store.add_evaluation(
-            self.run_id, iid, number, 0,
-            evaluator=getattr(self.evaluator, "name", "?"), resolved=int(result.resolved),
-            applied=int(result.applied), error_class=result.error_class, detail=result.detail,
-            tests=result.tests, f2p=result.fail_to_pass.model_dump(), p2p=result.pass_to_pass.model_dump(),
-            log_path=result.log_path, duration_s=result.duration_s, setup_s=result.setup_s,
-        )
-        self.folder.write_json(iid, number, "eval.json", result.model_dump())
-        await anyio.to_thread.run_sync(self.folder.redact_attempt, iid, number)
-        f2p, p2p = result.fail_to_pass, result.pass_to_pass
-        await self.emit(EvaluationDone(
-            instance_id=iid, attempt=number, resolved=result.resolved, applied=result.applied,
-            error_class=result.error_class, duration_s=result.duration_s,
-            f2p_passed=len(f2p.success), f2p_total=len(f2p.success) + len(f2p.failure),
-            p2p_passed=len(p2p.success), p2p_total=len(p2p.success) + len(p2p.failure),
-        ))
-
-    async def _fail(
-        self, track: InstanceTrack, number: int, error_class: ErrorClass, detail: str, agent: _AgentOutcome
-    ) -> str:
-        iid = track.instance.instance_id
-        with anyio.CancelScope(shield=True):
-            await self.store.update_attempt(
-                self.run_id, iid, number, status="done", outcome="error", error_class=error_class,
-                detail=detail[:2000], finished_at=time.time(),
-            )
-            await self.transition(track, "error", error_class=error_class, detail=detail[:500])
-            track.outcomes[number] = "error"
-            await self.store.set_instance(self.run_id, iid, outcome=track.outcome())
-            await self.emit(AttemptFinished(
-                instance_id=iid, attempt=number, outcome="error", error_class=error_class,
-                detail=detail[:500], agent_s=agent.seconds,
-            ))
-        return "error"
-
     # -- governor ------------------------------------------------------------------------------
 
-    async def _governor_event(self) -> None:
+    async def governor_event(self) -> None:
         now = time.monotonic()
         if now - self._last_governor_event < GOVERNOR_EVENT_S:
             return
@@ -505,7 +335,7 @@ class Scheduler:
     async def _heartbeat(self) -> None:
         while True:
             await self.store.update_run(self.run_id, heartbeat=time.time(), status=self.status)
-            await self._governor_event()
+            await self.governor_event()
             await anyio.sleep(HEARTBEAT_S)
 
     async def _signals(self, scope: anyio.CancelScope) -> None:
@@ -529,19 +359,19 @@ class Scheduler:
     async def handle_command(self, command: str, arg: str) -> tuple[str, str]:
         """Apply one operator command; returns (status, result) for the commands table."""
         if command == "pause":
-            self._resume = anyio.Event()
+            self.resumed = anyio.Event()
             self.status = "paused"
             await self.store.update_run(self.run_id, status="paused")
             return "done", "paused: attempts in flight finish, no new work starts"
         if command == "resume":
-            self._resume.set()
+            self.resumed.set()
             self.status = "running"
             await self.store.update_run(self.run_id, status="running")
             return "done", "resumed"
         if command == "stop":
             self._stop_status = "stopped"
             self._stop_reason = "stopped by operator"
-            self._resume.set()
+            self.resumed.set()
             if self._work_tg is not None:
                 self._work_tg.cancel_scope.cancel()
             return "done", "stopping; in-flight attempts are saved and re-run on resume"
@@ -590,42 +420,3 @@ class Scheduler:
             self.budget_stop = reason
             self._stop_status = "stopped"
             self._stop_reason = f"budget: {reason}"
-
-
-class _Halted(Exception):
-    """An attempt the budget stop kept from starting, or refused a model call: re-run on resume."""
-
-
-@dataclass
-class _AgentOutcome:
-    """What the agent stage of an attempt left behind for the evaluation stage."""
-
-    seconds: float = 0.0
-    error_class: ErrorClass | None = None
-
-
-class _Reporter:
-    """AgentReporter: sub-states and steps go to the store and the display as they happen."""
-
-    def __init__(self, scheduler: Scheduler, track: InstanceTrack, attempt: int):
-        self.s = scheduler
-        self.track = track
-        self.attempt = attempt
-        self.step_index = 0
-        self.sub = ""
-
-    async def sub_state(self, name: str, detail: str = "") -> None:
-        self.sub = name
-        await self.s.store.set_instance(self.s.run_id, self.track.instance.instance_id, sub_state=name)
-        await self.s.emit(AgentStep(
-            instance_id=self.track.instance.instance_id, attempt=self.attempt,
-            step=self.step_index, sub_state=name, summary=detail,
-        ))
-
-    async def step(self, index: int, summary: str, data: dict[str, Any] | None = None) -> None:
-        self.step_index = index
-        await self.s.emit(AgentStep(
-            instance_id=self.track.instance.instance_id, attempt=self.attempt,
-            step=index, sub_state=self.sub, summary=summary[:500],
-        ))
-
