@@ -288,12 +288,12 @@ def _nest(path: tuple[str, ...], value: Any) -> dict[str, Any]:
     return out
 
 
-def _describe_error(err: dict[str, Any], layers: _Layers) -> str:
+def _describe_error(err: Any, layers: _Layers) -> str:
     loc = tuple(err["loc"])
     field = ".".join(str(p) for p in loc)
     source = layers.source_of(loc)
     if err["type"] == "extra_forbidden":
-        parent = Settings
+        parent: type[BaseModel] | None = Settings
         for part in loc[:-1]:
             info = getattr(parent, "model_fields", {}).get(str(part))
             annotation = getattr(info, "annotation", None) if info else None

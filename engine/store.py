@@ -117,7 +117,7 @@ class Store:
     async def open(self) -> Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
-        self._db.row_factory = _row_dict
+        self._db.row_factory = _row_dict  # type: ignore[assignment]  # rows are dicts, by design
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute("PRAGMA synchronous=NORMAL")
         await self._db.execute("PRAGMA busy_timeout=30000")
@@ -143,7 +143,8 @@ class Store:
 
     async def _migrate(self) -> None:
         async with self.transaction():
-            version = (await self._one("PRAGMA user_version"))["user_version"]
+            row = await self._one("PRAGMA user_version")
+            version = int(row["user_version"]) if row else 0
             if version > SCHEMA_VERSION:
                 raise RuntimeError(
                     f"{self.path} has schema version {version}, newer than this Ramp ({SCHEMA_VERSION}); upgrade Ramp"
@@ -176,17 +177,20 @@ class Store:
 
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> dict[str, Any] | None:
         async with self.db.execute(sql, tuple(params)) as cursor:
-            return await cursor.fetchone()
+            row: dict[str, Any] | None = await cursor.fetchone()  # type: ignore[assignment]
+            return row
 
     async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         async with self.db.execute(sql, tuple(params)) as cursor:
-            return list(await cursor.fetchall())
+            return list(await cursor.fetchall())  # type: ignore[arg-type]
 
     async def _write(self, sql: str, params: Iterable[Any] = ()) -> int:
+        lastrowid = 0
         async with self._lock:
             with anyio.CancelScope(shield=True):
                 cursor = await self.db.execute(sql, tuple(params))
-                return cursor.lastrowid or 0
+                lastrowid = cursor.lastrowid or 0
+        return lastrowid
 
     def _json(self, value: Any) -> str:
         return self._redact(json.dumps(value, default=str))
@@ -198,7 +202,7 @@ class Store:
         return (
             event.run_id,
             event.ts,
-            event.kind,
+            getattr(event, "kind"),  # noqa: B009  # every concrete event has its Literal tag
             getattr(event, "instance_id", None),
             getattr(event, "attempt", None),
             data,
