@@ -118,10 +118,14 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
         self._db.row_factory = _row_dict  # type: ignore[assignment]  # rows are dicts, by design
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute("PRAGMA synchronous=NORMAL")
-        await self._db.execute("PRAGMA busy_timeout=30000")
-        await self._migrate()
+        try:
+            await self._db.execute("PRAGMA journal_mode=WAL")
+            await self._db.execute("PRAGMA synchronous=NORMAL")
+            await self._db.execute("PRAGMA busy_timeout=30000")
+            await self._migrate()
+        except BaseException:
+            await self.close()  # a refused or broken file must not leave its worker thread behind
+            raise
         return self
 
     async def close(self) -> None:
