@@ -34,8 +34,7 @@ from ..specs import get_spec
 from .base import EvalRequest, EvalResult
 from .buildconfig import EnvBuildConfig
 from .docker_backend import ContainerWorkspace, DockerBackend
-from .evalsteps import run_eval
-from .patching import check_patch_paths
+from .evalsteps import run_eval, screen
 
 
 class DockerEvaluatorConfig(EnvBuildConfig):
@@ -132,18 +131,8 @@ class DockerEvaluator:
         log_dir = Path(request.log_dir)
         log_dir.mkdir(parents=True, exist_ok=True)
         patch = request.patch or ""
-        if problems := check_patch_paths(instance.test_patch):
-            raise InfraError(
-                f"{instance.instance_id}: the row's test_patch is unsafe: {'; '.join(problems)}"
-            )
-        if problems := check_patch_paths(patch):
-            return EvalResult(
-                resolved=False,
-                applied=False,
-                error_class="malformed_patch",
-                detail="patch refused before applying: " + "; ".join(problems),
-                duration_s=time.monotonic() - started,
-            )
+        if (refusal := screen(request, started)) is not None:
+            return refusal
         try:
             return await self._evaluate(request, log_dir, patch, started)
         except DockerException as exc:

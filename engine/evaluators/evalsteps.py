@@ -11,17 +11,19 @@ the code, the log format and the grading is what makes their verdicts comparable
 from __future__ import annotations
 
 import shlex
+import time
 from pathlib import Path
 from typing import Protocol
 
 from swebench.harness.test_spec.python import get_test_directives
 from swebench.harness.utils import get_modified_files
 
+from ..errors import InfraError
 from ..sandbox.base import CommandResult
 from ..specs import get_spec
 from .base import EvalRequest, EvalResult
 from .grading import TEST_LOG_NAME, Grade, TestLog, grade_log
-from .patching import apply_patch
+from .patching import apply_patch, check_patch_paths
 
 
 class Workspace(Protocol):
@@ -45,6 +47,29 @@ class Workspace(Protocol):
     async def run_tests(self, script: str, timeout: float, log_file: Path) -> CommandResult:
         """Run the test script in the repository's environment, output appended to ``log_file``."""
         ...
+
+
+def refused(problems: list[str], started: float) -> EvalResult:
+    """A patch refused before anything was applied: graded unresolved, class malformed_patch."""
+    return EvalResult(
+        resolved=False,
+        applied=False,
+        error_class="malformed_patch",
+        detail="patch refused before applying: " + "; ".join(problems),
+        duration_s=time.monotonic() - started,
+    )
+
+
+def screen(request: EvalRequest, started: float) -> EvalResult | None:
+    """Refuse what must never be applied, before any workspace exists: an unsafe test_patch is an
+    infra error (the dataset row is wrong), an unsafe model patch a refused, unresolved result.
+    None when both may go ahead."""
+    instance = request.instance
+    if problems := check_patch_paths(instance.test_patch):
+        raise InfraError(f"{instance.instance_id}: the row's test_patch is unsafe: {'; '.join(problems)}")
+    if problems := check_patch_paths(request.patch or ""):
+        return refused(problems, started)
+    return None
 
 
 def summary(grade: Grade) -> str:

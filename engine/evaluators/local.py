@@ -44,9 +44,9 @@ from ..specs import get_spec
 from .base import EvalRequest, EvalResult
 from .buildconfig import EnvBuildConfig
 from .envs import Environment, EnvManager
-from .evalsteps import run_eval
+from .evalsteps import refused, run_eval, screen
 from .imports import import_check_script, misplaced_imports
-from .patching import check_patch_paths, check_patch_targets
+from .patching import check_patch_targets
 from .pythons import find_python, missing_python_message
 from .steps import steps_script
 
@@ -199,12 +199,8 @@ class LocalEvaluator:
         log_dir = Path(request.log_dir)
         log_dir.mkdir(parents=True, exist_ok=True)
         patch = request.patch or ""
-        if problems := check_patch_paths(instance.test_patch):
-            raise InfraError(
-                f"{instance.instance_id}: the row's test_patch is unsafe: {'; '.join(problems)}"
-            )
-        if problems := check_patch_paths(patch):
-            return self._refused(problems, started)
+        if (refusal := screen(request, started)) is not None:
+            return refusal
         try:
             env, _ = await self.envs.get(instance)
         except ConfigError as exc:
@@ -216,7 +212,7 @@ class LocalEvaluator:
             await self._prepare_worktree(env, worktree)
             setup_s = time.monotonic() - started
             if problems := check_patch_targets(patch, worktree):
-                return self._refused(problems, started)
+                return refused(problems, started)
             workspace = _HostWorkspace(env, worktree, log_dir, self.config.verify_imports)
             result = await run_eval(
                 request, workspace, log_dir=log_dir, patch=patch, eval_steps=env.eval_steps,
@@ -232,15 +228,6 @@ class LocalEvaluator:
         finally:
             if not keep:
                 shutil.rmtree(worktree, ignore_errors=True)
-
-    def _refused(self, problems: list[str], started: float) -> EvalResult:
-        return EvalResult(
-            resolved=False,
-            applied=False,
-            error_class="malformed_patch",
-            detail="patch refused before applying: " + "; ".join(problems),
-            duration_s=time.monotonic() - started,
-        )
 
     async def _prepare_worktree(self, env: Environment, worktree: Path) -> None:
         """Replay the spec's repo-local pre_install edits and commit them, as the harness's image does."""
