@@ -20,7 +20,6 @@ from __future__ import annotations
 import re
 import shutil
 import time
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +30,7 @@ from ..docker.images import ImageStore
 from ..sandbox.base import CommandResult
 from ..sandbox.repos import RepoCache
 from ..specs import get_spec
-from .buildsteps import BuildSteps, Runner
+from .buildsteps import Runner
 from .envs import Environment, EnvManager
 
 if TYPE_CHECKING:
@@ -95,11 +94,8 @@ class DockerEnvManager(EnvManager):
         started = time.monotonic()
         spec = get_spec(instance.repo, instance.version)
         python_image, _ = await self.images.python(str(spec.get("python", "3.11")))
-        home = self.root / key
-        for debris in home.glob("build-*"):
-            shutil.rmtree(debris, ignore_errors=True)
-        folder = home / f"build-{uuid.uuid4().hex[:8]}"
-        folder.mkdir(parents=True)
+        home, build = self._new_build(key)
+        folder = build.folder
         self.repos.root.mkdir(parents=True, exist_ok=True)
         self.uv_cache.mkdir(parents=True, exist_ok=True)
         try:
@@ -107,15 +103,7 @@ class DockerEnvManager(EnvManager):
                 self.images.client, python_image, labels=labels("build", self.run_id),
                 network=self.docker_config.build_network, mounts=self._mounts(folder),
             ) as box:  # fmt: skip
-                build = BuildSteps(
-                    folder,
-                    label=key,
-                    uv=self.uv,
-                    timeout_s=self.config.install_timeout_s,
-                    tail_lines=self.config.log_tail_lines,
-                    failure_log=home / "last-failure.log",
-                    runner=self._runner(box),
-                )
+                build.runner = self._runner(box)  # the steps run in the build container
                 env = await self._run_build(build, key, instance, spec)
             env.build_s = time.monotonic() - started
             image_labels = labels("env", self.run_id, **{LABEL_ENV: env.model_dump_json()})

@@ -159,14 +159,15 @@ class EnvManager:
                 self.builds += 1
                 return env, True
 
-    async def _build(self, key: str, instance: SWEInstance) -> Environment:
-        started = time.monotonic()
+    def _new_build(self, key: str) -> tuple[Path, BuildSteps]:
+        """The environment's home, cleared of earlier builds' debris, and the steps of a new build
+        in a fresh folder under it (run on the host unless the caller sets ``runner``)."""
         home = self.root / key
         for debris in home.glob("build-*"):
             shutil.rmtree(debris, ignore_errors=True)
         folder = home / f"build-{uuid.uuid4().hex[:8]}"
         folder.mkdir(parents=True)
-        build = BuildSteps(
+        return home, BuildSteps(
             folder,
             label=key,
             uv=self.uv,
@@ -174,6 +175,11 @@ class EnvManager:
             tail_lines=self.config.log_tail_lines,
             failure_log=home / "last-failure.log",
         )
+
+    async def _build(self, key: str, instance: SWEInstance) -> Environment:
+        started = time.monotonic()
+        home, build = self._new_build(key)
+        folder = build.folder
         try:
             env = await self._run_build(
                 build, key, instance, get_spec(instance.repo, instance.version)
