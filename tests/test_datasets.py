@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +20,10 @@ from engine.datasets import (
 from engine.datasets.hub import LOCAL_DIR_ENV, parse_hub_spec
 from engine.errors import DatasetError
 
+from .shareddata import lite_path
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LITE = "princeton-nlp/SWE-bench_Lite"
-
-
-def _shared_lite() -> Path:
-    root = os.environ.get("RAMP_SHARED_DATA") or REPO_ROOT.parent / "shared" / "data"
-    return Path(root) / "swebench_lite"
 
 
 def _row(instance_id: str, repo: str = "octo/widgets", **changes: Any) -> dict[str, Any]:
@@ -56,9 +52,7 @@ def _write_jsonl(path: Path, rows: list[Any]) -> Path:
 
 @pytest.fixture(scope="module")
 def lite_dev() -> list[dict[str, Any]]:
-    path = _shared_lite() / "dev.jsonl"
-    if not path.is_file():
-        pytest.skip(f"SWE-bench Lite rows not found at {path} (set RAMP_SHARED_DATA)")
+    path = lite_path("dev")
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 

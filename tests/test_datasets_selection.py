@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import random
 from collections import Counter
 from pathlib import Path
@@ -12,6 +11,8 @@ import pytest
 
 from engine.datasets import SWEInstance, load_slice, resolve_dataset, select, stratified_order
 from engine.errors import DatasetError
+
+from .shareddata import lite_path
 
 
 def _instance(instance_id: str, repo: str) -> SWEInstance:
@@ -125,10 +126,7 @@ def test_selection_limits(lite_shaped: list[SWEInstance]) -> None:
 
 
 def test_real_lite_test_split_phases(tmp_path: Path) -> None:
-    root = os.environ.get("RAMP_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
-    path = Path(root) / "swebench_lite" / "test.jsonl"
-    if not path.is_file():
-        pytest.skip(f"SWE-bench Lite rows not found at {path} (set RAMP_SHARED_DATA)")
+    path = lite_path("test")
     rows = resolve_dataset(str(path), lock_path=None, cache_dir=tmp_path).rows
     assert Counter(row.repo for row in rows) == LITE_TEST_REPOS
     previous: list[SWEInstance] = []

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 from engine.datasets.rows import SWEInstance
 from engine.docker import prebuilt
 from engine.docker.prebuilt import official_image, registry_answers
 
-LITE = Path(__file__).resolve().parents[2] / "shared" / "data" / "swebench_lite" / "dev.jsonl"
+from .shareddata import lite_path
 
 
 def test_official_image_is_swebench_s_name() -> None:
-    row = SWEInstance.model_validate(json.loads(LITE.read_text().splitlines()[0]))
+    row = SWEInstance.model_validate(json.loads(lite_path("dev").read_text().splitlines()[0]))
     assert official_image(row, "swebench") == (
         f"swebench/sweb.eval.x86_64.{row.instance_id.lower().replace('__', '_1776_')}:latest"
     )

@@ -49,6 +49,7 @@ def settle(*keys: str, until=lambda app: True):
         await wait_for(pilot, lambda: app.snapshot is not None, timeout=30, what="the first snapshot")
         await pilot.press(*keys)
         await wait_for(pilot, lambda: until(app), timeout=30, what="the screen's data")
+        await pilot.pause()  # let the layout catch up with the data before the screenshot
 
     return run_before
 
@@ -68,7 +69,8 @@ def test_instance_detail(snap_compare, runs, size):
 @pytest.mark.parametrize("size", SIZES)
 def test_phases_and_gates(snap_compare, runs, size):
     app = RampApp(runs, "pilot-1", glyphs=UNICODE)
-    judged = settle("2", until=lambda app: bool(getattr(app.screen, "_phases", ())))
+    # The fixture's second phase waits for approval: wait for that state, not merely for a first one.
+    judged = settle("2", until=lambda app: any(p.status == "awaiting_approval" for p in getattr(app.screen, "_phases", ())))
     assert snap_compare(app, terminal_size=SIZES[size], run_before=judged)
 
 

@@ -37,7 +37,11 @@ class GatesScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#plan", DataTable).add_columns("phase", "name", "size", "status", "verdict", "decision")
+        plan = self.query_one("#plan", DataTable)
+        plan.add_columns("phase", "name", "size")
+        # A fixed width: the column must not jump when a phase starts waiting for approval.
+        plan.add_column("status", width=len("awaiting_approval"))
+        plan.add_columns("verdict", "decision")
         self.query_one("#checks", DataTable).add_columns("tier", "rule", "actual", "result")
         self.query_one("#plan", DataTable).focus()
         self.watch(self.app, "snapshot", self.show_snapshot)
