@@ -92,8 +92,14 @@ CREATE TABLE commands (
 CREATE INDEX commands_pending ON commands (run_id, status);
 """
 
+#: v2: the instance detail (TUI, reports) reads one instance's events; without this index that is a
+#: scan of every event of the store.
+SCHEMA_V2 = """
+CREATE INDEX events_by_instance ON events (run_id, instance_id, seq);
+"""
+
 #: Index i holds the script that takes user_version i to i + 1.
-MIGRATIONS: list[str] = [SCHEMA_V1]
+MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_V2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 COMMANDS = ("pause", "resume", "stop", "approve", "reject", "rerun", "rerun-failed")

@@ -99,3 +99,23 @@ async def test_redaction_applies_to_everything_written(tmp_path):
     raw = (tmp_path / "ramp.sqlite").read_bytes() + (tmp_path / "ramp.sqlite-wal").read_bytes() if (
         tmp_path / "ramp.sqlite-wal").exists() else (tmp_path / "ramp.sqlite").read_bytes()
     assert b"sk-secret" not in raw
+
+
+async def test_a_version_1_file_is_migrated_in_place_and_keeps_its_data(tmp_path):
+    from engine.store import MIGRATIONS
+
+    path = tmp_path / "ramp.sqlite"
+    conn = sqlite3.connect(path)  # a store as the first release wrote it
+    conn.executescript(MIGRATIONS[0])
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO events (run_id, ts, kind, instance_id, attempt, data) VALUES "
+                 "('r', 1.0, 'agent_step', 'i', 1, ?)",
+                 (AgentStep(run_id="r", instance_id="i", attempt=1, step=0).model_dump_json(),))
+    conn.commit()
+    conn.close()
+    async with Store(path) as store:
+        assert [e.kind for e in await store.events("r")] == ["agent_step"]
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 2
+    plan = conn.execute("EXPLAIN QUERY PLAN SELECT data FROM events WHERE run_id = 'r' AND instance_id = 'i'").fetchall()
+    assert "events_by_instance" in str(plan)
