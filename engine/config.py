@@ -76,6 +76,13 @@ class PathsConfig(Section):
     def _shipped_catalog(cls, value: Path) -> Path:
         return shipped(value)
 
+    @field_validator("runs_dir", "cache_dir")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        # Fixed to the directory Ramp was started in: build steps and containers run elsewhere
+        # (a build folder, /testbed), where a relative runs/.cache would point somewhere else.
+        return value.expanduser().absolute() if value is not None else None
+
     def resolved_cache_dir(self) -> Path:
         return self.cache_dir if self.cache_dir is not None else self.runs_dir / ".cache"
 

@@ -36,6 +36,13 @@ def test_runs_dir_shortcut_and_phases_shorthand(tmp_path):
     assert s.paths.resolved_cache_dir() == Path("/tmp/x/.cache")
 
 
+def test_relative_runs_and_cache_dirs_are_fixed_to_the_starting_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = load_settings(write(tmp_path, "paths:\n  runs_dir: runs\n  cache_dir: ~/ramp-cache\n"), environ={})
+    assert s.paths.runs_dir == tmp_path / "runs"
+    assert s.paths.resolved_cache_dir() == Path.home() / "ramp-cache"
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import subprocess
+import sys
 
 import pytest
 
-from .runhelpers import db_rows, json_lines, ramp
+from .runhelpers import ROOT, db_rows, json_lines, ramp
 
 pytestmark = pytest.mark.slow
 
@@ -83,3 +87,27 @@ def test_plain_output_and_status(tmp_path, cache_dir):
     status = ramp(["status", "plain-1", "--json", "--runs-dir", str(runs)], cache_dir=cache_dir)
     data = json.loads(status.stdout)
     assert data["status"] == "completed" and data["metrics"]["resolved"] == 3
+
+
+def readme_run_command() -> list[str]:
+    """The run command README.md gives a newcomer: the first line of its "## Run" block."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split("## Run", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    return shlex.split(block.strip().splitlines()[0])
+
+
+def test_readme_run_command_as_a_newcomer_types_it(tmp_path):
+    """No --runs-dir, no cache override: runs/ and runs/.cache are relative to where it starts.
+    Build steps run in their own folders, so relative paths must not leak into them."""
+    args = readme_run_command()
+    assert args[0] == "ramp" and "--json" in args
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAMP_")}
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys; from tui.cli import main; sys.exit(main())", *args[1:]],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    summary = json_lines(out.stdout)[-1]
+    assert summary["kind"] == "summary" and summary["status"] == "completed"
+    assert set(summary["outcomes"].values()) == {"resolved"} and len(summary["outcomes"]) >= 12
+    assert (tmp_path / "runs" / "ramp.sqlite").exists() and (tmp_path / "runs" / ".cache" / "envs").is_dir()

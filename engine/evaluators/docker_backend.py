@@ -67,7 +67,7 @@ class DockerBackend:
 
     def __init__(self, config: DockerEvaluatorConfig, cache_dir: Path, repos: RepoCache):
         self.config = config
-        self.cache_dir = Path(cache_dir)
+        self.cache_dir = Path(cache_dir).absolute()  # bind mounts need absolute paths
         self.repos = repos
         self.scratch = self.cache_dir / "docker" / "scratch"
         self.limits = Limits(memory=config.memory, cpus=config.cpus, pids=config.pids)

@@ -112,7 +112,7 @@ class EnvManager:
 
     def __init__(self, config: EnvBuildConfig, cache_dir: Path, repos: RepoCache):
         self.config = config
-        self.root = Path(cache_dir) / "envs"
+        self.root = Path(cache_dir).absolute() / "envs"
         self.repos = repos
         self.uv = shutil.which("uv") if config.use_uv else None
         #: Environments this manager built (not found ready), for reports and tests.
@@ -243,7 +243,10 @@ class EnvManager:
         if "pytest" in str(spec.get("test_cmd", "")):
             await build.install("pytest", ["pytest"])  # a no-op when the spec already brought it
 
-        layout = find_layout(next(build.venv.glob("lib/python*/site-packages")), checkout)
+        site_packages = next(build.venv.glob("lib/python*/site-packages"), None)
+        if site_packages is None:
+            raise build.failure(f"the venv at {build.venv} has no lib/python*/site-packages")
+        layout = find_layout(site_packages, checkout)
         if install and not layout.roots:
             raise build.failure(
                 f"after `{install}` nothing in the venv imports from the checkout, so worktrees cannot "

@@ -56,7 +56,7 @@ class RepoCache:
     """Bare clones under ``cache_dir/repos``, fetched from ``source_template``."""
 
     def __init__(self, cache_dir: Path, source_template: str = DEFAULT_SOURCE):
-        self.root = Path(cache_dir) / "repos"
+        self.root = Path(cache_dir).absolute() / "repos"
         self.source_template = source_template
         self._locks: dict[str, anyio.Lock] = {}
 
