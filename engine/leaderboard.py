@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -65,23 +67,48 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
+#: Below this many columns the table stacks related figures into one cell instead of wrapping run ids,
+#: model names and headers into slivers (80 columns over SSH is the common case).
+COMPACT_BELOW = 120
+#: Output that is not a terminal (cron logs, pipes) is not squeezed into 80 columns.
+PIPE_WIDTH = 160
+
+
 def print_table(rows: list[dict[str, Any]], runs_dir: Path, console: Console | None = None) -> None:
+    if console is None:
+        console = Console()
+        if not console.is_terminal and console.width < PIPE_WIDTH and "COLUMNS" not in os.environ:
+            console.width = PIPE_WIDTH
+    compact = console.width < COMPACT_BELOW
     table = Table(
-        title="Ramp leaderboard", title_justify="left",
+        title="Ramp leaderboard", title_justify="left", box=box.SIMPLE_HEAD if compact else box.HEAVY_HEAD,
         caption=f"artifacts: {Path(runs_dir)}/<run_id>/ (report: ramp report RUN_ID)", caption_justify="left",
     )
-    for name, justify in (("#", "right"), ("run", "left"), ("agent / model", "left"), ("resolved", "right"),
-                          ("95% CI", "right"), ("pass@1", "right"), ("vs base", "right"), ("infra", "right"),
-                          ("$/inst", "right"), ("verdict", "left")):
-        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    stacked = {"resolved": ("resolved", "95% CI"), "pass@1": ("pass@1", "vs base"), "infra": ("infra", "$/inst")}
+    columns = ["#", "run", "agent / model", "resolved", "95% CI", "pass@1", "vs base", "infra", "$/inst", "verdict"]
+    if compact:  # the verdict goes under the run's status
+        columns = [c for c in columns if c not in ("95% CI", "vs base", "$/inst", "verdict")]
+    ratios = {"run": 3, "agent / model": 2, "verdict": 2}
+    for name in columns:
+        header = "\n".join(stacked[name]) if compact and name in stacked else name
+        table.add_column(header, justify="left" if name in ratios else "right",
+                         overflow="fold", no_wrap=name not in ratios, ratio=ratios.get(name))
     for r in rows:
-        ci = "-" if r["ci_low"] is None else f"{100 * r['ci_low']:.0f}-{100 * r['ci_high']:.0f}%"
-        spread = "-" if r["baseline_spread"] is None else f"{100 * r['baseline_spread']:+.1f}pt"
-        table.add_row(
-            str(r["rank"]), f"{r['run_id']}\n[dim]{r['status']}[/]",
-            f"{r['agent']} / {r['model'] or '-'}\n[dim]{r['dataset']}[/]",
-            f"{r['resolved']}/{r['scored']}\n{_pct(r['resolved_rate'])}", ci, _pct(r["pass_at_1"]), spread,
-            str(r["infra_failures"]), "-" if r["cost_per_instance"] is None else f"${r['cost_per_instance']:.2f}",
-            r["last_verdict"] or "-",
-        )
-    (console or Console()).print(table)
+        cells = {
+            "#": str(r["rank"]),
+            "run": f"{r['run_id']}\n[dim]{r['status']}[/]",
+            "agent / model": f"{r['agent']} / {r['model'] or '-'}\n[dim]{r['dataset']}[/]",
+            "resolved": f"{r['resolved']}/{r['scored']}\n{_pct(r['resolved_rate'])}",
+            "95% CI": "-" if r["ci_low"] is None else f"{100 * r['ci_low']:.0f}-{100 * r['ci_high']:.0f}%",
+            "pass@1": _pct(r["pass_at_1"]),
+            "vs base": "-" if r["baseline_spread"] is None else f"{100 * r['baseline_spread']:+.1f}pt",
+            "infra": str(r["infra_failures"]),
+            "$/inst": "-" if r["cost_per_instance"] is None else f"${r['cost_per_instance']:.2f}",
+            "verdict": r["last_verdict"] or "-",
+        }
+        if compact:
+            for name, parts in stacked.items():
+                cells[name] = "\n".join(cells[part] for part in parts)
+            cells["run"] += f"\n{cells['verdict']}"
+        table.add_row(*(cells[name] for name in columns))
+    console.print(table)

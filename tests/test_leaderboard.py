@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import subprocess
@@ -11,10 +12,11 @@ from pathlib import Path
 
 import anyio
 import pytest
+from rich.console import Console
 from swebench.harness.run_evaluation import get_dataset_from_preds
 
 from engine.export import choose_attempt, export_predictions
-from engine.leaderboard import leaderboard_rows
+from engine.leaderboard import leaderboard_rows, print_table
 from engine.store import Store
 from tests.rampfill import attempt, call, make_run
 
@@ -69,6 +71,27 @@ def test_leaderboard_command_json_csv_and_table(tmp_path):
     out = ramp()
     assert out.returncode == 0, out.stderr
     assert "half-big" in out.stdout and "50.0%" in out.stdout and f"artifacts: {tmp_path}" in out.stdout
+
+
+@pytest.mark.parametrize("width", [80, 160])
+def test_table_keeps_every_figure_readable_at_80_and_160_columns(tmp_path, width):
+    async def rows() -> list[dict]:
+        async with Store(tmp_path / "ramp.sqlite") as store:
+            await fill_board(store, tmp_path)
+            await make_run(store, "20261122-062523-direct-edit-da9c", [("a", "o/r", 0)], agent="direct-edit")
+            return await leaderboard_rows(store, tmp_path)
+
+    console = Console(width=width, file=io.StringIO(), color_system=None)
+    print_table(anyio.run(rows), tmp_path, console)
+    text = console.file.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= width
+    # Headers, ratios and intervals are never split mid-word; the run id is whole or folded once.
+    for whole in ("resolved", "95% CI", "pass@1", "vs base", "$/inst", "agent / model",
+                  "5/10", "50.0%", "24-76%", "$0.50", "phase 1: PROCEED", "half-small"):
+        assert whole in text, (whole, text)
+    lines = text.splitlines()
+    first = next(n for n, line in enumerate(lines) if "20261122-062523" in line)
+    assert "da9c" in lines[first] + lines[first + 1]
 
 
 def test_attempt_choice_is_deliberate():
