@@ -229,6 +229,19 @@ async def test_concurrent_evaluations_build_the_env_once_and_a_new_evaluator_reu
     assert result.setup_s < 5
 
 
+async def test_a_relative_cache_dir_is_fixed_where_the_evaluator_is_made(
+    calc: CalcRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Builds and tests run in other folders; a relative cache must not be read from there."""
+    monkeypatch.chdir(tmp_path)
+    ev = evaluator(calc, Path("cache"))
+    monkeypatch.chdir(calc.root)  # the process moves on; the evaluator's caches stay put
+    result = await ev.evaluate(request(calc, tmp_path, calc.gold))
+    assert result.resolved, result.detail
+    assert list((tmp_path / "cache" / "envs").glob("*/env.json"))
+    await ev.aclose()
+
+
 async def test_gold_validation_reports_env_broken_tests_apart(
     calc: CalcRepo, shared_cache: Path, tmp_path: Path
 ) -> None:

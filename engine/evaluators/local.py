@@ -97,7 +97,7 @@ class LocalEvaluator:
         repo_cache: RepoCache | None = None,
     ):
         self.config = config
-        self.cache_dir = Path(cache_dir)
+        self.cache_dir = Path(cache_dir).absolute()  # worktrees and builds run in other folders
         self.repo_source = repo_source
         self.repos = repo_cache or RepoCache(self.cache_dir, repo_source)
         self.envs = EnvManager(config, self.cache_dir, self.repos)
