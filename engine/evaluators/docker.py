@@ -127,20 +127,14 @@ class DockerEvaluator:
         from docker.errors import DockerException
 
         started = time.monotonic()
-        instance = request.instance
-        log_dir = Path(request.log_dir)
-        log_dir.mkdir(parents=True, exist_ok=True)
-        patch = request.patch or ""
         if (refusal := screen(request, started)) is not None:
             return refusal
         try:
-            return await self._evaluate(request, log_dir, patch, started)
+            return await self._evaluate(request, started)
         except DockerException as exc:
-            raise InfraError(f"{instance.instance_id}: docker: {exc}") from None
+            raise InfraError(f"{request.instance.instance_id}: docker: {exc}") from None
 
-    async def _evaluate(
-        self, request: EvalRequest, log_dir: Path, patch: str, started: float
-    ) -> EvalResult:
+    async def _evaluate(self, request: EvalRequest, started: float) -> EvalResult:
         instance = request.instance
         client = await self.backend.connect()
         target = await self.backend.target(instance, request.run_id)
@@ -150,7 +144,7 @@ class DockerEvaluator:
             client, target.image, labels=container_labels, network="none",
             limits=self.backend.limits, workdir=WORKDIR,
         ) as box:  # fmt: skip
-            workspace = ContainerWorkspace(box, target, log_dir, self.config.verify_imports)
+            workspace = ContainerWorkspace(box, target, Path(request.log_dir), self.config.verify_imports)
             if not target.official:
                 await copy_repo(box, self.repos, instance.repo, instance.base_commit, self.backend.scratch)
                 await workspace.pre_install()
@@ -161,8 +155,7 @@ class DockerEvaluator:
                 else target.env.eval_steps
             )
             result = await run_eval(
-                request, workspace, log_dir=log_dir, patch=patch, eval_steps=eval_steps,
-                test_timeout_s=self.config.test_timeout_s,
+                request, workspace, eval_steps=eval_steps, test_timeout_s=self.config.test_timeout_s,
             )  # fmt: skip
         result.setup_s = setup_s
         result.duration_s = time.monotonic() - started

@@ -61,9 +61,10 @@ def refused(problems: list[str], started: float) -> EvalResult:
 
 
 def screen(request: EvalRequest, started: float) -> EvalResult | None:
-    """Refuse what must never be applied, before any workspace exists: an unsafe test_patch is an
-    infra error (the dataset row is wrong), an unsafe model patch a refused, unresolved result.
-    None when both may go ahead."""
+    """Make the attempt's log folder, then refuse what must never be applied, before any workspace
+    exists: an unsafe test_patch is an infra error (the dataset row is wrong), an unsafe model patch
+    a refused, unresolved result. None when both may go ahead."""
+    Path(request.log_dir).mkdir(parents=True, exist_ok=True)
     instance = request.instance
     if problems := check_patch_paths(instance.test_patch):
         raise InfraError(f"{instance.instance_id}: the row's test_patch is unsafe: {'; '.join(problems)}")
@@ -90,14 +91,13 @@ async def run_eval(
     request: EvalRequest,
     workspace: Workspace,
     *,
-    log_dir: Path,
-    patch: str,
     eval_steps: list[str],
     test_timeout_s: float,
 ) -> EvalResult:
     """Patch, reset and patch the tests, run them, and grade the log with swebench's functions."""
     instance = request.instance
-    log = TestLog(log_dir / TEST_LOG_NAME)
+    patch = request.patch or ""
+    log = TestLog(Path(request.log_dir) / TEST_LOG_NAME)
     if patch.strip():
         patch_file = await workspace.stage("patch.diff", patch)
         outcome = await apply_patch(workspace.root, patch_file, shell=workspace.shell)

@@ -196,9 +196,6 @@ class LocalEvaluator:
     async def _evaluate(self, request: EvalRequest) -> EvalResult:
         started = time.monotonic()
         instance = request.instance
-        log_dir = Path(request.log_dir)
-        log_dir.mkdir(parents=True, exist_ok=True)
-        patch = request.patch or ""
         if (refusal := screen(request, started)) is not None:
             return refusal
         try:
@@ -211,13 +208,12 @@ class LocalEvaluator:
             await self.repos.checkout(instance.repo, instance.base_commit, worktree)
             await self._prepare_worktree(env, worktree)
             setup_s = time.monotonic() - started
-            if problems := check_patch_targets(patch, worktree):
+            if problems := check_patch_targets(request.patch or "", worktree):
                 return refused(problems, started)
-            workspace = _HostWorkspace(env, worktree, log_dir, self.config.verify_imports)
+            workspace = _HostWorkspace(env, worktree, Path(request.log_dir), self.config.verify_imports)
             result = await run_eval(
-                request, workspace, log_dir=log_dir, patch=patch, eval_steps=env.eval_steps,
-                test_timeout_s=self.config.test_timeout_s,
-            )  # fmt: skip
+                request, workspace, eval_steps=env.eval_steps, test_timeout_s=self.config.test_timeout_s
+            )
             result.setup_s = setup_s
             result.duration_s = time.monotonic() - started
             keep = self.config.keep_failed and not result.resolved
