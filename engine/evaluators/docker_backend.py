@@ -26,13 +26,13 @@ from ..datasets.rows import SWEInstance
 from ..docker.client import DockerUnavailable, call, connect
 from ..docker.containers import Box, Limits
 from ..docker.hygiene import reap_orphans
-from ..docker.images import ImageStore, base_build_command, has_image, python_problem
+from ..docker.images import ImageStore, base_build_command, has_image
 from ..docker.prebuilt import ACTIVATE, official_image, registry_answers
 from ..docker.workspace import GIT_IDENTITY, WORKDIR
 from ..errors import ConfigError, InfraError
 from ..sandbox.base import CommandResult
 from ..sandbox.repos import RepoCache
-from ..specs import get_spec, ramp_registered
+from ..specs import ramp_registered
 from .docker_envs import DockerEnvManager, env_tag, run_env
 from .envs import Environment
 from .imports import import_check_script, misplaced_imports
@@ -133,21 +133,7 @@ class DockerBackend:
                 )
         if self.config.use_uv and self.envs.uv is None:
             problems.append("uv not found (`pip install uv`), or set evaluators.docker.use_uv: false")
-        seen: set[tuple[str, str]] = set()
-        for instance in instances:
-            if (instance.repo, instance.version) in seen:
-                continue
-            seen.add((instance.repo, instance.version))
-            try:
-                version = str(get_spec(instance.repo, instance.version).get("python", "3.11"))
-            except ConfigError as exc:
-                problems.append(f"{instance.instance_id}: {exc}")
-                continue
-            finders = list(self.config.python_finders)
-            if problem := await anyio.to_thread.run_sync(python_problem, version, finders):
-                problems.append(f"{instance.repo} {instance.version}: {problem}")
-            if problem := await self.repos.check_source(instance.repo):
-                problems.append(problem)
+        problems += await self.envs.spec_problems(instances)
         return list(dict.fromkeys(problems))
 
     async def target(self, instance: SWEInstance, run_id: str = "") -> Target:

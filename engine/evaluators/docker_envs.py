@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ..datasets.rows import SWEInstance
 from ..docker.client import call, labels
 from ..docker.containers import Box, running
-from ..docker.images import ImageStore
+from ..docker.images import ImageStore, python_problem
 from ..sandbox.base import CommandResult
 from ..sandbox.repos import RepoCache
 from ..specs import get_spec
@@ -86,6 +86,9 @@ class DockerEnvManager(EnvManager):
             return None
         record = (image.labels or {}).get(LABEL_ENV)
         return Environment.model_validate_json(record) if record else None
+
+    def python_problem(self, version: str) -> str | None:
+        return python_problem(version, list(self.config.python_finders))
 
     async def _interpreter(self, version: str) -> Path:
         return Path((await self.images.python(version))[1])

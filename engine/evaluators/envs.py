@@ -41,7 +41,7 @@ import anyio
 from pydantic import BaseModel, Field
 
 from ..datasets.rows import SWEInstance
-from ..errors import InfraError
+from ..errors import ConfigError, InfraError
 from ..sandbox.repos import RepoCache
 from ..specs import get_spec
 from .buildsteps import BuildSteps, file_lock, venv_env
@@ -270,6 +270,35 @@ class EnvManager:
             skipped_steps=skipped + skipped_eval,
             warnings=build.warnings,
         )
+
+    def python_problem(self, version: str) -> str | None:
+        """What is missing to build with Python ``version``, or None (the docker builder overrides it)."""
+        finders = list(self.config.python_finders)
+        if find_python(version, finders) is not None:
+            return None
+        return missing_python_message(version, finders)
+
+    async def spec_problems(self, instances: list[SWEInstance]) -> list[str]:
+        """Preflight once per (repo, version): its spec is known, its Python can be had, and its
+        repository's source answers. One line each, naming the fix."""
+        first: dict[tuple[str, str], SWEInstance] = {}
+        for instance in instances:
+            first.setdefault((instance.repo, instance.version), instance)
+        problems: list[str] = []
+        pythons: dict[str, str | None] = {}
+        for instance in first.values():
+            try:
+                version = str(get_spec(instance.repo, instance.version).get("python", "3.11"))
+            except ConfigError as exc:
+                problems.append(f"{instance.instance_id}: {exc}")
+                continue
+            if version not in pythons:
+                pythons[version] = await anyio.to_thread.run_sync(self.python_problem, version)
+            if pythons[version]:
+                problems.append(f"{instance.repo} {instance.version}: {pythons[version]}")
+            if problem := await self.repos.check_source(instance.repo):
+                problems.append(problem)
+        return problems
 
     async def _interpreter(self, version: str) -> Path:
         """The base interpreter of ``version`` the venv is made from (the docker builder overrides it)."""

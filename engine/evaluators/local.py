@@ -40,14 +40,12 @@ from ..errors import ConfigError, InfraError
 from ..proc import git, run_command, safe_environ
 from ..sandbox.base import CommandResult
 from ..sandbox.repos import RepoCache
-from ..specs import get_spec
 from .base import EvalRequest, EvalResult
 from .buildconfig import EnvBuildConfig
 from .envs import Environment, EnvManager
 from .evalsteps import refused, run_eval, screen
 from .imports import import_check_script, misplaced_imports
 from .patching import check_patch_targets
-from .pythons import find_python, missing_python_message
 from .steps import steps_script
 
 
@@ -115,32 +113,7 @@ class LocalEvaluator:
                 "uv not found on PATH: environments would be built with venv+pip and without era "
                 "pinning; install it (`pip install uv`) or set use_uv: false"
             )
-        pythons: dict[str, bool] = {}
-        seen: set[tuple[str, str]] = set()
-        for instance in instances:
-            if (instance.repo, instance.version) in seen:
-                continue
-            seen.add((instance.repo, instance.version))
-            try:
-                spec = get_spec(instance.repo, instance.version)
-            except ConfigError as exc:
-                problems.append(f"{instance.instance_id}: {exc}")
-                continue
-            version = str(spec.get("python", "3.11"))
-            if version not in pythons:
-                pythons[version] = (
-                    await anyio.to_thread.run_sync(
-                        find_python, version, list(self.config.python_finders)
-                    )
-                    is not None
-                )
-                if not pythons[version]:
-                    problems.append(
-                        f"{instance.repo} {instance.version}: "
-                        + missing_python_message(version, list(self.config.python_finders))
-                    )
-            if problem := await self.repos.check_source(instance.repo):
-                problems.append(problem)
+        problems += await self.envs.spec_problems(instances)
         return list(dict.fromkeys(problems))
 
     async def evaluate(self, request: EvalRequest) -> EvalResult:
