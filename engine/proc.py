@@ -41,6 +41,32 @@ def safe_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 MAX_CAPTURE = 4 * 1024 * 1024
 
 
+class OutputTee:
+    """A command's output as it arrives: every chunk appended (and flushed) to ``log_file`` when one
+    is given, so a killed run still leaves its log, and the first MAX_CAPTURE bytes kept in memory.
+    Used by the host runner here and by the container runner (docker/containers.py)."""
+
+    def __init__(self, log_file: Path | None = None):
+        self._log = open(log_file, "ab") if log_file else None  # noqa: SIM115 - closed by close()
+        self._chunks: list[bytes] = []
+        self._captured = 0
+
+    def feed(self, chunk: bytes) -> None:
+        if self._log:
+            self._log.write(chunk)
+            self._log.flush()
+        if self._captured < MAX_CAPTURE:
+            self._chunks.append(chunk)
+            self._captured += len(chunk)
+
+    def close(self) -> None:
+        if self._log:
+            self._log.close()
+
+    def text(self) -> str:
+        return b"".join(self._chunks).decode("utf-8", errors="replace")
+
+
 def _kill_group(process: Process, sig: int) -> None:
     try:
         os.killpg(process.pid, sig)
@@ -71,10 +97,8 @@ async def run_command(
     else:
         argv = list(command)
     started = time.monotonic()
-    chunks: list[bytes] = []
-    captured = 0
     timed_out = False
-    log = open(log_file, "ab") if log_file else None  # noqa: SIM115 - closed in finally
+    tee = OutputTee(log_file)
     process = await anyio.open_process(
         argv,
         cwd=str(cwd) if cwd else None,
@@ -91,12 +115,7 @@ async def run_command(
         assert process.stdout is not None
         with anyio.move_on_after(timeout) as scope:
             async for chunk in process.stdout:
-                if log:
-                    log.write(chunk)
-                    log.flush()
-                if captured < MAX_CAPTURE:
-                    chunks.append(chunk)
-                    captured += len(chunk)
+                tee.feed(chunk)
             await process.wait()
         if scope.cancelled_caught:
             timed_out = True
@@ -112,12 +131,10 @@ async def run_command(
         else:
             # The leader exited; clear out anything it left running in its group.
             _kill_group(process, signal.SIGKILL)
-        if log:
-            log.close()
-    output = b"".join(chunks).decode("utf-8", errors="replace")
+        tee.close()
     code = process.returncode if process.returncode is not None else -9
     return CommandResult(
-        exit_code=code, output=output, timed_out=timed_out, duration_s=time.monotonic() - started
+        exit_code=code, output=tee.text(), timed_out=timed_out, duration_s=time.monotonic() - started
     )
 
 

@@ -27,7 +27,7 @@ from typing import IO, Any
 
 import anyio
 
-from ..proc import MAX_CAPTURE
+from ..proc import OutputTee
 from ..sandbox.base import CommandResult
 from .client import call
 
@@ -80,37 +80,31 @@ class Box:
         created = await call(api.exec_create, self.id, argv, workdir=cwd, environment=env or {})
         exec_id = created["Id"]
 
-        def pump() -> tuple[int, bytes]:
-            chunks: list[bytes] = []
-            captured = 0
-            log = open(log_file, "ab") if log_file else None  # noqa: SIM115 - closed below
+        tee = OutputTee(log_file)
+
+        def pump() -> int:
             try:
                 for chunk in api.exec_start(exec_id, stream=True):
-                    if log:
-                        log.write(chunk)
-                        log.flush()
-                    if captured < MAX_CAPTURE:
-                        chunks.append(chunk)
-                        captured += len(chunk)
+                    tee.feed(chunk)
             finally:
-                if log:
-                    log.close()
+                tee.close()
             for _ in range(50):  # the stream can end a moment before the exit code is recorded
                 code = api.exec_inspect(exec_id)["ExitCode"]
                 if code is not None:
-                    return int(code), b"".join(chunks)
+                    return int(code)
                 time.sleep(0.05)
-            return -1, b"".join(chunks)
+            return -1
 
         guard = None if timeout is None else timeout + _GRACE_S + 30
-        code, output, timed_out = -9, b"", True
+        code, output, timed_out = -9, "", True  # past the guard the pump is abandoned mid-stream
         with anyio.move_on_after(guard):
-            code, output = await anyio.to_thread.run_sync(pump, abandon_on_cancel=True)
+            code = await anyio.to_thread.run_sync(pump, abandon_on_cancel=True)
+            output = tee.text()
             elapsed = time.monotonic() - started
             timed_out = timeout is not None and code in _TIMEOUT_CODES and elapsed >= timeout
         return CommandResult(
             exit_code=code,
-            output=output.decode("utf-8", errors="replace"),
+            output=output,
             timed_out=timed_out,
             duration_s=time.monotonic() - started,
         )
