@@ -2,8 +2,9 @@
 
 Both evaluators build their (repo, version) environments with the same code (envs.py), the docker
 one inside a build container, so the options that steer a build (era pinning, uv, timeouts, where
-the spec's Python is found) are one pydantic model that both evaluators' configs extend: a field
-means the same thing, with the same default, whichever evaluator reads it.
+the spec's Python is found) are one pydantic model that both evaluators' configs extend (through
+EvaluatorConfig, which adds the test run's options): a field means the same thing, with the same
+default, whichever evaluator reads it.
 """
 
 from __future__ import annotations
@@ -53,4 +54,20 @@ class EnvBuildConfig(BaseModel):
     )
     log_tail_lines: int = Field(
         default=40, ge=1, description="Lines of a failed build log quoted in its infra error."
+    )
+
+
+class EvaluatorConfig(EnvBuildConfig):
+    """What both evaluators share: how environments are built, and how tests run in them."""
+
+    test_timeout_s: float = Field(
+        default=1800.0,
+        gt=0,
+        description="Wall-clock limit of one test run; past it the command's process group is "
+        "killed and the evaluation ends with error class 'timeout'.",
+    )
+    verify_imports: bool = Field(
+        default=True,
+        description="Before the tests, check that the project's packages import from the code under "
+        "test (the worktree, or /testbed in a container) and not from the environment's own checkout.",
     )

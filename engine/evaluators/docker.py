@@ -32,12 +32,12 @@ from ..errors import InfraError
 from ..sandbox.repos import RepoCache
 from ..specs import get_spec
 from .base import EvalRequest, EvalResult
-from .buildconfig import EnvBuildConfig
+from .buildconfig import EvaluatorConfig
 from .docker_backend import ContainerWorkspace, DockerBackend
 from .evalsteps import run_eval, screen
 
 
-class DockerEvaluatorConfig(EnvBuildConfig):
+class DockerEvaluatorConfig(EvaluatorConfig):
     """Settings of the docker evaluator (and of the docker sandbox, which shares its images)."""
 
     base_image: str = Field(
@@ -68,17 +68,6 @@ class DockerEvaluatorConfig(EnvBuildConfig):
     cpus: float = Field(default=2.0, gt=0, description="CPU limit of each container, in cores.")
     pids: int = Field(
         default=1024, ge=16, description="Process limit of each container (stops fork bombs)."
-    )
-    test_timeout_s: float = Field(
-        default=1800.0,
-        gt=0,
-        description="Wall-clock limit of one test run; past it the command's process group is "
-        "killed and the evaluation ends with error class 'timeout'.",
-    )
-    verify_imports: bool = Field(
-        default=True,
-        description="Before the tests, check that the project's packages import from /testbed and "
-        "not from the image's own checkout.",
     )
     build_network: str = Field(
         default="bridge",

@@ -41,7 +41,7 @@ from ..proc import git, run_command, safe_environ
 from ..sandbox.base import CommandResult
 from ..sandbox.repos import RepoCache
 from .base import EvalRequest, EvalResult
-from .buildconfig import EnvBuildConfig
+from .buildconfig import EvaluatorConfig
 from .envs import Environment, EnvManager
 from .evalsteps import refused, run_eval, screen
 from .imports import import_check_script, misplaced_imports
@@ -49,20 +49,9 @@ from .patching import check_patch_targets
 from .steps import steps_script
 
 
-class LocalEvaluatorConfig(EnvBuildConfig):
-    """Settings of the docker-less evaluator (the build options come from EnvBuildConfig)."""
+class LocalEvaluatorConfig(EvaluatorConfig):
+    """Settings of the docker-less evaluator (the shared ones come from EvaluatorConfig)."""
 
-    test_timeout_s: float = Field(
-        default=1800.0,
-        gt=0,
-        description="Wall-clock limit of one test run; past it the process group is killed and the "
-        "evaluation ends with error class 'timeout'.",
-    )
-    verify_imports: bool = Field(
-        default=True,
-        description="Before the tests, check that the project's packages import from the worktree "
-        "and not from the environment's own checkout.",
-    )
     gold_validation: bool = Field(
         default=False,
         description="Run the gold patch once per (environment, instance) before grading, and report "
