@@ -86,8 +86,9 @@ def print_table(rows: list[dict[str, Any]], runs_dir: Path, console: Console | N
     )
     stacked = {"resolved": ("resolved", "95% CI"), "pass@1": ("pass@1", "vs base"), "infra": ("infra", "$/inst")}
     columns = ["#", "run", "agent / model", "resolved", "95% CI", "pass@1", "vs base", "infra", "$/inst", "verdict"]
-    if compact:  # the verdict goes under the run's status
-        columns = [c for c in columns if c not in ("95% CI", "vs base", "$/inst", "verdict")]
+    if compact:  # stacked figures share their first column's cell; the verdict goes under the run
+        below = {part for parts in stacked.values() for part in parts[1:]} | {"verdict"}
+        columns = [c for c in columns if c not in below]
     ratios = {"run": 3, "agent / model": 2, "verdict": 2}
     for name in columns:
         header = "\n".join(stacked[name]) if compact and name in stacked else name
