@@ -226,13 +226,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .evaluators import build_evaluator
     from .models.factory import doctor_checks
-    from .preflight import backend_checks, host_checks
+    from .preflight import backend_checks, host_checks, report_checks
     from .runner import prepare_instances
     from .sandbox.repos import DEFAULT_SOURCE, RepoCache
 
     overrides = {"run.dataset": args.dataset, "run.evaluator": args.evaluator, "run.model": args.model}
     settings = _settings(args, overrides)
-    checks = host_checks(settings)
+    checks = host_checks(settings) + report_checks()
 
     async def backend() -> list[Any]:
         dataset, instances, _ = await prepare_instances(settings)

@@ -81,6 +81,20 @@ def host_checks(settings: Settings) -> list[Check]:
     return checks
 
 
+def report_checks() -> list[Check]:
+    """What `ramp report` needs beyond a run: matplotlib's Agg canvas for the plots. Checked by
+    `ramp doctor` only: a run does not need it, so its absence must not stop one."""
+    try:
+        from matplotlib import __version__ as version
+        from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
+    except Exception as exc:  # ImportError, or a broken install raising anything at import
+        return [Check(
+            "report plots", False, f"matplotlib does not import ({type(exc).__name__}: {exc})",
+            'reinstall Ramp with its dependencies: pip install -e ".[dev]"',
+        )]
+    return [Check("report plots", True, f"matplotlib {version} (Agg)")]
+
+
 def _sqlite_wal_ok(folder: Path) -> bool:
     import tempfile
 

@@ -33,6 +33,28 @@ def test_engine_never_imports_the_ui():
     assert out.stdout.strip() == "", f"engine imported UI modules: {out.stdout.strip()}"
 
 
+def test_every_module_of_engine_and_tui_imports():
+    """Run in the environment the README's install made (CI's is a fresh virtualenv): a module
+    importing a package that pyproject.toml does not declare fails here, named, instead of
+    failing a user's `ramp report` at the end of a run."""
+    import tui
+
+    modules = engine_modules() + sorted(
+        m.name for m in pkgutil.walk_packages(tui.__path__, prefix="tui.") if not m.name.endswith("__main__")
+    )
+    script = (
+        "import importlib, traceback\n"
+        f"for name in {modules!r}:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except Exception as exc:\n"
+        "        print(f'{name}: {type(exc).__name__}: {exc}')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=180)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "", f"modules that do not import here:\n{out.stdout}"
+
+
 def test_no_engine_source_mentions_the_ui():
     offenders = []
     for path in (ROOT / "engine").rglob("*.py"):

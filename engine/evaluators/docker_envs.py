@@ -32,6 +32,7 @@ from ..sandbox.repos import RepoCache
 from ..specs import get_spec
 from .buildsteps import Runner
 from .envs import Environment, EnvManager
+from .pythons import uv_binary
 
 if TYPE_CHECKING:
     from .docker import DockerEvaluatorConfig
@@ -75,7 +76,7 @@ class DockerEnvManager(EnvManager):
         #: The run whose evaluation or sandbox asked for the build (labels of the build and image).
         self.run_id = ""
         if config.use_uv:
-            self.uv = _uv_binary()
+            self.uv = uv_binary()
 
     async def _ready(self, key: str) -> Environment | None:
         from docker.errors import ImageNotFound
@@ -170,12 +171,3 @@ class DockerEnvManager(EnvManager):
         return run
 
 
-def _uv_binary() -> str | None:
-    """The real uv executable (a pyenv shim on PATH would not run inside the container)."""
-    try:
-        from uv import find_uv_bin
-
-        return str(Path(find_uv_bin()).resolve())
-    except (ImportError, FileNotFoundError):
-        found = shutil.which("uv")
-        return str(Path(found).resolve()) if found else None

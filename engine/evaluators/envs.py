@@ -53,7 +53,7 @@ from .era import (
     pinned_name,
 )
 from .imports import ImportLayout, find_layout
-from .pythons import find_python, missing_python_message
+from .pythons import find_python, missing_python_message, uv_binary
 from .requirements import spec_requirements
 from .steps import pip_install_target, split_steps, steps_script
 
@@ -114,7 +114,7 @@ class EnvManager:
         self.config = config
         self.root = Path(cache_dir).absolute() / "envs"
         self.repos = repos
-        self.uv = shutil.which("uv") if config.use_uv else None
+        self.uv = uv_binary() if config.use_uv else None
         #: Environments this manager built (not found ready), for reports and tests.
         self.builds = 0
         self._locks: dict[str, anyio.Lock] = {}

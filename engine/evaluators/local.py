@@ -46,6 +46,7 @@ from .envs import Environment, EnvManager
 from .evalsteps import refused, run_eval, screen
 from .imports import import_check_script, misplaced_imports
 from .patching import check_patch_targets
+from .pythons import uv_binary
 from .steps import steps_script
 
 
@@ -97,7 +98,7 @@ class LocalEvaluator:
         for tool, fix in (("git", "apt-get install git"), ("patch", "apt-get install patch")):
             if shutil.which(tool) is None:
                 problems.append(f"{tool} not found on PATH; install it (`{fix}`)")
-        if self.config.use_uv and shutil.which("uv") is None:
+        if self.config.use_uv and uv_binary() is None:
             problems.append(
                 "uv not found on PATH: environments would be built with venv+pip and without era "
                 "pinning; install it (`pip install uv`) or set use_uv: false"

@@ -41,8 +41,21 @@ def _from_pyenv(version: str) -> Path | None:
     return None
 
 
+def uv_binary() -> str | None:
+    """The real uv executable: the one the ``uv`` package (a dependency of Ramp) installed beside
+    this interpreter, so that a virtualenv works without being activated; else uv on PATH.
+    Resolved, because a pyenv shim on PATH would not run inside a container."""
+    try:
+        from uv import find_uv_bin
+
+        return str(Path(find_uv_bin()).resolve())
+    except (ImportError, FileNotFoundError):
+        found = shutil.which("uv")
+        return str(Path(found).resolve()) if found else None
+
+
 def _from_uv(version: str) -> Path | None:
-    uv = shutil.which("uv")
+    uv = uv_binary()
     if not uv:
         return None
     try:
