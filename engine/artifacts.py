@@ -69,12 +69,13 @@ class RunFolder:
         except FileNotFoundError:
             return {}
 
-    def write_patch(self, instance_id: str, attempt: int, patch: str) -> tuple[Path, str]:
-        """Save an attempt's patch; returns its path and sha256."""
+    def write_patch(self, instance_id: str, attempt: int, patch: str) -> tuple[Path, str, str]:
+        """Save an attempt's patch, redacted; returns its path, its sha256 and the redacted text,
+        which is the patch the run records, exports and grades."""
         patch = self._redact(patch)
         path = self.attempt_dir(instance_id, attempt) / "patch.diff"
         atomic_write(path, patch)
-        return path, hashlib.sha256(patch.encode()).hexdigest()
+        return path, hashlib.sha256(patch.encode()).hexdigest(), patch
 
     def write_json(self, instance_id: str, attempt: int, name: str, data: Any) -> Path:
         path = self.attempt_dir(instance_id, attempt) / name

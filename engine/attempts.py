@@ -46,8 +46,9 @@ class AttemptRunner:
             await s.transition(track, "queued", attempt=number)
         m.attempt = number
         retries = 0
-        patch: str | None = track.resume_patch.pop(number, None)
-        agent = AgentOutcome()
+        saved = track.resume_patch.pop(number, None)
+        patch: str | None = saved.text if saved else None
+        agent = AgentOutcome(saved.agent_s, saved.error_class) if saved else AgentOutcome()
         while True:
             try:
                 if patch is None:
@@ -118,16 +119,15 @@ class AttemptRunner:
             agent.error_class = result.error_class
             if result.error_class in RETRYABLE:
                 raise AttemptError(result.error_class, result.detail or result.exit_status)  # type: ignore[arg-type]
-            patch = result.patch or ""
-            path, sha = s.folder.write_patch(iid, number, patch)
-            await s.store.update_attempt(
-                s.run_id, iid, number, status="agent_done", patch_path=str(path), patch_sha=sha,
+            # Redacted before it touches the disk; what is saved is what is graded, now and on resume.
+            path, sha, patch = s.folder.write_patch(iid, number, result.patch or "")
+            await s.transition(track, "patched" if patch.strip() else "no_patch", attempt_fields=dict(
+                status="agent_done", patch_path=str(path), patch_sha=sha,
                 patch_bytes=len(patch), exit_status=result.exit_status, agent_done_at=time.time(),
                 agent_s=agent.seconds, trajectory_path=result.trajectory_path,
                 error_class=result.error_class, detail=result.detail or None,
-            )
+            ))
             s.folder.append_prediction(iid, number, s.options.model_name, patch)
-            await s.transition(track, "patched" if patch.strip() else "no_patch")
             return patch
 
     async def _eval_stage(self, track: InstanceTrack, number: int, patch: str, agent: AgentOutcome) -> str:
@@ -154,13 +154,11 @@ class AttemptRunner:
         outcome: Outcome = "resolved" if result.resolved else "unresolved"
         error_class = result.error_class or agent.error_class
         detail = result.detail
-        await s.store.update_attempt(
-            s.run_id, iid, number, status="done", outcome=outcome, error_class=error_class,
-            detail=detail or None, finished_at=time.time(), eval_s=result.duration_s, log_path=result.log_path,
-        )
-        await s.transition(track, outcome, detail=detail)
         track.outcomes[number] = outcome
-        await s.store.set_instance(s.run_id, iid, outcome=track.outcome())
+        await s.transition(track, outcome, detail=detail, attempt_fields=dict(
+            status="done", outcome=outcome, error_class=error_class,
+            detail=detail or None, finished_at=time.time(), eval_s=result.duration_s, log_path=result.log_path,
+        ))
         await s.emit(AttemptFinished(
             instance_id=iid, attempt=number, outcome=outcome, error_class=error_class, detail=detail,
             patch_bytes=len(patch), agent_s=agent.seconds, eval_s=result.duration_s,
@@ -193,13 +191,11 @@ class AttemptRunner:
         s = self.s
         iid = track.instance.instance_id
         with anyio.CancelScope(shield=True):
-            await s.store.update_attempt(
-                s.run_id, iid, number, status="done", outcome="error", error_class=error_class,
-                detail=detail[:2000], finished_at=time.time(),
-            )
-            await s.transition(track, "error", error_class=error_class, detail=detail[:500])
             track.outcomes[number] = "error"
-            await s.store.set_instance(s.run_id, iid, outcome=track.outcome())
+            await s.transition(track, "error", error_class=error_class, detail=detail[:500], attempt_fields=dict(
+                status="done", outcome="error", error_class=error_class, detail=detail[:2000],
+                finished_at=time.time(),
+            ))
             await s.emit(AttemptFinished(
                 instance_id=iid, attempt=number, outcome="error", error_class=error_class,
                 detail=detail[:500], agent_s=agent.seconds,

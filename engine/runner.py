@@ -220,20 +220,25 @@ async def execute_run(
             "phases": phases,
         }
         folder.write_manifest(manifest)
+        plan = [
+            (inst.instance_id, inst.repo, next(i for i, s in enumerate(phases) if pos < s), pos)
+            for pos, inst in enumerate(instances)
+        ]
+        names = [p.name for p in settings.ramp.phases]
+        phase_rows = [(size, names[i] if i < len(names) else None) for i, size in enumerate(phases)]
         if existing is None:
             await store.create_run(run_id, config=config_dump, meta={
                 "agent": settings.run.agent, "model": settings.run.model, "evaluator": evaluator.name,
                 "dataset": settings.run.dataset, "dataset_sha": dataset.sha256, "pid": os.getpid(),
                 "host": platform.node(),
-            })
-            await store.add_instances(run_id, [
-                (inst.instance_id, inst.repo, next(i for i, s in enumerate(phases) if pos < s), pos)
-                for pos, inst in enumerate(instances)
-            ])
-            names = [p.name for p in settings.ramp.phases]
-            await store.set_phases(run_id, [(size, names[i] if i < len(names) else None) for i, size in enumerate(phases)])
+            }, instances=plan, phases=phase_rows)
         else:
-            await store.update_run(run_id, status="running", pid=os.getpid(), host=platform.node(), exit_code=None)
+            # Rows a crash kept an older Ramp from writing are written now: every instance and every
+            # gate of the plan is in the store before anything runs.
+            await store.resume_run(
+                run_id, instances=plan, phases=phase_rows,
+                status="running", pid=os.getpid(), host=platform.node(), exit_code=None,
+            )
 
         governor = Governor(settings.governor, runs_dir)
         scheduler = Scheduler(

@@ -32,6 +32,7 @@ from .artifacts import RunFolder
 from .attempts import AttemptRunner, Halted
 from .datasets.rows import SWEInstance
 from .display import Display
+from .errors import ErrorClass
 from .events import (
     Alert,
     CommandHandled,
@@ -83,6 +84,16 @@ class SchedulerOptions:
     split_seed: int = 0
 
 
+@dataclass(frozen=True)
+class SavedPatch:
+    """An attempt whose agent finished before the process died: its patch is graded on resume,
+    and what the agent stage recorded (its time, its error class) is kept, not re-measured."""
+
+    text: str
+    agent_s: float = 0.0
+    error_class: ErrorClass | None = None
+
+
 @dataclass
 class InstanceTrack:
     """What the scheduler knows about one instance."""
@@ -92,7 +103,7 @@ class InstanceTrack:
     machine: InstanceMachine
     outcomes: dict[int, str] = field(default_factory=dict)
     extra_attempts: int = 0
-    resume_patch: dict[int, str] = field(default_factory=dict)
+    resume_patch: dict[int, SavedPatch] = field(default_factory=dict)
     active: bool = False
 
     @property
@@ -174,16 +185,28 @@ class Scheduler:
         except Exception:  # a broken display must never stop the engine
             pass
 
-    async def transition(self, track: InstanceTrack, to: str, **kw: Any) -> None:
-        """Move an instance's state machine, persisting the new state and its event atomically."""
+    async def transition(
+        self, track: InstanceTrack, to: str, *, attempt_fields: dict[str, Any] | None = None, **kw: Any
+    ) -> None:
+        """Move an instance's state machine, persisting the new state and its event atomically.
+
+        ``attempt_fields`` update the current attempt's row in the same transaction: an attempt that
+        finishes and the instance that shows it finished are one write, so a kill can never leave a
+        done attempt under an instance still queued or evaluating. Entering an outcome also stores
+        the instance's overall outcome, from ``track.outcomes`` (set before calling).
+        """
         event = track.machine.transition(to, **kw)
         fields: dict[str, Any] = {"state": to, "attempt": track.machine.attempt}
         if to in TERMINAL:
             fields["error_class"] = kw.get("error_class")
+            fields["outcome"] = track.outcome()
         if to != "agent":
             fields["sub_state"] = None
+        iid = track.instance.instance_id
         async with self.store.transaction():
-            await self.store.set_instance_in_tx(self.run_id, track.instance.instance_id, **fields)
+            if attempt_fields:
+                await self.store.update_attempt_in_tx(self.run_id, iid, track.machine.attempt, **attempt_fields)
+            await self.store.set_instance_in_tx(self.run_id, iid, **fields)
             await self.store.append_in_tx(event)
         self._show(event)
 
@@ -204,7 +227,7 @@ class Scheduler:
                 track.outcomes[a["attempt"]] = a["outcome"]
             elif a["status"] == "agent_done" and a["patch_path"] and os.path.exists(a["patch_path"]):
                 with open(a["patch_path"], encoding="utf-8") as fh:
-                    track.resume_patch[a["attempt"]] = fh.read()
+                    track.resume_patch[a["attempt"]] = SavedPatch(fh.read(), a["agent_s"] or 0.0, a["error_class"])
         requeued = 0
         for iid, track in self.tracks.items():
             row = rows.get(iid)
@@ -214,13 +237,21 @@ class Scheduler:
             track.machine.attempt = row["attempt"]
             track.extra_attempts = row["extra_attempts"]
             state = row["state"]
+            number = max(row["attempt"], 1)
+            if state not in TERMINAL and number in track.outcomes:
+                # The attempt finished but its instance row did not say so (a store written before
+                # attempt and instance were updated together): settle the instance on that outcome.
+                track.machine.state = track.outcomes[number]
+                await self.store.set_instance(
+                    self.run_id, iid, state=track.machine.state, outcome=track.outcome(), sub_state=None
+                )
+                continue
             if state in TERMINAL or state == "queued":
                 continue
             requeued += 1
-            number = max(row["attempt"], 1)
             if number in track.resume_patch:
                 how = "restarted: its saved patch is evaluated again"
-                patch = track.resume_patch[number]
+                patch = track.resume_patch[number].text
                 if state == "agent":
                     await self.transition(track, "patched" if patch.strip() else "no_patch")
                 if track.machine.state != "eval_queued":

@@ -250,17 +250,65 @@ class Store:
 
     # -- runs ----------------------------------------------------------------------------------
 
-    async def create_run(self, run_id: str, *, config: dict[str, Any], meta: dict[str, Any]) -> None:
+    async def create_run(
+        self,
+        run_id: str,
+        *,
+        config: dict[str, Any],
+        meta: dict[str, Any],
+        instances: Iterable[tuple[str, str, int, int]] = (),
+        phases: Iterable[tuple[int, str | None]] = (),
+    ) -> None:
+        """The run row, its instances and its phases, in one transaction.
+
+        Written separately, a kill between them left a run row with no instances and no phases,
+        which a resume then took for a run with nothing to do and no gates to pass.
+        """
         now = time.time()
-        await self._write(
-            "INSERT INTO runs (run_id, created_at, updated_at, status, agent, model, evaluator, dataset,"
-            " dataset_sha, config_json, pid, host, heartbeat) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                run_id, now, now, "running", meta.get("agent"), meta.get("model"), meta.get("evaluator"),
-                meta.get("dataset"), meta.get("dataset_sha"), self._json(config), meta.get("pid"),
-                meta.get("host"), now,
-            ),
-        )
+        async with self.transaction():
+            await self.db.execute(
+                "INSERT INTO runs (run_id, created_at, updated_at, status, agent, model, evaluator, dataset,"
+                " dataset_sha, config_json, pid, host, heartbeat) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run_id, now, now, "running", meta.get("agent"), meta.get("model"), meta.get("evaluator"),
+                    meta.get("dataset"), meta.get("dataset_sha"), self._json(config), meta.get("pid"),
+                    meta.get("host"), now,
+                ),
+            )
+            await self._plan_in_tx(run_id, list(instances), list(phases))
+
+    async def resume_run(
+        self,
+        run_id: str,
+        *,
+        instances: Iterable[tuple[str, str, int, int]],
+        phases: Iterable[tuple[int, str | None]],
+        **fields: Any,
+    ) -> None:
+        """Mark a run resumed (``fields`` update its row) and make sure every instance and phase of
+        its plan has a row, in one transaction. Existing instances keep their state."""
+        fields["updated_at"] = time.time()
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        async with self.transaction():
+            await self.db.execute(f"UPDATE runs SET {cols} WHERE run_id = ?", (*fields.values(), run_id))
+            await self._plan_in_tx(run_id, list(instances), list(phases))
+
+    async def _plan_in_tx(
+        self, run_id: str, instances: list[tuple[str, str, int, int]], phases: list[tuple[int, str | None]]
+    ) -> None:
+        if instances:
+            await self.db.executemany(
+                "INSERT INTO instances (run_id, instance_id, repo, phase, position, state, updated_at)"
+                " VALUES (?,?,?,?,?,'queued',?) ON CONFLICT (run_id, instance_id) DO UPDATE SET"
+                " phase = excluded.phase, position = excluded.position",
+                [(run_id, iid, repo, phase, pos, time.time()) for iid, repo, phase, pos in instances],
+            )
+        for index, (size, name) in enumerate(phases):
+            await self.db.execute(
+                "INSERT INTO phases (run_id, phase, size, name) VALUES (?,?,?,?)"
+                " ON CONFLICT (run_id, phase) DO UPDATE SET size = excluded.size, name = excluded.name",
+                (run_id, index, size, name),
+            )
 
     async def get_run(self, run_id: str) -> dict[str, Any] | None:
         return await self._one("SELECT * FROM runs WHERE run_id = ?", (run_id,))
@@ -277,12 +325,7 @@ class Store:
 
     async def set_phases(self, run_id: str, phases: list[tuple[int, str | None]]) -> None:
         async with self.transaction():
-            for index, (size, name) in enumerate(phases):
-                await self.db.execute(
-                    "INSERT INTO phases (run_id, phase, size, name) VALUES (?,?,?,?)"
-                    " ON CONFLICT (run_id, phase) DO UPDATE SET size = excluded.size, name = excluded.name",
-                    (run_id, index, size, name),
-                )
+            await self._plan_in_tx(run_id, [], phases)
 
     async def update_phase(self, run_id: str, phase: int, **fields: Any) -> None:
         if "verdict" in fields:
@@ -297,14 +340,8 @@ class Store:
 
     async def add_instances(self, run_id: str, rows: list[tuple[str, str, int, int]]) -> None:
         """(instance_id, repo, phase, position); existing instances keep their state."""
-        now = time.time()
         async with self.transaction():
-            await self.db.executemany(
-                "INSERT INTO instances (run_id, instance_id, repo, phase, position, state, updated_at)"
-                " VALUES (?,?,?,?,?,'queued',?) ON CONFLICT (run_id, instance_id) DO UPDATE SET"
-                " phase = excluded.phase, position = excluded.position",
-                [(run_id, iid, repo, phase, pos, now) for iid, repo, phase, pos in rows],
-            )
+            await self._plan_in_tx(run_id, rows, [])
 
     async def instances(self, run_id: str) -> list[dict[str, Any]]:
         return await self._all("SELECT * FROM instances WHERE run_id = ? ORDER BY position", (run_id,))
@@ -332,31 +369,35 @@ class Store:
                 "DELETE FROM evaluations WHERE run_id = ? AND instance_id = ? AND attempt = ?",
                 (run_id, instance_id, attempt),
             )
-            # A retry restarts the record but keeps counting its retries.
+            # A retry, or a restart after a crash, begins the record again but keeps counting its
+            # retries and the model calls it already paid for: the attempt's counters are the sum
+            # of its llm_calls rows, whichever process made them.
             await self.db.execute(
-                "INSERT OR REPLACE INTO attempts (run_id, instance_id, attempt, status, started_at, retries)"
-                " VALUES (?,?,?,'running',?, COALESCE((SELECT retries FROM attempts"
-                " WHERE run_id = ? AND instance_id = ? AND attempt = ?), 0))",
-                (run_id, instance_id, attempt, time.time(), run_id, instance_id, attempt),
+                "INSERT OR REPLACE INTO attempts (run_id, instance_id, attempt, status, started_at, retries,"
+                " input_tokens, output_tokens, cost_usd, calls)"
+                " SELECT ?, ?, ?, 'running', ?,"
+                " COALESCE((SELECT retries FROM attempts WHERE run_id = ? AND instance_id = ? AND attempt = ?), 0),"
+                " COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0),"
+                " COUNT(*) FROM llm_calls WHERE run_id = ? AND instance_id = ? AND attempt = ?",
+                (run_id, instance_id, attempt, time.time(), run_id, instance_id, attempt,
+                 run_id, instance_id, attempt),
             )
 
-    async def update_attempt(self, run_id: str, instance_id: str, attempt: int, **fields: Any) -> None:
+    def _attempt_update(self, run_id: str, instance_id: str, attempt: int, fields: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
         if "detail" in fields and fields["detail"] is not None:
             fields["detail"] = self._redact(str(fields["detail"]))
         cols = ", ".join(f"{k} = ?" for k in fields)
-        await self._write(
+        return (
             f"UPDATE attempts SET {cols} WHERE run_id = ? AND instance_id = ? AND attempt = ?",
             (*fields.values(), run_id, instance_id, attempt),
         )
 
-    async def add_attempt_usage(
-        self, run_id: str, instance_id: str, attempt: int, *, input_tokens: int, output_tokens: int, cost_usd: float
-    ) -> None:
-        await self._write(
-            "UPDATE attempts SET input_tokens = input_tokens + ?, output_tokens = output_tokens + ?,"
-            " cost_usd = cost_usd + ?, calls = calls + 1 WHERE run_id = ? AND instance_id = ? AND attempt = ?",
-            (input_tokens, output_tokens, cost_usd, run_id, instance_id, attempt),
-        )
+    async def update_attempt(self, run_id: str, instance_id: str, attempt: int, **fields: Any) -> None:
+        await self._write(*self._attempt_update(run_id, instance_id, attempt, fields))
+
+    async def update_attempt_in_tx(self, run_id: str, instance_id: str, attempt: int, **fields: Any) -> None:
+        """:meth:`update_attempt` inside an open :meth:`transaction`."""
+        await self.db.execute(*self._attempt_update(run_id, instance_id, attempt, fields))
 
     async def attempts(self, run_id: str, instance_id: str | None = None) -> list[dict[str, Any]]:
         if instance_id is None:
@@ -391,13 +432,25 @@ class Store:
     # -- model calls ---------------------------------------------------------------------------
 
     async def add_llm_call(self, **fields: Any) -> int:
+        """One model call's row, and its tokens, cost and count added to its attempt's counters,
+        in one transaction: a kill can never leave one without the other."""
         fields.setdefault("ts", time.time())
         fields.setdefault("day", time.strftime("%Y-%m-%d", time.gmtime(fields["ts"])))
         cols = list(fields)
-        return await self._write(
-            f"INSERT INTO llm_calls ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-            tuple(fields.values()),
-        )
+        async with self.transaction():
+            cursor = await self.db.execute(
+                f"INSERT INTO llm_calls ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                tuple(fields.values()),
+            )
+            if fields.get("run_id") and fields.get("instance_id") and fields.get("attempt"):
+                await self.db.execute(
+                    "UPDATE attempts SET input_tokens = input_tokens + ?, output_tokens = output_tokens + ?,"
+                    " cost_usd = cost_usd + ?, calls = calls + 1"
+                    " WHERE run_id = ? AND instance_id = ? AND attempt = ?",
+                    (fields.get("input_tokens") or 0, fields.get("output_tokens") or 0, fields.get("cost_usd") or 0.0,
+                     fields["run_id"], fields["instance_id"], fields["attempt"]),
+                )
+            return cursor.lastrowid or 0
 
     async def calls_today(self, provider: str, day: str | None = None) -> int:
         day = day or time.strftime("%Y-%m-%d", time.gmtime())

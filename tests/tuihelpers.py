@@ -89,8 +89,6 @@ class Filler:
         await self.store.add_llm_call(run_id=self.run_id, instance_id=iid, attempt=n, ts=T0 + at, model_id="qwen3-coder",
                                       provider="openrouter", input_tokens=tokens_in, output_tokens=tokens_out,
                                       cost_usd=cost, latency_s=latency, status="ok")
-        await self.store.add_attempt_usage(self.run_id, iid, n, input_tokens=tokens_in, output_tokens=tokens_out,
-                                           cost_usd=cost)
         await self.emit(LLMCall(instance_id=iid, attempt=n, model_id="qwen3-coder", provider="openrouter",
                                 input_tokens=tokens_in, output_tokens=tokens_out, cost_usd=cost,
                                 latency_s=latency, ttft_s=0.2), at)

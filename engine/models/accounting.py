@@ -145,12 +145,7 @@ class Ledger:
             status="ok" if completion else "error", error_class=error_class,
         )
         with anyio.CancelScope(shield=True):
-            await self.store.add_llm_call(run_id=run_id, **fields)
-            if run_id and ctx.instance_id and ctx.attempt:
-                await self.store.add_attempt_usage(
-                    run_id, ctx.instance_id, ctx.attempt, input_tokens=usage.input_tokens,
-                    output_tokens=usage.output_tokens, cost_usd=cost or 0.0,
-                )
+            await self.store.add_llm_call(run_id=run_id, **fields)  # and the attempt's counters
             await self.emit(LLMCall(run_id=run_id or "", **fields))
             if completion is not None and cost is None:
                 await self.alert_once(f"unpriced:{entry.id}", "warning", (
