@@ -26,7 +26,7 @@ from engine.evaluators.base import EvalResult
 from engine.models.base import CallContext, Message
 from engine.runner import execute_run
 from engine.store import Store
-from tests.fakeservers import FAST, OpenAIServer, ok, status
+from tests.fakeservers import FAST, OpenAIServer, bad_json, no_choices, ok, slow, status
 
 ENV_KEY = "sk-or-v1-run-scan-planted-in-env-00112233445566778899"
 FILE_KEY = "sk-or-v1-run-scan-planted-in-file-99887766554433221100"
@@ -85,7 +85,8 @@ def server():
         yield running
 
 
-def settings_for(tmp_path: Path, cache_dir: Path, server: OpenAIServer, *, price, budget_usd, instances: int):
+def settings_for(tmp_path: Path, cache_dir: Path, server: OpenAIServer, *, price, budget_usd, instances: int,
+                 **run: object):
     import yaml
 
     models = tmp_path / "models.yaml"
@@ -102,7 +103,7 @@ def settings_for(tmp_path: Path, cache_dir: Path, server: OpenAIServer, *, price
         "paths.secrets_file": str(creds), "paths.models_file": str(models),
         "run.dataset": "bundled", "run.instances": ids, "run.agent": "one-call-test", "run.model": "fake",
         "run.evaluator": "instant-test", "run.budget_usd": budget_usd, "run.agent_concurrency": 1,
-        "ramp.approval": "auto",
+        "ramp.approval": "auto", **{f"run.{k}": v for k, v in run.items()},
     })
 
 
@@ -164,3 +165,25 @@ async def test_no_planted_key_reaches_any_file_or_output_of_a_run(tmp_path, cach
     assert any(name.endswith("patch.diff") for name in haystacks)
     hits = [name for name, text in haystacks.items() for key in (FILE_KEY, ENV_KEY) if key in text]
     assert hits == []
+
+
+@pytest.mark.parametrize("fault", ["hang", "cut_body", "no_choices"])
+async def test_a_provider_fault_is_never_scored_against_the_model(tmp_path, cache_dir, server, monkeypatch, fault):
+    """A provider that never answers (past its read timeout), or answers a 200 whose body is cut or
+    empty, fails the attempt as infra: unscored, the run exits 3. It was once scored (`timeout`,
+    `model_format`): resolved rate 0, the gate said STOP, exit 1, the model blamed for an outage."""
+    monkeypatch.setenv("OPENROUTER_API_KEY", ENV_KEY)
+    server.default = {"hang": slow(0.6), "cut_body": bad_json(), "no_choices": no_choices()}[fault]
+    settings = settings_for(tmp_path, cache_dir, server, price=None, budget_usd=None, instances=2,
+                            max_retries=1, retry_backoff_s=0.01)
+    out = io.StringIO()
+    result = await execute_run(settings, display=JsonLinesDisplay(out), run_id=f"fault-{fault}")
+    async with Store(tmp_path / "runs" / "ramp.sqlite") as store:
+        attempts = await store.attempts(f"fault-{fault}")
+        calls = await store.llm_calls(f"fault-{fault}")
+    assert {(a["outcome"], a["error_class"]) for a in attempts} == {("error", "infra")}
+    assert {c["error_class"] for c in calls} == {"infra"} and len(calls) == len(server.calls("/v1/chat/completions"))
+    metrics = result.summary.metrics if result.summary else {}
+    assert metrics["scored"] == 0 and metrics["unscored"] == 2, metrics
+    assert result.exit_code == 3  # infrastructure, ahead of any gate's verdict
+    assert [g["rule"] for g in metrics["gates"]] == ["infra_failure_rate <= 0.2 failed (1)"]

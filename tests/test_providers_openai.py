@@ -94,7 +94,7 @@ async def test_transient_faults_are_retried_and_every_request_is_recorded_once(t
     assert done.text == "finally"
     assert len(server.calls(CHAT)) == len(rows) == attempt["calls"] == 5
     assert [(r["status"], r["error_class"]) for r in rows] == [
-        ("error", "infra"), ("error", "infra"), ("error", "infra"), ("error", "timeout"), ("ok", None),
+        ("error", "infra"), ("error", "infra"), ("error", "infra"), ("error", "infra"), ("ok", None),
     ]
 
 
@@ -102,11 +102,12 @@ async def test_transient_faults_are_retried_and_every_request_is_recorded_once(t
     (status(500), "infra", 3),
     (status(503, retry_after="0"), "infra", 3),
     (status(429), "rate_limit", 3),
-    (slow(0.6), "timeout", 3),
+    # A provider fault is never the model's: a hang, a cut body or a reply with no choices is infra.
+    (slow(0.6), "infra", 3),
     (drop(), "infra", 3),
     (truncated(), "infra", 3),
-    (bad_json(), "model_format", 1),
-    (no_choices(), "model_format", 1),
+    (bad_json(), "infra", 3),
+    (no_choices(), "infra", 3),
     (status(400, "context length exceeded"), "model_format", 1),
     (status(401, "invalid key"), "infra", 1),
     (stream_error(502), "infra", 3),
@@ -124,12 +125,13 @@ async def test_each_failure_is_classified_once_retries_are_spent(tmp_path, serve
     assert {r["error_class"] for r in rows} == {error_class}
 
 
-async def test_non_streaming_unparseable_json_is_model_format(tmp_path, server):
-    server.default = bad_json()
+async def test_non_streaming_unparseable_json_is_a_provider_fault(tmp_path, server):
+    server.default = bad_json()  # a 200 whose JSON body is cut
     async with Harness(tmp_path, {"m": openai_entry(server, options={"stream": False})}) as h:
         with pytest.raises(AttemptError) as caught:
             await h.models.get("m").complete(MESSAGES, context=h.CTX)
-    assert caught.value.error_class == "model_format" and "unparseable JSON" in str(caught.value)
+    assert caught.value.error_class == "infra" and "unparseable JSON" in str(caught.value)
+    assert len(server.calls(CHAT)) == 3  # retried like any transient fault
 
 
 @pytest.mark.parametrize("header", ["seconds", "http-date"])

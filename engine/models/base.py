@@ -8,8 +8,11 @@ A provider (engine/models/openai_compat.py, ollama_chat.py, scripted.py) makes e
 per call and raises a classified :class:`ProviderError` when it fails. The accounting wrapper
 (engine/models/accounting.py), which is what agents are handed, retries what is transient, limits,
 budgets and records every request, and raises :class:`engine.errors.AttemptError` with a class
-(rate_limit, timeout, infra, model_format, budget) once its retries are spent, so the scheduler
-retries only what is retryable and never scores an infrastructure failure as a model failure.
+(rate_limit, infra, model_format, budget) once its retries are spent, so the scheduler retries only
+what is retryable and never scores an infrastructure failure as a model failure. Whatever the
+provider does wrong (it hangs past its timeouts, drops the connection, cuts a body or a stream, sends
+a reply with no choices, answers 5xx) is ``infra``: ``timeout`` is the agent's own wall-clock limit,
+and ``model_format`` is for what the model wrote, or a request the provider refused as too long.
 """
 
 from __future__ import annotations

@@ -113,10 +113,10 @@ class OllamaModel:
                         final = part
         except ollama.ResponseError as exc:
             raise _response_error(exc) from None
-        except json.JSONDecodeError as exc:
-            raise ProviderError("model_format", f"unparseable line in the ollama stream: {exc}", retryable=False) from None
+        except json.JSONDecodeError as exc:  # the server's envelope, cut or broken: not the model's doing
+            raise ProviderError("infra", f"unparseable line in the ollama stream (truncated?): {exc}") from None
         except (httpx.TimeoutException, TimeoutError) as exc:
-            raise ProviderError("timeout", f"no reply in time ({type(exc).__name__})") from None
+            raise ProviderError("infra", f"ollama did not answer in time ({type(exc).__name__})") from None
         except (ConnectionError, httpx.ConnectError) as exc:
             raise ProviderError("infra", f"cannot connect to ollama at {self.host}: {exc}") from None
         except httpx.TransportError as exc:

@@ -24,8 +24,10 @@ from .catalog import ModelEntry
 from .limits import parse_retry_after
 from .tokens import estimate_usage
 
-#: Status codes another identical request may fix, and their class.
-_TRANSIENT = {408: "timeout", 409: "infra", 425: "infra", 429: "rate_limit"}
+#: Status codes another identical request may fix, and their class. A provider that is slow, busy
+#: or broken is infrastructure: its faults are never scored against the model (``timeout`` is kept
+#: for the agent's own wall-clock limit, which is the agent's doing).
+_TRANSIENT = {408: "infra", 409: "infra", 425: "infra", 429: "rate_limit"}
 #: Refusals about the request itself: the prompt, not the endpoint (too long, malformed).
 _REQUEST_FAULT = {400, 413, 422}
 
@@ -156,13 +158,13 @@ class OpenAICompatModel:
                     else:
                         self._read_whole(await response.aread(), reply)
         except (httpx.TimeoutException, TimeoutError) as exc:
-            raise ProviderError("timeout", f"no reply in time ({type(exc).__name__})") from None
+            raise ProviderError("infra", f"the provider did not answer in time ({type(exc).__name__})") from None
         except httpx.ConnectError as exc:
             raise ProviderError("infra", f"cannot connect to {self.entry.base_url}: {exc}") from None
         except httpx.TransportError as exc:
             raise ProviderError("infra", f"connection dropped: {type(exc).__name__}: {exc}") from None
         if not reply.saw_choices:
-            raise ProviderError("model_format", "the reply had no choices", retryable=False)
+            raise ProviderError("infra", "the provider's reply had no choices")
         text = "".join(reply.parts)
         usage = self._usage(reply.usage, messages, text)
         reported = (reply.usage or {}).get("cost")
@@ -181,12 +183,14 @@ class OpenAICompatModel:
             if data == "[DONE]":
                 done = True
                 break
+            # The envelope is the server's, not the model's: a chunk that does not parse is a stream
+            # cut mid-line or a broken server, whatever the model wrote inside it.
             try:
                 chunk = json.loads(data)
             except json.JSONDecodeError:
-                raise ProviderError("model_format", f"unparseable stream chunk: {data[:200]!r}", retryable=False) from None
+                raise ProviderError("infra", f"unparseable stream chunk (truncated?): {data[:200]!r}") from None
             if not isinstance(chunk, dict):
-                raise ProviderError("model_format", f"stream chunk is not an object: {data[:200]!r}", retryable=False)
+                raise ProviderError("infra", f"stream chunk is not an object: {data[:200]!r}")
             if chunk.get("error"):
                 raise _stream_error(chunk["error"])
             for choice in chunk.get("choices") or []:
@@ -201,9 +205,9 @@ class OpenAICompatModel:
             data = json.loads(raw)
         except json.JSONDecodeError:
             text = raw[:200].decode("utf-8", "replace")
-            raise ProviderError("model_format", f"unparseable JSON reply: {text!r}", retryable=False) from None
+            raise ProviderError("infra", f"unparseable JSON reply (truncated?): {text!r}") from None
         if not isinstance(data, dict):
-            raise ProviderError("model_format", "the reply is not a JSON object", retryable=False)
+            raise ProviderError("infra", "the reply is not a JSON object")
         if data.get("error"):
             raise _stream_error(data["error"])
         for choice in data.get("choices") or []:
