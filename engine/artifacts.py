@@ -19,11 +19,40 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfigError
+from .secrets import redact_data, redacted_json
+
 _SAFE = re.compile(r"[^A-Za-z0-9._+-]")
+
+#: The longest run or instance id accepted. SWE-bench's ids are under 60 characters; every id
+#: becomes a folder name (255 bytes at most), often beside a suffix.
+MAX_ID_LENGTH = 128
+
+
+def id_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a run or instance id, or None. Ids build paths (run folders, attempt
+    folders, worktrees, gold records), so one must not be able to leave the folder it names:
+    no path separator, no ``..``, no control character, and a length a file system takes."""
+    if not value:
+        return "it is empty"
+    if len(value) > MAX_ID_LENGTH:
+        return f"it is {len(value)} characters long, more than {MAX_ID_LENGTH}"
+    if "/" in value or "\\" in value:
+        return "it contains a path separator"
+    if ".." in value or value == ".":
+        return "it contains '..' or is '.'"
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return "it contains a control character"
+    return None
+
+
+def shown_id(value: str) -> str:
+    """An id quoted in a message, cut so that a 5,000-character one does not flood the terminal."""
+    return repr(value if len(value) <= 60 else value[:57] + "...")
 
 
 def safe_name(text: str) -> str:
-    """A file-name-safe version of an instance id or run id."""
+    """A file-name-safe version of an instance id or run id (which :func:`id_problem` accepted)."""
     return _SAFE.sub("_", text)
 
 
@@ -42,6 +71,8 @@ class RunFolder:
     """Paths and writers for one run's artifacts. Everything written passes through ``redact``."""
 
     def __init__(self, runs_dir: Path, run_id: str, redact: Callable[[str], str] | None = None):
+        if problem := id_problem(run_id):
+            raise ConfigError(f"run id {shown_id(run_id)} cannot name a folder: {problem}", field="--run-id")
         self.path = Path(runs_dir) / safe_name(run_id)
         self.run_id = run_id
         self._redact = redact or (lambda text: text)
@@ -61,7 +92,7 @@ class RunFolder:
         return path
 
     def write_manifest(self, data: dict[str, Any]) -> None:
-        atomic_write(self.manifest_path, self._redact(json.dumps(data, indent=2, default=str)) + "\n")
+        atomic_write(self.manifest_path, redacted_json(data, self._redact, indent=2) + "\n")
 
     def read_manifest(self) -> dict[str, Any]:
         try:
@@ -79,7 +110,7 @@ class RunFolder:
 
     def write_json(self, instance_id: str, attempt: int, name: str, data: Any) -> Path:
         path = self.attempt_dir(instance_id, attempt) / name
-        atomic_write(path, self._redact(json.dumps(data, indent=2, default=str)))
+        atomic_write(path, redacted_json(data, self._redact, indent=2))
         return path
 
     def redact_attempt(self, instance_id: str, attempt: int) -> None:
@@ -92,9 +123,21 @@ class RunFolder:
                 text = path.read_text(encoding="utf-8")
             except (UnicodeDecodeError, OSError):
                 continue
-            clean = self._redact(text)
+            clean = self._redact_file(path, text)
             if clean != text:
                 atomic_write(path, clean)
+
+    def _redact_file(self, path: Path, text: str) -> str:
+        """A JSON file is redacted value by value (it stays valid JSON); anything else as text."""
+        if path.suffix == ".json":
+            try:
+                data = json.loads(text)
+            except ValueError:
+                pass
+            else:
+                clean = redact_data(data, self._redact)
+                return text if clean is data else json.dumps(clean, indent=2)
+        return self._redact(text)
 
     @staticmethod
     def prediction(instance_id: str, attempt: int, model_name: str, patch: str) -> dict[str, Any]:
@@ -106,7 +149,7 @@ class RunFolder:
         }
 
     def append_prediction(self, instance_id: str, attempt: int, model_name: str, patch: str) -> None:
-        line = json.dumps(self.prediction(instance_id, attempt, model_name, self._redact(patch)))
+        line = redacted_json(self.prediction(instance_id, attempt, model_name, patch), self._redact)
         with open(self.predictions_path, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
             fh.flush()
@@ -114,6 +157,6 @@ class RunFolder:
 
     def rebuild_predictions(self, predictions: Iterable[dict[str, Any]]) -> int:
         """Rewrite predictions.jsonl from the store's finished attempts; returns the line count."""
-        lines = [self._redact(json.dumps(p)) for p in predictions]
+        lines = [redacted_json(p, self._redact) for p in predictions]
         atomic_write(self.predictions_path, "".join(line + "\n" for line in lines))
         return len(lines)

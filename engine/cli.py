@@ -297,6 +297,10 @@ def main(argv: list[str] | None = None, front_end: Any = None) -> int:
     from .secrets import current as redactor  # error messages can quote provider replies
 
     try:
+        if getattr(args, "run_id", None):
+            from .runner import check_run_id
+
+            check_run_id(args.run_id, "--run-id" if args.command in ("run", "demo") else "RUN_ID")
         code = COMMANDS[args.command](args)
     except ConfigError as exc:
         print(f"ramp: error: {redactor()(str(exc))}", file=sys.stderr)

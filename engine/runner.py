@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 
 from .agents import AGENTS
-from .artifacts import RunFolder
+from .artifacts import MAX_ID_LENGTH, RunFolder, id_problem, shown_id
 from .config import Settings, validate_backend_config
 from .datasets.rows import SWEInstance
 from .display import Display
@@ -32,8 +32,9 @@ from .models.factory import prepare_model
 from .preflight import Check, backend_checks, host_checks
 from .sandbox import build_sandbox_factory
 from .sandbox.repos import DEFAULT_SOURCE, RepoCache
+from .sandbox.scratch import sweep_cache
 from .scheduler import GateKeeper, Scheduler, SchedulerOptions
-from .secrets import RedactingDisplay, Redactor, Secrets
+from .secrets import MIN_SECRET_LENGTH, RedactingDisplay, Redactor, Secrets
 from .secrets import install as install_redactor
 from .store import Store
 
@@ -54,6 +55,17 @@ class RunResult:
 
 def new_run_id(agent: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{agent}-{secrets.token_hex(2)}"
+
+
+def check_run_id(run_id: str, field: str = "--run-id") -> None:
+    """Refuse a run id that cannot name a folder (``..``, a separator, 5,000 characters), before
+    anything is written: the run folder is ``<runs_dir>/<run_id>``."""
+    if problem := id_problem(run_id):
+        raise ConfigError(
+            f"run id {shown_id(run_id)} is not usable: {problem}; use letters, digits, '.', '_' and '-' "
+            f"(at most {MAX_ID_LENGTH} characters)",
+            field=field,
+        )
 
 
 def phase_sizes(requested: list[int], available: int) -> list[int]:
@@ -165,6 +177,9 @@ async def execute_run(
     runs_dir = settings.paths.runs_dir
     cache_dir = settings.paths.resolved_cache_dir()
     run_id = run_id or new_run_id(settings.run.agent)
+    check_run_id(run_id)
+    # Checkouts and worktrees that killed processes left (code, perhaps a secret an agent wrote).
+    swept = await anyio.to_thread.run_sync(sweep_cache, cache_dir)
     agent_cls = AGENTS.get(settings.run.agent)
     agent_cfg_cls = getattr(agent_cls, "Config", None)
     agent_cfg = (
@@ -265,6 +280,15 @@ async def execute_run(
             dataset=settings.run.dataset, instances=len(instances), attempts=settings.run.attempts,
             phases=phases, resumed=existing is not None, pid=os.getpid(),
         ))
+        for name in credentials.short():
+            await scheduler.emit(Alert(level="warning", message=(
+                f"credential {name} is shorter than {MIN_SECRET_LENGTH} characters: it is redacted wherever it "
+                "stands as a whole word, which may also hide ordinary text equal to it; a real key is longer"
+            )))
+        if swept:
+            await scheduler.emit(Alert(level="info", message=(
+                f"removed {len(swept)} scratch folder(s) that killed Ramp processes left under {cache_dir}"
+            )))
         requeued = await scheduler.restore() if existing is not None else 0
         if existing is not None:
             folder.rebuild_predictions(await _predictions(store, run_id, scheduler.options.model_name))

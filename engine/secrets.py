@@ -20,11 +20,13 @@ log record through ``r`` and makes :func:`current` return it for writers without
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from .display import Display
 from .errors import ConfigError
@@ -32,7 +34,9 @@ from .events import Event, parse_event
 
 REDACTED = "[REDACTED]"
 
-#: Shorter values would redact ordinary words ("test", "1234").
+#: Values shorter than this (LiteLLM's default key ``sk-1234``) are still redacted, but only where
+#: they stand as a whole word, so that one does not eat parts of ordinary words; and the run warns,
+#: since a short value can still hide ordinary text equal to it.
 MIN_SECRET_LENGTH = 8
 
 #: Environment variables whose names say they hold a secret (OPENROUTER_API_KEY, GITHUB_TOKEN; not MONKEY).
@@ -110,11 +114,24 @@ class Secrets:
             f"or export {name}"
         )
 
+    def _named(self) -> dict[str, set[str]]:
+        """Secret values by variable name: the file's, and the environment's secret-named ones."""
+        named: dict[str, set[str]] = {}
+        for name, value in self._file.items():
+            if value:
+                named.setdefault(name, set()).add(value)
+        for name, value in self._env.items():
+            if value and (name in self._file or SECRET_NAME.search(name)):
+                named.setdefault(name, set()).add(value)
+        return named
+
     def values(self) -> set[str]:
-        """Every value worth redacting: the file's, and the environment's secret-named ones."""
-        found = {v for v in self._file.values() if v}
-        found |= {v for k, v in self._env.items() if v and (k in self._file or SECRET_NAME.search(k))}
-        return found
+        """Every value worth redacting, whatever its length."""
+        return {v for values in self._named().values() for v in values}
+
+    def short(self) -> list[str]:
+        """Names (never values) of credentials shorter than :data:`MIN_SECRET_LENGTH`."""
+        return sorted(n for n, values in self._named().items() if any(len(v) < MIN_SECRET_LENGTH for v in values))
 
 
 class Redactor:
@@ -131,9 +148,9 @@ class Redactor:
 
     def add(self, *values: str) -> None:
         """Learn more values (for example a key read after the redactor was built)."""
-        self._values |= {v for v in values if v and len(v) >= MIN_SECRET_LENGTH}
+        self._values |= {v for v in values if v}
         ordered = sorted(self._values, key=len, reverse=True)  # longest first: no partial leftovers
-        self._literal = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        self._literal = re.compile("|".join(map(_literal, ordered))) if ordered else None
 
     def __call__(self, text: str) -> str:
         if not text:
@@ -145,6 +162,38 @@ class Redactor:
         return KEY_ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
 
 
+def _literal(value: str) -> str:
+    """The pattern of one known value: anywhere when long, as a whole word when short."""
+    if len(value) >= MIN_SECRET_LENGTH:
+        return re.escape(value)
+    return rf"(?<![A-Za-z0-9_]){re.escape(value)}(?![A-Za-z0-9_])"
+
+
+def redact_data(data: Any, redact: Callable[[str], str]) -> Any:
+    """``data`` (JSON-shaped: dicts, lists, strings, numbers) with every string redacted, keys too.
+
+    Structured data is redacted value by value rather than as dumped JSON text, so that a secret
+    equal to a piece of JSON syntax (``true``, ``1``, a quote) can never turn a record into one that
+    no longer parses. Returns ``data`` itself when nothing changed.
+    """
+    if isinstance(data, str):
+        return redact(data)
+    if isinstance(data, dict):
+        items = [(redact_data(k, redact), redact_data(v, redact)) for k, v in data.items()]
+        if all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(items, data.items(), strict=True)):
+            return data
+        return dict(items)
+    if isinstance(data, list | tuple):
+        values = [redact_data(v, redact) for v in data]
+        return data if all(v is v0 for v, v0 in zip(values, data, strict=True)) else values
+    return data
+
+
+def redacted_json(data: Any, redact: Callable[[str], str], **dump: Any) -> str:
+    """``json.dumps`` of :func:`redact_data` (``default=str`` for paths and times)."""
+    return json.dumps(redact_data(json.loads(json.dumps(data, default=str)), redact), **dump)
+
+
 class RedactingDisplay:
     """Wraps any Display (plain lines, JSON lines, the TUI) so that what it shows is redacted."""
 
@@ -153,9 +202,9 @@ class RedactingDisplay:
         self.redact = redact
 
     def show(self, event: Event) -> None:
-        raw = event.model_dump_json()
-        clean = self.redact(raw)
-        self.inner.show(event if clean == raw else parse_event(clean))
+        raw = event.model_dump(mode="json")
+        clean = redact_data(raw, self.redact)
+        self.inner.show(event if clean is raw else parse_event(json.dumps(clean)))
 
     def close(self) -> None:
         self.inner.close()

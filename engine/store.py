@@ -23,6 +23,7 @@ import aiosqlite
 import anyio
 
 from .events import Event, EventBase, parse_event
+from .secrets import redact_data, redacted_json
 
 SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -203,12 +204,15 @@ class Store:
         return lastrowid
 
     def _json(self, value: Any) -> str:
-        return self._redact(json.dumps(value, default=str))
+        return redacted_json(value, self._redact)
 
     # -- events --------------------------------------------------------------------------------
 
     def _event_row(self, event: EventBase) -> tuple[Any, ...]:
-        data = self._redact(event.model_dump_json(exclude={"seq"}))
+        data = json.dumps(
+            redact_data(event.model_dump(mode="json", exclude={"seq"}), self._redact),
+            separators=(",", ":"), ensure_ascii=False,
+        )
         return (
             event.run_id,
             event.ts,

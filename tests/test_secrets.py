@@ -62,7 +62,34 @@ def test_redactor_removes_known_values_and_key_shapes(text):
     assert REDACTED in out
     for secret in (FILE_KEY, "abcdefghijklmnop", "cpk_0123456789", "hf_abcdef", "plain-looking", "another-plain"):
         assert secret not in out
-    assert Redactor(["short"])("a short word") == "a short word"  # too short to be a key
+    # A short credential is still a credential (LiteLLM's sk-1234): redacted, but only as a whole word.
+    assert Redactor(["short"])("a short word; shortcut") == f"a {REDACTED} word; shortcut"
+
+
+def test_every_credential_is_redacted_whatever_its_length_and_short_ones_are_named(tmp_path):
+    """`sk-1234` (LiteLLM's default key) once reached trajectory.json, patch.diff and predictions."""
+    path = tmp_path / "credentials.txt"
+    path.write_text("LITELLM_API_KEY=sk-1234\nOPENROUTER_API_KEY=" + FILE_KEY + "\n")
+    creds = Secrets.load(path, {"PROXY_TOKEN": "t0k"})
+    redact = Redactor.for_secrets(creds)
+    assert redact("Authorization: Bearer sk-1234\n") == f"Authorization: Bearer {REDACTED}\n"
+    assert redact('{"key": "sk-1234", "n": "sk-12345", "t": "t0k!"}') == (
+        f'{{"key": "{REDACTED}", "n": "sk-12345", "t": "{REDACTED}!"}}'
+    )
+    assert creds.short() == ["LITELLM_API_KEY", "PROXY_TOKEN"]  # names to warn about, never values
+
+
+def test_structured_records_stay_valid_whatever_the_secret_looks_like():
+    """A short secret equal to JSON syntax (true, 1) must not break a stored event or a JSON file."""
+    from engine.secrets import redact_data, redacted_json
+
+    redact = Redactor(["true", "1"])
+    data = {"resolved": True, "attempt": 1, "detail": "true story, attempt 1", "tests": ["1", "a"]}
+    assert json.loads(redacted_json(data, redact)) == {
+        "resolved": True, "attempt": 1, "detail": f"{REDACTED} story, attempt {REDACTED}", "tests": [REDACTED, "a"],
+    }
+    clean = {"detail": "nothing here"}
+    assert redact_data(clean, redact) is clean
 
 
 def test_short_fixtures_in_code_survive_so_patches_stay_intact():

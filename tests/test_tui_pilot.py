@@ -147,3 +147,13 @@ async def test_a_burst_of_snapshots_is_coalesced_into_the_latest(tmp_path):
         handled = [m.snapshot for m in seen if isinstance(m, RunUpdated) and id(m.snapshot) in ours]
         assert handled[-1] is burst[-1] and app.snapshot is burst[-1]
         assert len(handled) < 5
+
+
+def test_the_quit_dialog_of_a_demo_offers_the_command_that_resumes_it(tmp_path):
+    """It once said `ramp run --run-id X` for a demo, which `ramp run` refuses (other settings)."""
+    from tui.cli import resume_command
+
+    assert resume_command(["demo", "--auto-approve"], "demo-7") == "ramp demo --auto-approve --run-id demo-7"
+    assert resume_command(["run", "--run-id", "n-1", "--agent", "gold"], "n-1") == "ramp run --run-id n-1 --agent gold"
+    app = RampApp(tmp_path / "runs", "demo-7", resume_command=resume_command(["demo"], "demo-7"))
+    assert app.resume_command == "ramp demo --run-id demo-7"

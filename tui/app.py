@@ -82,6 +82,7 @@ class RampApp(App[int]):
         *,
         settings: Any = None,
         glyphs: Glyphs | None = None,
+        resume_command: str | None = None,
     ) -> None:
         super().__init__()
         self.runs_dir = Path(runs_dir)
@@ -90,6 +91,8 @@ class RampApp(App[int]):
         #: Settings of a run to execute in this process; None when attached (``ramp watch``).
         self.settings = settings
         self.glyphs = glyphs or detect()
+        #: The command line that resumes this in-process run (``ramp demo ...`` for a demo).
+        self.resume_command = resume_command or f"ramp run --run-id {run_id}"
         self.control = Control(self.db_path, run_id)
         self.selected: str | None = None
         self.exit_code = 0
@@ -278,5 +281,5 @@ class RampApp(App[int]):
                 self.notify("stopping: attempts in flight are saved and re-run on resume")
 
         self.push_screen(ConfirmScreen(
-            f"Stop run {self.run_id} and quit?\nIt can be resumed: ramp run --run-id {self.run_id}"
+            f"Stop run {self.run_id} and quit?\nIt can be resumed: {self.resume_command}"
         ), decided)

@@ -15,6 +15,13 @@ from typing import Any
 from engine import cli as engine_cli
 
 
+def resume_command(argv: list[str], run_id: str) -> str:
+    """The command line that resumes a run: the same one (``ramp run`` or ``ramp demo``, with the
+    same flags), naming the run."""
+    again = argv if "--run-id" in argv else [*argv, "--run-id", run_id]
+    return f"ramp {shlex.join(again)}"
+
+
 class TextualFrontEnd:
     def run(self, settings: Any, run_id: str | None) -> int:
         from engine.runner import new_run_id
@@ -22,15 +29,14 @@ class TextualFrontEnd:
         from .app import RampApp
 
         run_id = run_id or new_run_id(settings.run.agent)
-        app = RampApp(settings.paths.runs_dir, run_id, settings=settings)
+        resume = resume_command(sys.argv[1:], run_id)
+        app = RampApp(settings.paths.runs_dir, run_id, settings=settings, resume_command=resume)
         code = app.run()
         if app.engine_error:
             print(f"ramp: {app.engine_error}", file=sys.stderr)
         code = app.exit_code if code is None else code
         if code == 130:
-            # The same command line resumes it (ramp run or ramp demo, with the same flags).
-            again = sys.argv[1:] if "--run-id" in sys.argv else [*sys.argv[1:], "--run-id", run_id]
-            print(f"run {run_id} stopped; resume it with: ramp {shlex.join(again)}")
+            print(f"run {run_id} stopped; resume it with: {resume}")
         else:
             print(f"run {run_id} ended with exit code {code}; see it again with: ramp watch {run_id}")
         return code

@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..artifacts import id_problem
+
 #: The fields every SWE-bench row has, in upstream order.
 SWEBENCH_FIELDS = (
     "repo",
@@ -50,6 +52,23 @@ class SWEInstance(BaseModel):
     )
     FAIL_TO_PASS: list[str] = Field(description="Tests that must go from failing to passing.")
     PASS_TO_PASS: list[str] = Field(default_factory=list, description="Tests that must stay green.")
+
+    @field_validator("instance_id")
+    @classmethod
+    def _id_builds_safe_paths(cls, value: str) -> str:
+        if problem := id_problem(value):
+            raise ValueError(f"unusable as an instance id (it names folders): {problem}")
+        return value
+
+    @field_validator("FAIL_TO_PASS")
+    @classmethod
+    def _something_to_fix(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError(
+                "is empty: with no test that must go from failing to passing, a patch that does "
+                "nothing would count as resolved; list the tests the fix makes pass"
+            )
+        return value
 
     @field_validator("FAIL_TO_PASS", "PASS_TO_PASS", mode="before")
     @classmethod

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +31,7 @@ from ..docker.workspace import GIT_IDENTITY, WORKDIR
 from ..errors import ConfigError, InfraError
 from ..sandbox.base import CommandResult
 from ..sandbox.repos import RepoCache
+from ..sandbox.scratch import owned_dir, sweep
 from ..specs import ramp_registered
 from .docker_envs import DockerEnvManager, env_tag, run_env
 from .envs import Environment
@@ -69,7 +69,7 @@ class DockerBackend:
         self.config = config
         self.cache_dir = Path(cache_dir).absolute()  # bind mounts need absolute paths
         self.repos = repos
-        self.scratch = self.cache_dir / "docker" / "scratch"
+        self.scratch = owned_dir(self.cache_dir / "docker" / "scratch")
         self.limits = Limits(memory=config.memory, cpus=config.cpus, pids=config.pids)
         self.reaped: list[str] = []
         self._client: Any = None
@@ -88,16 +88,9 @@ class DockerBackend:
                 )  # fmt: skip
                 self._envs = DockerEnvManager(self.config, self.cache_dir, self.repos, self._images)
                 self.reaped = await reap_orphans(client)
-                await anyio.to_thread.run_sync(self._sweep_scratch)
+                await anyio.to_thread.run_sync(sweep, self.scratch.parent)
                 self._client = client
         return self._client
-
-    def _sweep_scratch(self) -> None:
-        """Remove repository snapshots a killed process left (a live copy takes seconds, not hours)."""
-        cutoff = time.time() - 3600
-        for stale in self.scratch.glob("*"):
-            if stale.stat().st_mtime < cutoff:
-                shutil.rmtree(stale, ignore_errors=True)
 
     @property
     def images(self) -> ImageStore:

@@ -35,11 +35,13 @@ from pathlib import Path
 import anyio
 from pydantic import BaseModel, Field
 
+from ..artifacts import safe_name
 from ..datasets.rows import SWEInstance
 from ..errors import ConfigError, InfraError
 from ..proc import git, run_command, safe_environ
 from ..sandbox.base import CommandResult
 from ..sandbox.repos import RepoCache
+from ..sandbox.scratch import owned_dir, remove_if_empty
 from .base import EvalRequest, EvalResult
 from .buildconfig import EvaluatorConfig
 from .envs import Environment, EnvManager
@@ -89,7 +91,7 @@ class LocalEvaluator:
         self.repo_source = repo_source
         self.repos = repo_cache or RepoCache(self.cache_dir, repo_source)
         self.envs = EnvManager(config, self.cache_dir, self.repos)
-        self.worktrees = self.cache_dir / "worktrees"
+        self.worktrees = owned_dir(self.cache_dir / "worktrees")  # swept when this process is gone
         self._gold_locks: dict[str, anyio.Lock] = {}
 
     async def preflight(self, instances: list[SWEInstance]) -> list[str]:
@@ -130,11 +132,11 @@ class LocalEvaluator:
     async def validate_gold(self, instance: SWEInstance) -> GoldValidation:
         """Run the gold patch in this instance's environment once and remember what it cannot pass."""
         key = self.envs.key(instance)
-        record = self.envs.root / key / "gold" / f"{instance.instance_id}.json"
+        record = self.envs.root / key / "gold" / f"{safe_name(instance.instance_id)}.json"
         async with self._gold_locks.setdefault(f"{key}/{instance.instance_id}", anyio.Lock()):
             if record.exists():
                 return GoldValidation.model_validate_json(record.read_text())
-            log_dir = self.envs.root / key / "gold" / instance.instance_id
+            log_dir = self.envs.root / key / "gold" / safe_name(instance.instance_id)
             result = await self._evaluate(
                 EvalRequest(instance=instance, patch=instance.patch, log_dir=log_dir, key="gold")
             )
@@ -150,11 +152,8 @@ class LocalEvaluator:
             return gold
 
     async def aclose(self) -> None:
-        """Nothing stays open between evaluations; remove the worktrees folder if it is empty."""
-        try:
-            self.worktrees.rmdir()
-        except OSError:
-            pass
+        """Nothing stays open between evaluations; remove this process's worktrees folder if empty."""
+        remove_if_empty(self.worktrees)
 
     async def _evaluate(self, request: EvalRequest) -> EvalResult:
         started = time.monotonic()
@@ -165,7 +164,7 @@ class LocalEvaluator:
             env, _ = await self.envs.get(instance)
         except ConfigError as exc:
             raise InfraError(f"{instance.instance_id}: {exc}") from None
-        worktree = self.worktrees / f"{instance.instance_id}-{uuid.uuid4().hex[:8]}"
+        worktree = self.worktrees / f"{safe_name(instance.instance_id)}-{uuid.uuid4().hex[:8]}"
         keep = False
         try:
             await self.repos.checkout(instance.repo, instance.base_commit, worktree)
@@ -187,6 +186,7 @@ class LocalEvaluator:
         finally:
             if not keep:
                 shutil.rmtree(worktree, ignore_errors=True)
+                remove_if_empty(self.worktrees)  # git makes it again for the next worktree
 
     async def _prepare_worktree(self, env: Environment, worktree: Path) -> None:
         """Replay the spec's repo-local pre_install edits and commit them, as the harness's image does."""

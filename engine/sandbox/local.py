@@ -16,6 +16,7 @@ from ..datasets.rows import SWEInstance
 from ..proc import git, run_command, safe_environ
 from .base import CommandResult
 from .repos import RepoCache
+from .scratch import owned_dir
 
 
 class LocalSandbox:
@@ -73,7 +74,7 @@ class LocalSandboxFactory:
 
     def __init__(self, repo_cache: RepoCache, work_dir: Path):
         self.repo_cache = repo_cache
-        self.work_dir = Path(work_dir)
+        self.work_dir = owned_dir(work_dir)  # swept at the next start if this process is killed
 
     async def create(self, instance: SWEInstance, key: str) -> LocalSandbox:
         dest = self.work_dir / key
