@@ -24,7 +24,7 @@ from .agents.base import Budgets
 from .errors import ConfigError
 from .feedback import FeedbackConfig, RegradeConfig
 from .gates import GateConfig
-from .yamlfile import read_yaml
+from .yamlfile import check_expansion, read_yaml
 
 DEFAULT_CONFIG = Path("config/ramp.yaml")
 #: The checkout Ramp runs from: its config/ holds the shipped defaults.
@@ -81,7 +81,15 @@ class PathsConfig(Section):
     def _absolute(cls, value: Path | None) -> Path | None:
         # Fixed to the directory Ramp was started in: build steps and containers run elsewhere
         # (a build folder, /testbed), where a relative runs/.cache would point somewhere else.
-        return value.expanduser().absolute() if value is not None else None
+        if value is None:
+            return None
+        value = value.expanduser().absolute()
+        for folder in (value, *value.parents):
+            if folder.exists():
+                if not folder.is_dir():
+                    raise ValueError(f"{folder} is a file, not a folder; point it at a folder (made if missing)")
+                break
+        return value
 
     def resolved_cache_dir(self) -> Path:
         return self.cache_dir if self.cache_dir is not None else self.runs_dir / ".cache"
@@ -244,13 +252,24 @@ class _Layers:
         self._merge(target, data, source, prefix)
 
     def _merge(self, target: dict[str, Any], data: dict[str, Any], source: str, path: tuple[str, ...]) -> None:
+        """Merge leaf by leaf, remembering each leaf's source. A section keeps the source that
+        introduced it, so an error inside a file's section names the file, not a flag that later
+        set a sibling key."""
         for key, value in data.items():
             here = (*path, str(key))
-            if isinstance(value, dict) and isinstance(target.get(key), dict):
+            if isinstance(value, dict):
+                if key not in target:
+                    target[key] = {}
+                    self.origin[here] = source
+                elif not isinstance(target[key], dict):
+                    raise ConfigError(
+                        f"{self.source_of(here)}: {'.'.join(here)}: expected a mapping of settings "
+                        f"(it is extended by {source}), got {target[key]!r}"
+                    )
                 self._merge(target[key], value, source, here)
             else:
                 target[key] = value
-            self.origin[here] = source
+                self.origin[here] = source
 
     def source_of(self, loc: tuple[Any, ...]) -> str:
         path = tuple(str(p) for p in loc)
@@ -280,9 +299,10 @@ def _env_layer(environ: dict[str, str]) -> dict[tuple[str, ...], Any]:
         elif name.startswith("RAMP_") and "__" in name:
             path = tuple(part.lower() for part in name[len("RAMP_"):].split("__"))
             try:
-                values[path] = yaml.safe_load(raw) if raw.strip() else raw
+                value = yaml.safe_load(raw) if raw.strip() else raw
             except yaml.YAMLError:
-                values[path] = raw
+                value = raw  # not YAML: the plain string
+            values[path] = check_expansion(value, f"environment variable {name}")
     return values
 
 

@@ -91,8 +91,14 @@ class PlainDisplay:
                 c.print(f"  command {event.command} {event.arg}: {event.result}")
             case "summary":
                 resolved = sum(1 for o in event.outcomes.values() if o == "resolved")
+                notes = []
+                if event.skipped_rows:
+                    notes.append(f"{event.skipped_rows} dataset row(s) skipped")
+                if estimated := event.metrics.get("estimated_calls"):
+                    notes.append(f"tokens of {estimated} of {event.metrics.get('calls', '?')} model calls estimated")
+                tail = f" ({'; '.join(notes)})" if notes else ""
                 c.print(
-                    f"[bold]{event.status}[/]: {resolved}/{len(event.outcomes)} resolved, exit {event.exit_code}"
+                    f"[bold]{event.status}[/]: {resolved}/{len(event.outcomes)} resolved, exit {event.exit_code}{tail}"
                 )
             case _:
                 pass

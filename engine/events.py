@@ -183,6 +183,9 @@ class Summary(EventBase):
     exit_code: int
     outcomes: dict[str, Outcome | None] = Field(description="Final outcome per instance.")
     metrics: dict[str, Any] = Field(default_factory=dict)
+    skipped_rows: int = Field(
+        default=0, description="Dataset rows skipped as malformed or duplicate (each one was an alert)."
+    )
 
 
 Event = Annotated[

@@ -101,6 +101,18 @@ def _versions() -> dict[str, str]:
     return out
 
 
+#: How many dataset problems a message or the alerts list before counting the rest.
+LISTED_PROBLEMS = 20
+
+
+def describe_problems(problems: list[Any]) -> str:
+    """The dataset rows that were skipped, each with its file, line and reason."""
+    lines = [f"  skipped: {p}" for p in problems[:LISTED_PROBLEMS]]
+    if len(problems) > LISTED_PROBLEMS:
+        lines.append(f"  ... and {len(problems) - LISTED_PROBLEMS} more (all in the run's manifest.json)")
+    return f"{len(problems)} dataset row(s) skipped (run.on_malformed: refuse stops instead):\n" + "\n".join(lines)
+
+
 async def prepare_instances(settings: Settings) -> tuple[Any, list[SWEInstance], list[int]]:
     """Load the dataset, select instances in order, and clip the phase plan to them."""
     from .datasets import resolve_dataset, select
@@ -115,15 +127,21 @@ async def prepare_instances(settings: Settings) -> tuple[Any, list[SWEInstance],
     wanted = max(settings.phase_sizes(), default=0) or None
     if run.limit is not None:
         wanted = min(wanted or run.limit, run.limit)
-    chosen = select(
-        dataset.rows,
-        ids=run.instances or None,
-        slice_file=run.slice,
-        n=wanted,
-        seed=run.seed,
-    )
+    try:
+        chosen = select(
+            dataset.rows,
+            ids=run.instances or None,
+            slice_file=run.slice,
+            n=wanted,
+            seed=run.seed,
+        )
+    except ConfigError as exc:
+        if not dataset.problems:
+            raise
+        raise type(exc)(f"{exc}\n{describe_problems(dataset.problems)}") from None
     if not chosen:
-        raise ConfigError("no instances selected", field="run.instances")
+        why = f"\n{describe_problems(dataset.problems)}" if dataset.problems else ""
+        raise ConfigError(f"no instances selected from {dataset.source}{why}", field="run.instances")
     return dataset, chosen, phase_sizes(settings.phase_sizes(), len(chosen))
 
 
@@ -280,6 +298,13 @@ async def execute_run(
             dataset=settings.run.dataset, instances=len(instances), attempts=settings.run.attempts,
             phases=phases, resumed=existing is not None, pid=os.getpid(),
         ))
+        for problem in dataset.problems[:LISTED_PROBLEMS]:
+            await scheduler.emit(Alert(level="warning", message=f"dataset row skipped: {problem}"))
+        if len(dataset.problems) > LISTED_PROBLEMS:
+            await scheduler.emit(Alert(level="warning", message=(
+                f"{len(dataset.problems) - LISTED_PROBLEMS} more dataset row(s) skipped; every one is listed "
+                f"in {folder.manifest_path}"
+            )))
         for name in credentials.short():
             await scheduler.emit(Alert(level="warning", message=(
                 f"credential {name} is shorter than {MIN_SECRET_LENGTH} characters: it is redacted wherever it "
@@ -312,7 +337,7 @@ async def execute_run(
         with anyio.CancelScope(shield=True):
             summary = Summary(
                 status=status, exit_code=exit_code, outcomes=outcomes,  # type: ignore[arg-type]
-                metrics=await summary_metrics(store, run_id),
+                metrics=await summary_metrics(store, run_id), skipped_rows=len(dataset.problems),
             )
             await store.update_run(run_id, status=status, exit_code=exit_code)
             await scheduler.emit(RunFinished(status=status, exit_code=exit_code, reason=scheduler.stop_reason))

@@ -92,6 +92,13 @@ class Secrets:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             text = ""
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"not UTF-8 text (byte {exc.start} is not UTF-8); save it as UTF-8 KEY=VALUE lines "
+                "(values not shown)", file=str(path),
+            ) from None
+        except IsADirectoryError:
+            raise ConfigError("is a folder, not a KEY=VALUE file; set paths.secrets_file", file=str(path)) from None
         except OSError as exc:
             raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from None
         return cls(parse_credentials(text, str(path)), os.environ if environ is None else environ, path)

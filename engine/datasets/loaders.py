@@ -201,7 +201,7 @@ def _parse_jsonl(text: str, source: str) -> tuple[list[RawRow], list[RowProblem]
                 RowProblem(
                     source=source,
                     location=f"line {number}",
-                    expected=f"not valid JSON ({exc.msg} at column {exc.colno}); "
+                    expected=f"not valid JSON ({exc.msg}, column {exc.colno}); "
                     "expected one JSON object per line",
                 )
             )

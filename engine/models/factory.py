@@ -27,13 +27,19 @@ from .limits import AccountLimits
 from .tokens import tokenizer_description, tokenizer_is_heuristic
 
 
+def provider_config(entry: ModelEntry, catalog_path: str) -> Any:
+    """The entry's ``options:`` validated by its provider's config; a ConfigError names the file."""
+    cls = PROVIDERS.get(entry.provider)
+    try:
+        return validate_backend_config(cls.Config, entry.options, f"models.{entry.id}.options")
+    except ConfigError as exc:
+        raise ConfigError(str(exc), file=catalog_path) from None
+
+
 def build_provider(entry: ModelEntry, secrets: Secrets, catalog_path: str = "config/models.yaml") -> Any:
     """The bare provider for an entry: one request per call, no retries, no accounting."""
     cls = PROVIDERS.get(entry.provider)
-    try:
-        config = validate_backend_config(cls.Config, entry.options, f"models.{entry.id}.options")
-    except ConfigError as exc:
-        raise ConfigError(str(exc), file=catalog_path) from None
+    config = provider_config(entry, catalog_path)
     api_key = secrets.get(entry.api_key_env) if entry.api_key_env else None
     if entry.api_key_env and not api_key:
         raise ConfigError(
@@ -172,6 +178,7 @@ async def prepare_model(
     if given is not None:
         return PreparedModel(models.wrap(given) if hasattr(given, "entry") else given)
     entry = catalog.get(model_id or "")
+    provider_config(entry, str(catalog.path))  # a wrong option is a config error (exit 2), not preflight
     checks = await model_checks([entry], secrets, str(catalog.path))
     if any(not c.ok for c in checks):
         return PreparedModel(None, checks)
