@@ -143,3 +143,33 @@ async def test_cancelled_while_waiting_for_a_slot_is_not_recorded(tmp_path, serv
             with anyio.move_on_after(0.05):
                 await model.complete(MESSAGES)  # waits for the only slot, then gives up
         assert len(server.calls("/v1/chat/completions")) == len(await h.rows()) == 1
+
+
+async def test_budget_holds_when_the_provider_counts_far_more_tokens_than_the_estimate(tmp_path, server):
+    """A provider counting 3x the local estimate once took a $0.05 budget to $0.0506: the worst case
+    assumed the estimate. After its first reply the ledger uses the provider's own ratio."""
+    estimate = count_messages(MESSAGES)
+    server.default = ok("ok", usage={"prompt_tokens": 3 * estimate, "completion_tokens": 20,
+                                     "total_tokens": 3 * estimate + 20})
+    entry = openai_entry(server, price={"input": 100.0, "output": 100.0})
+    budget = 0.045  # room for 6 calls of $0.0068; the estimate's worst case ($0.0038) let a 7th through
+    async with Harness(tmp_path, {"m": entry}, budget_usd=budget) as h:
+        model = h.models.get("m")
+        with pytest.raises(AttemptError) as caught:
+            for _ in range(100):
+                await model.complete(MESSAGES, max_tokens=20, context=h.CTX)
+        spent = await h.store.run_spend(h.RUN)
+        calls = len(server.calls("/v1/chat/completions"))
+    assert caught.value.error_class == "budget"
+    each = (3 * estimate + 20) * 100.0 / 1e6
+    assert spent <= budget and calls == int(budget // each), (spent, calls)
+
+
+async def test_the_catalogs_output_limit_is_sent_on_every_request(tmp_path, server):
+    """SmolLM2 under an entry saying 512 once generated 4,095 tokens a call: nothing was sent."""
+    async with Harness(tmp_path, {"m": openai_entry(server, max_output_tokens=512)}) as h:
+        model = h.models.get("m")
+        await model.complete(MESSAGES, context=h.CTX)  # the agent sets none: the catalog's limit
+        await model.complete(MESSAGES, max_tokens=100, context=h.CTX)  # the agent's, smaller
+        await model.complete(MESSAGES, max_tokens=4096, context=h.CTX)  # capped at the catalog's
+    assert [r.body["max_tokens"] for r in server.calls("/v1/chat/completions")] == [512, 100, 512]

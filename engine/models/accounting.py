@@ -16,6 +16,7 @@ A stop for budget or quota raises :class:`SpendLimitReached` (error class ``budg
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -32,7 +33,8 @@ from .tokens import count_messages
 
 Emit = Callable[[EventBase], Awaitable[None]]
 
-#: Prompt counts are cl100k estimates of another model's tokenizer; budget checks pad them by this.
+#: Prompt counts are cl100k estimates of another model's tokenizer; budget checks pad them by this,
+#: on top of what the provider was seen to count (:meth:`Ledger.calibrate`).
 PROMPT_ESTIMATE_MARGIN = 1.15
 
 
@@ -62,6 +64,9 @@ class Ledger:
         self._in_flight: dict[str, int] = {}
         self._lock = anyio.Lock()
         self._alerted: set[str] = set()
+        #: Per model: how many tokens its provider counted for each one estimated here, at the most
+        #: (input), and how far past the max_tokens sent its replies ran (output).
+        self._ratios: dict[str, tuple[float, float]] = {}
         self.budget_stopped = False
 
     async def emit(self, event: EventBase) -> None:
@@ -96,7 +101,7 @@ class Ledger:
                     await self._stop(f"quota:{account}:{day}", message, ctx)
             worst = 0.0
             if self.budget_usd is not None:
-                estimate = entry.worst_case_cost(int(prompt_tokens * PROMPT_ESTIMATE_MARGIN), max_tokens)
+                estimate = self.worst_case(entry, prompt_tokens, max_tokens)
                 if estimate is None:
                     await self._stop(f"budget-unpriced:{entry.id}", (
                         f"run budget {usd(self.budget_usd)} cannot be enforced: model {entry.id} has no price in "
@@ -114,6 +119,25 @@ class Ledger:
                 self._reserved += worst
             self._in_flight[account] = self._in_flight.get(account, 0) + 1
         return worst
+
+    def worst_case(self, entry: ModelEntry, prompt_tokens: int, max_tokens: int | None) -> float | None:
+        """The most the next call could cost, counting tokens as this model's provider was seen to."""
+        input_ratio, output_ratio = self._ratios.get(entry.id, (1.0, 1.0))
+        output = math.ceil(max_tokens * output_ratio) if max_tokens else None
+        return entry.worst_case_cost(math.ceil(prompt_tokens * input_ratio * PROMPT_ESTIMATE_MARGIN), output)
+
+    def calibrate(self, entry: ModelEntry, prompt_tokens: int, max_tokens: int | None, usage: Usage) -> None:
+        """Learn from a provider's own counts. A provider that counts three times the local estimate
+        (another tokenizer, a hidden system prompt) once took a $0.05 budget to $0.0506: after its
+        first reply, every worst case is computed with its ratio, so the budget holds."""
+        if usage.estimated:
+            return
+        input_ratio, output_ratio = self._ratios.get(entry.id, (1.0, 1.0))
+        if prompt_tokens > 0:
+            input_ratio = max(input_ratio, usage.input_tokens / prompt_tokens)
+        if max_tokens:
+            output_ratio = max(output_ratio, usage.output_tokens / max_tokens)
+        self._ratios[entry.id] = (input_ratio, output_ratio)
 
     async def _stop(self, key: str, message: str, ctx: CallContext) -> None:
         self.budget_stopped = True
@@ -175,6 +199,9 @@ class AccountedModel:
     ) -> Completion:
         ctx = context or CallContext(run_id=self.ledger.run_id)
         prompt_tokens = count_messages(messages)
+        cap = self.entry.max_output_tokens
+        if cap is not None:  # the catalog's output limit is sent on every request, not only assumed
+            max_tokens = cap if max_tokens is None else min(max_tokens, cap)
         policy = self.entry.retry
         retry = 0
         while True:
@@ -237,6 +264,7 @@ class AccountedModel:
                 else:
                     self.limits.concurrency.on_success()
                     self.limits.breaker.success()
+                    self.ledger.calibrate(self.entry, prompt_tokens, max_tokens, completion.usage)
                     return completion
         finally:
             self.ledger.release(self.entry, reserved)

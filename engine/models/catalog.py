@@ -103,8 +103,9 @@ class ModelEntry(_Strict):
     )
     context_window: int | None = Field(default=None, ge=1, description="Input plus output tokens the model accepts.")
     max_output_tokens: int | None = Field(
-        default=None, ge=1, description="Output cap assumed for a call that sets none, when estimating its "
-        "worst-case cost against the run budget.",
+        default=None, ge=1, description="Output cap sent as max_tokens on every request (the agent's own "
+        "max_tokens when that is smaller), and so the output side of a call's worst-case cost against the "
+        "run budget.",
     )
     concurrency: int = Field(default=4, ge=1, description="Requests in flight at once (halved on 429, then regrown).")
     requests_per_minute: float | None = Field(default=None, gt=0, description="Pacing of request starts.")
