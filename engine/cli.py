@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     watch = sub.add_parser("watch", help="attach the TUI to a run (live or finished); quitting detaches")
     watch.add_argument("run_id")
+    watch.add_argument(
+        "--wait", type=float, default=30.0, metavar="SECONDS",
+        help="wait this long for a run that is still starting to appear (default 30)",
+    )
     _config_arg(watch)
     _runs_dir_arg(watch)
 
@@ -149,20 +153,43 @@ def cmd_run(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def cmd_watch(args: argparse.Namespace) -> int:
+def _run_exists(path: Path, run_id: str) -> bool:
+    import sqlite3
+
     from .store import connect_readonly
+
+    if not path.exists():
+        return False
+    try:
+        conn = connect_readonly(path)
+        try:
+            return conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is not None
+        finally:
+            conn.close()
+    except sqlite3.Error:  # a store being created this instant: not there yet
+        return False
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    import time
 
     settings = _settings(args)
     path = settings.paths.runs_dir / "ramp.sqlite"
-    if not path.exists():
-        raise ConfigError(f"no store at {path}; pass --runs-dir", field="--runs-dir")
-    conn = connect_readonly(path)
-    try:
-        found = conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (args.run_id,)).fetchone()
-    finally:
-        conn.close()
-    if found is None:
-        raise ConfigError(f"no run {args.run_id!r} in {path}", field="RUN_ID")
+    deadline = time.monotonic() + max(args.wait, 0.0)
+    said = False
+    # A run started a moment ago may not have written its store or its row yet (its dataset and
+    # environments come first): wait for it, saying so, rather than answer "no run".
+    while not _run_exists(path, args.run_id):
+        if time.monotonic() >= deadline:
+            where = f"no store at {path}" if not path.exists() else f"no run {args.run_id!r} in {path}"
+            raise ConfigError(
+                f"{where}{f' after waiting {args.wait:.0f} s' if args.wait > 0 else ''}; check the run id "
+                "and --runs-dir (`ramp leaderboard` lists the runs)", field="RUN_ID",
+            )
+        if not said:
+            print(f"waiting up to {args.wait:.0f} s for run {args.run_id} to start in {path} ...", file=sys.stderr)
+            said = True
+        time.sleep(0.5)
     front_end = getattr(args, "front_end", None)
     if front_end is None or not sys.stdout.isatty():
         raise ConfigError(
@@ -180,11 +207,33 @@ def cmd_ctl(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     async def go() -> int:
-        async with Store(settings.paths.runs_dir / "ramp.sqlite") as store:
-            if await store.get_run(args.run_id) is None:
-                raise ConfigError(f"no run {args.run_id!r} in {settings.paths.runs_dir / 'ramp.sqlite'}", field="RUN_ID")
+        from .runner import run_is_live
+
+        path = settings.paths.runs_dir / "ramp.sqlite"
+        if not path.exists():
+            raise ConfigError(f"no store at {path}; pass --runs-dir", field="--runs-dir")
+        async with Store(path) as store:
+            run = await store.get_run(args.run_id)
+            if run is None:
+                raise ConfigError(f"no run {args.run_id!r} in {path}", field="RUN_ID")
+            live = run_is_live(run)
+            waiting = [p["phase"] + 1 for p in await store.phases(args.run_id) if p["status"] == "awaiting_approval"]
+            resume = f"resume it with `ramp run --run-id {args.run_id}` and the settings it was started with"
+            if not live and args.action in ("pause", "resume", "stop"):
+                raise ConfigError(
+                    f"run {args.run_id} is {run['status']}: no process is running it, so `{args.action}` "
+                    f"has nothing to act on and is not queued; {resume}", field="RUN_ID",
+                )
+            if not live and args.action in ("approve", "reject") and not waiting:
+                raise ConfigError(
+                    f"run {args.run_id} is {run['status']} and no gate waits for a decision; nothing "
+                    f"to {args.action}", field="RUN_ID",
+                )
             command_id = await store.add_command(args.run_id, args.action, args.instance or "")
         print(f"queued command #{command_id}: {args.action} {args.instance or ''}".rstrip())
+        if not live:
+            what = f"the gate of phase {waiting[0]} takes it" if args.action in ("approve", "reject") else "it applies"
+            print(f"run {args.run_id} is {run['status']} (no process is running it): {what} when it resumes; {resume}")
         return 0
 
     return anyio.run(go)
@@ -313,6 +362,8 @@ def main(argv: list[str] | None = None, front_end: Any = None) -> int:
     except KeyboardInterrupt:
         print("ramp: interrupted", file=sys.stderr)
         code = EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return _closed_pipe()
     except Exception as exc:  # a bug: say so plainly; the traceback is one variable away
         if os.environ.get("RAMP_DEBUG"):
             raise
@@ -320,7 +371,25 @@ def main(argv: list[str] | None = None, front_end: Any = None) -> int:
               file=sys.stderr)
         _failure_summary(args, EXIT_INFRA, f"{type(exc).__name__}: {redactor()(str(exc))}")
         code = EXIT_INFRA
+    try:
+        sys.stdout.flush()  # here, not at interpreter exit, where a closed pipe prints a traceback
+    except BrokenPipeError:
+        return _closed_pipe()
     return code
+
+
+#: Exit code when the reader of stdout went away (`ramp status RUN | head -1`): 128 + SIGPIPE, as
+#: a shell tool killed by the signal reports, so `set -o pipefail` scripts see what `cat` gives them.
+EXIT_CLOSED_PIPE = 141
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout is gone: stop quietly. Further writes (the interpreter's final flush
+    included) go to /dev/null instead of raising BrokenPipeError again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_CLOSED_PIPE
 
 
 if __name__ == "__main__":

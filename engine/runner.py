@@ -159,13 +159,26 @@ def _check_resume(existing: dict[str, Any], settings: Settings, dataset_sha: str
             "the same settings, or choose a new --run-id",
             field="--run-id",
         )
-    if existing["status"] in ("running", "paused") and existing.get("pid") and existing["pid"] != os.getpid():
-        if _pid_alive(existing["pid"]) and time.time() - (existing.get("heartbeat") or 0) < 60:
-            raise ConfigError(
-                f"run {existing['run_id']} is still running in process {existing['pid']}; "
-                f"use `ramp watch {existing['run_id']}` or `ramp ctl {existing['run_id']} stop`",
-                field="--run-id",
-            )
+    if existing.get("pid") != os.getpid() and run_is_live(existing):
+        raise ConfigError(
+            f"run {existing['run_id']} is still running in process {existing['pid']}; "
+            f"use `ramp watch {existing['run_id']}` or `ramp ctl {existing['run_id']} stop`",
+            field="--run-id",
+        )
+
+
+#: A run whose heartbeat (written every 5 s) is older than this has no live process.
+LIVE_HEARTBEAT_S = 60.0
+
+
+def run_is_live(run: dict[str, Any]) -> bool:
+    """Whether a process is executing this run now: it says running or paused, its heartbeat is
+    fresh, and, when it runs on this host, its process exists."""
+    if run["status"] not in ("running", "paused") or not run.get("pid"):
+        return False
+    if time.time() - (run.get("heartbeat") or 0) >= LIVE_HEARTBEAT_S:
+        return False
+    return run.get("host") not in (None, platform.node()) or _pid_alive(run["pid"])
 
 
 def _pid_alive(pid: int) -> bool:
@@ -253,6 +266,7 @@ async def execute_run(
             "phases": phases,
         }
         folder.write_manifest(manifest)
+        expired: list[dict[str, Any]] = []
         plan = [
             (inst.instance_id, inst.repo, next(i for i, s in enumerate(phases) if pos < s), pos)
             for pos, inst in enumerate(instances)
@@ -272,6 +286,9 @@ async def execute_run(
                 run_id, instances=plan, phases=phase_rows,
                 status="running", pid=os.getpid(), host=platform.node(), exit_code=None,
             )
+            # A pause or stop queued while the run was down must not surprise the resumed run.
+            # Reruns still apply; approve and reject are read by the waiting gate itself.
+            expired = await store.expire_commands(run_id, ("pause", "resume", "stop"))
 
         governor = Governor(settings.governor, runs_dir)
         scheduler = Scheduler(
@@ -309,6 +326,11 @@ async def execute_run(
             await scheduler.emit(Alert(level="warning", message=(
                 f"credential {name} is shorter than {MIN_SECRET_LENGTH} characters: it is redacted wherever it "
                 "stands as a whole word, which may also hide ordinary text equal to it; a real key is longer"
+            )))
+        for command in expired:
+            await scheduler.emit(Alert(level="warning", message=(
+                f"command #{command['id']} `{command['command']}`, queued while no process ran this run, "
+                "is not replayed now: give it again if it still holds"
             )))
         if swept:
             await scheduler.emit(Alert(level="info", message=(

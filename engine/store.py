@@ -488,6 +488,19 @@ class Store:
             (status, time.time(), result, command_id),
         )
 
+    async def expire_commands(self, run_id: str, commands: Iterable[str]) -> list[dict[str, Any]]:
+        """Mark these pending commands ``expired`` (not replayed); returns them."""
+        kinds = list(commands)
+        where = f"run_id = ? AND status = 'pending' AND command IN ({','.join('?' * len(kinds))})"
+        async with self.transaction():
+            rows = await self._all(f"SELECT * FROM commands WHERE {where} ORDER BY id", [run_id, *kinds])
+            await self.db.execute(
+                f"UPDATE commands SET status = 'expired', handled_at = ?,"
+                f" result = 'queued while no process ran the run; not replayed' WHERE {where}",
+                [time.time(), run_id, *kinds],
+            )
+        return rows
+
     async def commands(self, run_id: str) -> list[dict[str, Any]]:
         return await self._all("SELECT * FROM commands WHERE run_id = ? ORDER BY id", (run_id,))
 
