@@ -210,8 +210,8 @@ def cmd_ctl(args: argparse.Namespace) -> int:
         from .runner import run_is_live
 
         path = settings.paths.runs_dir / "ramp.sqlite"
-        if not path.exists():
-            raise ConfigError(f"no store at {path}; pass --runs-dir", field="--runs-dir")
+        if not path.exists():  # and do not make an empty store there
+            raise ConfigError(f"no run {args.run_id!r}: there is no store at {path}; pass --runs-dir", field="RUN_ID")
         async with Store(path) as store:
             run = await store.get_run(args.run_id)
             if run is None:
@@ -247,8 +247,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     async def go() -> int:
         path = settings.paths.runs_dir / "ramp.sqlite"
-        if not path.exists():
-            raise ConfigError(f"no store at {path}; pass --runs-dir", field="--runs-dir")
+        if not path.exists():  # and do not make an empty store there
+            raise ConfigError(f"no run {args.run_id!r}: there is no store at {path}; pass --runs-dir", field="RUN_ID")
         async with Store(path) as store:
             run = await store.get_run(args.run_id)
             if run is None:
