@@ -12,7 +12,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from ..artifacts import id_problem
 
@@ -58,6 +58,20 @@ class SWEInstance(BaseModel):
     def _id_builds_safe_paths(cls, value: str) -> str:
         if problem := id_problem(value):
             raise ValueError(f"unusable as an instance id (it names folders): {problem}")
+        return value
+
+    @field_validator("test_patch", "patch")
+    @classmethod
+    def _safe_diff(cls, value: str, info: ValidationInfo) -> str:
+        from ..evaluators.patching import check_patch_paths, patch_paths
+
+        if info.field_name == "test_patch" and not patch_paths(value):
+            raise ValueError(
+                "is not a unified diff that adds or changes a test file; the row needs the patch that "
+                "adds the tests deciding resolution"
+            )
+        if problems := check_patch_paths(value):
+            raise ValueError(f"writes outside the repository: {'; '.join(problems)}")
         return value
 
     @field_validator("FAIL_TO_PASS")
