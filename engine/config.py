@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from .agents.base import Budgets
 from .errors import ConfigError
@@ -230,8 +230,35 @@ class Settings(Section):
         default_factory=dict, description="Per-agent options, validated by that agent's config."
     )
 
+    #: Where each setting came from (a file, an environment variable, a flag), for messages.
+    _origin: dict[tuple[str, ...], str] = PrivateAttr(default_factory=dict)
+
     def phase_sizes(self) -> list[int]:
         return [p.size for p in self.ramp.phases]
+
+    def source(self, *path: str) -> str:
+        """The file, variable or flag that set the setting at ``path`` ("defaults" if none did)."""
+        while path:
+            if path in self._origin:
+                return self._origin[path]
+            path = path[:-1]
+        return "defaults"
+
+    def located(self, exc: ConfigError, *path: str) -> ConfigError:
+        """``exc`` saying which file, variable or flag set the setting it is about."""
+        source = self.source(*path)
+        if source == "defaults" or source in str(exc):
+            return exc
+        return type(exc)(f"{exc} (set in {source}: {'.'.join(path)})")
+
+    def backend_config(self, model: type[BaseModel], *path: str) -> Any:
+        """A backend's options (``agents.<name>``, ``evaluators.<name>``) validated by its config,
+        errors naming the file (or variable, or flag) that set them."""
+        section: Any = self
+        for part in path:
+            section = getattr(section, part) if isinstance(section, BaseModel) else section.get(part, {})
+        source = self.source(*path)
+        return validate_backend_config(model, section, ".".join(path), source=None if source == "defaults" else source)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,7 +405,9 @@ def load_settings(
         path = tuple(dotted.split("."))
         layers.add(_nest(path, value), f"command-line flag for {dotted}")
     try:
-        return Settings.model_validate(layers.data)
+        settings = Settings.model_validate(layers.data)
+        settings._origin = dict(layers.origin)
+        return settings
     except ValidationError as exc:
         lines = [_describe_error(e, layers) for e in exc.errors()]
         first, *rest = lines
@@ -386,8 +415,9 @@ def load_settings(
         raise ConfigError(message) from None
 
 
-def validate_backend_config(model: type[BaseModel], data: dict[str, Any], where: str) -> Any:
-    """Validate a backend's own options (e.g. ``evaluators.local``) with a file-and-field message."""
+def validate_backend_config(model: type[BaseModel], data: dict[str, Any], where: str, *, source: str | None = None) -> Any:
+    """Validate a backend's own options (e.g. ``evaluators.local``) with a file-and-field message;
+    ``source`` is the file (or variable, or flag) they came from."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -398,4 +428,4 @@ def validate_backend_config(model: type[BaseModel], data: dict[str, Any], where:
                 lines.append(f"{field}: unknown key; allowed keys: {', '.join(model.model_fields)}")
             else:
                 lines.append(f"{field}: expected: {err['msg']}, got {err.get('input')!r}")
-        raise ConfigError("; ".join(lines)) from None
+        raise ConfigError("; ".join(lines), file=source) from None

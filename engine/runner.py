@@ -20,7 +20,7 @@ import anyio
 
 from .agents import AGENTS
 from .artifacts import MAX_ID_LENGTH, RunFolder, id_problem, shown_id
-from .config import Settings, validate_backend_config
+from .config import Settings
 from .datasets.rows import SWEInstance
 from .display import Display
 from .errors import ConfigError, RampError
@@ -118,12 +118,15 @@ async def prepare_instances(settings: Settings) -> tuple[Any, list[SWEInstance],
     from .datasets import resolve_dataset, select
 
     run = settings.run
-    dataset = resolve_dataset(
-        run.dataset,
-        lock_path=settings.paths.lock_file,
-        cache_dir=settings.paths.resolved_cache_dir(),
-        on_malformed=run.on_malformed,
-    )
+    try:
+        dataset = resolve_dataset(
+            run.dataset,
+            lock_path=settings.paths.lock_file,
+            cache_dir=settings.paths.resolved_cache_dir(),
+            on_malformed=run.on_malformed,
+        )
+    except ConfigError as exc:
+        raise settings.located(exc, "run", "dataset") from None
     wanted = max(settings.phase_sizes(), default=0) or None
     if run.limit is not None:
         wanted = min(wanted or run.limit, run.limit)
@@ -211,11 +214,13 @@ async def execute_run(
     check_run_id(run_id)
     # Checkouts and worktrees that killed processes left (code, perhaps a secret an agent wrote).
     swept = await anyio.to_thread.run_sync(sweep_cache, cache_dir)
-    agent_cls = AGENTS.get(settings.run.agent)
+    try:
+        agent_cls = AGENTS.get(settings.run.agent)
+    except ConfigError as exc:
+        raise settings.located(exc, "run", "agent") from None
     agent_cfg_cls = getattr(agent_cls, "Config", None)
     agent_cfg = (
-        validate_backend_config(agent_cfg_cls, settings.agents.get(settings.run.agent, {}), f"agents.{settings.run.agent}")
-        if agent_cfg_cls is not None else None
+        settings.backend_config(agent_cfg_cls, "agents", settings.run.agent) if agent_cfg_cls is not None else None
     )
     agent = agent_cls(agent_cfg) if agent_cfg is not None else agent_cls()
     dataset, instances, phases = await prepare_instances(settings)

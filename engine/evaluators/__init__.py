@@ -30,11 +30,14 @@ CANONICAL = {"swebench-local": "local", "swebench-docker": "docker"}
 
 def build_evaluator(settings: Settings, *, repo_source: str, repo_cache: RepoCache) -> Any:
     """Construct the configured evaluator with its validated options."""
-    from ..config import validate_backend_config
+    from ..errors import ConfigError
 
     name = CANONICAL.get(settings.run.evaluator, settings.run.evaluator)
-    cls = EVALUATORS.get(settings.run.evaluator)
-    config = validate_backend_config(cls.Config, settings.evaluators.get(name, {}), f"evaluators.{name}")
+    try:
+        cls = EVALUATORS.get(settings.run.evaluator)
+    except ConfigError as exc:
+        raise settings.located(exc, "run", "evaluator") from None
+    config = settings.backend_config(cls.Config, "evaluators", name)
     return cls(
         config,
         cache_dir=settings.paths.resolved_cache_dir(),

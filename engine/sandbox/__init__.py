@@ -41,10 +41,7 @@ def build_sandbox_factory(settings: Settings, *, repo_cache: RepoCache, run_id: 
     cls = SANDBOXES.get(name)
     if name == "local":
         return cls(repo_cache, cache_dir / "work")
-    from ..config import validate_backend_config
     from ..evaluators.docker import DockerEvaluatorConfig
 
-    config = validate_backend_config(
-        DockerEvaluatorConfig, settings.evaluators.get("docker", {}), "evaluators.docker"
-    )
+    config = settings.backend_config(DockerEvaluatorConfig, "evaluators", "docker")
     return cls(config, repo_cache=repo_cache, cache_dir=cache_dir, run_id=run_id)
