@@ -9,8 +9,12 @@ tests/test_fuzz.py runs every case; ``python benchmarks/chaos.py`` counts them.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 #: A catalog entry that would work, to break one field at a time.
 GOOD_MODEL = {"provider": "openai-compatible", "base_url": "http://127.0.0.1:9/v1", "name": "m", "local": True}
@@ -223,3 +227,52 @@ CASES: list[Case] = [
     Case("dataset/slice-missing", _run("--slice", "absent.yaml"), ["absent.yaml"]),
     Case("dataset/slice-invalid", _run("--slice", "slice.yaml"), ["slice.yaml"], {"slice.yaml": "instances: 5\n"}),
 ]
+
+
+@dataclass
+class Outcome:
+    code: int
+    stderr: str
+    #: Files the case's command left outside the runs folder, beyond the case's own.
+    strays: set[str]
+
+    def problems(self, case: Case) -> list[str]:
+        """Why this outcome is not a clean refusal of the case, if it is not."""
+        out = []
+        if self.code != 2:
+            out.append(f"exit {self.code}")
+        if not self.stderr.startswith("ramp: error: ") or "Traceback" in self.stderr or "internal error" in self.stderr:
+            out.append("not one `ramp: error:` message")
+        if missing := [m for m in case.mentions if m not in self.stderr]:
+            out.append(f"the message does not name {missing}")
+        if self.strays:
+            out.append(f"wrote outside the runs folder: {sorted(self.strays)}")
+        return out
+
+
+def run_case(case: Case, where: Path, cache: Path) -> Outcome:
+    """The case's command in-process, as `ramp` runs it, from a new folder ``where``, with only
+    the case's RAMP_ variables (and a shared cache); the environment and directory are restored."""
+    from engine import cli
+
+    where.mkdir(parents=True)
+    for name, content in case.files.items():
+        path = where / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    own = {str(p.relative_to(where)) for p in where.rglob("*")}
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    for variable in [v for v in os.environ if v.startswith("RAMP_")]:
+        del os.environ[variable]
+    os.environ.update({"RAMP_PATHS__CACHE_DIR": str(cache), **case.env})
+    stderr = io.StringIO()
+    try:
+        os.chdir(where)
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+            code = cli.main(case.argv)
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    after = {str(p.relative_to(where)) for p in where.rglob("*") if p.relative_to(where).parts[0] != "runs"}
+    return Outcome(code, stderr.getvalue(), after - own)

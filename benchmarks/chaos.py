@@ -1,0 +1,147 @@
+"""The chaos suite's long run: it prints what it did and what broke.
+
+    python benchmarks/chaos.py [--random-kills 20] [--fault-rate 0.3] [--seed 1]
+
+1. Kills. The demo (12 bundled tasks, direct-edit with the scripted model, ramped 4 -> 8 -> 12) is
+   run clean once for reference. Then it is SIGKILLed at every named moment (tests/chaos.MOMENTS,
+   found by polling the store) and at random times (a fresh run each), resumed after each kill,
+   and compared with the reference: lost or duplicated attempts, evaluations, predictions or events;
+   gates without a verdict; attempts whose outcome or error class changed; call counters that do not
+   match llm_calls.
+2. Faults. The bash agent against an OpenAI-compatible server on loopback that answers a fault (429,
+   500, 503, a hang past the read timeout, a dropped connection, a cut stream, a cut JSON body, a reply
+   with no choices) to a share of requests: how many were injected, and how many were scored against
+   the model (the target is 0).
+3. A planted secret, long and short, written into the repository by the agent: hits on disk after
+   kills in the agent and in the evaluation, and after the resume.
+4. The malformed-input corpus (tests/fuzzcases.py): cases refused with exit 2 and a message that
+   names their file or field.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.chaos import (  # noqa: E402
+    MOMENTS,
+    RunRecord,
+    demo_args,
+    fault_matrix,
+    finish,
+    kill_and_resume,
+    kill_at,
+    secret_hits,
+    secret_setup,
+    start,
+)
+from tests.fuzzcases import CASES, run_case  # noqa: E402
+
+ALL = ",".join(
+    f"ramp-bundled__{name}-1" for name in ("romans", "iniparse", "slugkit", "csvstats", "lrucache", "semverkit",
+                                           "daterange", "moneyround", "matrixkit", "urlquery", "retrykit", "wraptext")
+)
+
+
+def kills(work: Path, cache: Path, random_kills: int, seed: int) -> int:
+    args = lambda runs: demo_args(runs, "chaos", ALL, "4,8,12")  # noqa: E731
+    began = time.monotonic()
+    ref = finish(args(work / "reference"), cache)
+    if ref.returncode != 0:
+        raise SystemExit(f"the reference run failed: {ref.stderr[-2000:]}")
+    reference = RunRecord.read(work / "reference", "chaos")
+    clean_s = time.monotonic() - began
+    classes = sorted({f"{o}/{e}" for _, o, e in reference.attempts.values()})
+    print(f"reference: {len(reference.attempts)} attempts, tiers {reference.tiers}, outcomes {classes}, {clean_s:.1f} s")
+    rng = random.Random(seed)
+    campaigns: list[tuple[str, list[str | float]]] = [(f"moment {m}", [m]) for m in MOMENTS]
+    # Each random kill hits a fresh run, somewhere in the first 70% of a clean run's time (a resumed
+    # run has less left to do, so a second kill of the same run would often come too late).
+    campaigns += [(f"random {i + 1}", [round(rng.uniform(0.3, clean_s * 0.7), 2)]) for i in range(random_kills)]
+    total_kills = failed = 0
+    for index, (name, plan) in enumerate(campaigns):
+        runs = work / f"campaign-{index}"
+        report = kill_and_resume(name, args(runs), runs, "chaos", cache, reference, kills=plan)
+        total_kills += len(report.killed_after_s)
+        failed += bool(report.problems)
+        status = "ok" if not report.problems else "BROKEN: " + "; ".join(report.problems)
+        print(f"  {name:<28} killed at {report.killed_after_s} s, {report.resumes} resume(s): {status}")
+        shutil.rmtree(runs, ignore_errors=True)
+    moments = sum(1 for name, _ in campaigns if name.startswith("moment"))
+    print(f"kills: {total_kills} SIGKILLs landed ({moments} campaigns at named moments, {random_kills} at random "
+          f"times; a kill that came after the run ended does not count), {len(campaigns)} campaigns; campaigns "
+          f"with anything lost, duplicated, ungated or reclassified: {failed}")
+    return failed
+
+
+def faults(work: Path, cache: Path, rate: float, seed: int) -> int:
+    began = time.monotonic()
+    report = fault_matrix(work / "faults", cache, work, rate=rate, instances=ALL, attempts=3, seed=seed)
+    injected = sum(report.injected.values())
+    print(f"faults at {rate:.0%}: {report.requests} requests ({report.recorded_calls} llm_calls rows), "
+          f"{injected} faults injected {dict(sorted(report.injected.items()))}, {report.attempts} attempts "
+          f"{report.outcomes}; provider faults scored against the model: {report.scored_provider_faults} "
+          f"({time.monotonic() - began:.1f} s)")
+    return report.scored_provider_faults + (report.requests != report.recorded_calls)
+
+
+def secret(work: Path, cache: Path) -> int:
+    config, secrets = secret_setup(work)
+    runs = work / "secret-runs"
+    args = ["run", "-c", str(config), "--headless", "--json", "--runs-dir", str(runs), "--run-id", "leak"]
+    hits_after_kills = 0
+    for moment in ("SELECT 1 WHERE (SELECT COUNT(*) FROM llm_calls) >= 2",
+                   "SELECT 1 FROM instances WHERE state = 'evaluating'"):
+        proc = start(args, cache)
+        kill_at(proc, runs / "ramp.sqlite", moment, timeout=120)
+        if proc.stderr:
+            proc.stderr.close()
+        hits_after_kills += len(secret_hits([runs], secrets))
+    out = finish(args, cache)
+    hits = secret_hits([runs, cache / "work", cache / "worktrees"], secrets)
+    print(f"planted secret (long and short): {hits_after_kills} hits in the run folder after 2 kills, "
+          f"{len(hits)} on disk after the resume (exit {out.returncode})")
+    return hits_after_kills + len(hits)
+
+
+def fuzz(work: Path, cache: Path) -> int:
+    bad = []
+    for index, case in enumerate(CASES):
+        outcome = run_case(case, work / f"fuzz-{index}", cache)
+        if problems := outcome.problems(case):
+            bad.append(f"{case.name}: {problems}")
+    kinds = sorted({c.name.split("/")[0] for c in CASES})
+    print(f"fuzz: {len(CASES) - len(bad)} of {len(CASES)} malformed inputs ({', '.join(kinds)}) exit 2 with a "
+          "message naming their file or field, no traceback, nothing written outside the runs folder")
+    for line in bad:
+        print(f"  FAILED {line}")
+    return len(bad)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--random-kills", type=int, default=20)
+    parser.add_argument("--fault-rate", type=float, default=0.3)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="ramp-chaos-") as tmp:
+        work, cache = Path(tmp), Path(tmp) / "cache"
+        broken = kills(work, cache, args.random_kills, args.seed)
+        broken += faults(work, cache, args.fault_rate, args.seed)
+        broken += secret(work, cache)
+        broken += fuzz(work, cache)
+    print(f"chaos: {'PASS' if not broken else f'{broken} FAILURE(S)'} in {time.monotonic() - began:.0f} s")
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
