@@ -11,6 +11,8 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -199,9 +201,23 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return front_end.watch(settings, args.run_id)
 
 
-def cmd_ctl(args: argparse.Namespace) -> int:
+@asynccontextmanager
+async def run_store(settings: Any, run_id: str) -> AsyncIterator[tuple[Any, dict[str, Any]]]:
+    """The store holding ``run_id``, and its run row; a ConfigError naming both when either is
+    missing (and no empty store is made where there was none)."""
     from .store import Store
 
+    path = settings.paths.runs_dir / "ramp.sqlite"
+    if not path.exists():
+        raise ConfigError(f"no run {run_id!r}: there is no store at {path}; pass --runs-dir", field="RUN_ID")
+    async with Store(path) as store:
+        run = await store.get_run(run_id)
+        if run is None:
+            raise ConfigError(f"no run {run_id!r} in {path}", field="RUN_ID")
+        yield store, run
+
+
+def cmd_ctl(args: argparse.Namespace) -> int:
     if args.action == "rerun" and not args.instance:
         raise ConfigError("rerun needs an instance id: ramp ctl RUN_ID rerun INSTANCE_ID", field="instance")
     settings = _settings(args)
@@ -209,13 +225,7 @@ def cmd_ctl(args: argparse.Namespace) -> int:
     async def go() -> int:
         from .runner import run_is_live
 
-        path = settings.paths.runs_dir / "ramp.sqlite"
-        if not path.exists():  # and do not make an empty store there
-            raise ConfigError(f"no run {args.run_id!r}: there is no store at {path}; pass --runs-dir", field="RUN_ID")
-        async with Store(path) as store:
-            run = await store.get_run(args.run_id)
-            if run is None:
-                raise ConfigError(f"no run {args.run_id!r} in {path}", field="RUN_ID")
+        async with run_store(settings, args.run_id) as (store, run):
             live = run_is_live(run)
             waiting = [p["phase"] + 1 for p in await store.phases(args.run_id) if p["status"] == "awaiting_approval"]
             resume = f"resume it with `ramp run --run-id {args.run_id}` and the settings it was started with"
@@ -241,18 +251,11 @@ def cmd_ctl(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from .runner import summary_metrics
-    from .store import Store
 
     settings = _settings(args)
 
     async def go() -> int:
-        path = settings.paths.runs_dir / "ramp.sqlite"
-        if not path.exists():  # and do not make an empty store there
-            raise ConfigError(f"no run {args.run_id!r}: there is no store at {path}; pass --runs-dir", field="RUN_ID")
-        async with Store(path) as store:
-            run = await store.get_run(args.run_id)
-            if run is None:
-                raise ConfigError(f"no run {args.run_id!r} in {path}", field="RUN_ID")
+        async with run_store(settings, args.run_id) as (store, run):
             instances = await store.instances(args.run_id)
             metrics = await summary_metrics(store, args.run_id)
         if args.json:

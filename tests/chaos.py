@@ -277,7 +277,9 @@ def fault_catalog(path: Path, server: OpenAIServer) -> Path:
 
     path.write_text(yaml.safe_dump({"models": {"faulty": {
         "provider": "openai-compatible", "base_url": server.url, "name": "fake-model", "local": True,
-        "retry": {"max_retries": 3, "backoff_s": 0.01, "backoff_max_s": 0.05, "failure_cap": 1000, "cooldown_s": 1},
+        # One retry, and none at the attempt level (fault_matrix): a fault twice in a row ends the
+        # attempt, so both paths are taken, the retried call and the attempt lost to the provider.
+        "retry": {"max_retries": 1, "backoff_s": 0.01, "backoff_max_s": 0.05, "failure_cap": 1000, "cooldown_s": 1},
         "timeouts": {"connect_s": 2.0, "read_s": 0.6, "total_s": 10.0},
     }}}))
     return path
@@ -301,7 +303,7 @@ def fault_matrix(runs: Path, cache_dir: Path, work: Path, *, rate: float, instan
         out = finish(["run", "--dataset", "bundled", "--instances", instances, "--agent", "bash", "--model", "faulty",
                       "--attempts", str(attempts), "--attempt-policy", "fixed", "--headless", "--json",
                       "--runs-dir", str(runs), "--run-id", "faults"],
-                     cache_dir, RAMP_PATHS__MODELS_FILE=str(catalog), RAMP_RUN__RETRY_BACKOFF_S="0.01",
+                     cache_dir, RAMP_PATHS__MODELS_FILE=str(catalog), RAMP_RUN__MAX_RETRIES="0",
                      RAMP_RUN__AGENT_CONCURRENCY="4", RAMP_RAMP__GATE__STOP="[]")
         requests = len(server.calls("/v1/chat/completions"))
         injected = dict(server.injected)
