@@ -65,10 +65,12 @@ class SWEInstance(BaseModel):
     def _safe_diff(cls, value: str, info: ValidationInfo) -> str:
         from ..evaluators.patching import check_patch_paths, patch_paths
 
-        if info.field_name == "test_patch" and not patch_paths(value):
+        # Empty is allowed (a suite whose failing tests are already in the repository); text that
+        # names no file is not a patch at all, and would be silently ignored at evaluation.
+        if info.field_name == "test_patch" and value.strip() and not patch_paths(value):
             raise ValueError(
-                "is not a unified diff that adds or changes a test file; the row needs the patch that "
-                "adds the tests deciding resolution"
+                "is not a unified diff (it names no file); give the patch that adds the tests deciding "
+                "resolution, or leave it empty if they are already in the repository"
             )
         if problems := check_patch_paths(value):
             raise ValueError(f"writes outside the repository: {'; '.join(problems)}")
