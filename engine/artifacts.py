@@ -94,12 +94,6 @@ class RunFolder:
     def write_manifest(self, data: dict[str, Any]) -> None:
         atomic_write(self.manifest_path, redacted_json(data, self._redact, indent=2) + "\n")
 
-    def read_manifest(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.manifest_path.read_text())
-        except FileNotFoundError:
-            return {}
-
     def write_patch(self, instance_id: str, attempt: int, patch: str) -> tuple[Path, str, str]:
         """Save an attempt's patch, redacted; returns its path, its sha256 and the redacted text,
         which is the patch the run records, exports and grades."""

@@ -20,13 +20,9 @@ import anyio
 
 from .demo.command import add_parser as add_demo_parser
 from .demo.command import cmd_demo
-from .errors import ConfigError, RampError
+from .errors import ConfigError, ExitCode, RampError
 from .reports.commands import COMMANDS as OUTPUT_COMMANDS
 from .reports.commands import add_parsers as add_output_parsers
-
-EXIT_CONFIG = 2
-EXIT_INFRA = 3
-EXIT_INTERRUPTED = 130
 
 
 def _runs_dir_arg(parser: argparse.ArgumentParser) -> None:
@@ -303,7 +299,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(check.line())
     failed = [c for c in checks if not c.ok]
     print(f"{len(checks) - len(failed)} ok, {len(failed)} failed")
-    return EXIT_INFRA if failed else 0
+    return ExitCode.INFRA if failed else 0
 
 
 def cmd_dataset(args: argparse.Namespace) -> int:
@@ -356,15 +352,15 @@ def main(argv: list[str] | None = None, front_end: Any = None) -> int:
         code = COMMANDS[args.command](args)
     except ConfigError as exc:
         print(f"ramp: error: {redactor()(str(exc))}", file=sys.stderr)
-        _failure_summary(args, EXIT_CONFIG, redactor()(str(exc)))
-        code = EXIT_CONFIG
+        _failure_summary(args, ExitCode.CONFIG, redactor()(str(exc)))
+        code = ExitCode.CONFIG
     except RampError as exc:
         print(f"ramp: {redactor()(str(exc))}", file=sys.stderr)
         _failure_summary(args, exc.exit_code, redactor()(str(exc)))
         code = exc.exit_code
     except KeyboardInterrupt:
         print("ramp: interrupted", file=sys.stderr)
-        code = EXIT_INTERRUPTED
+        code = ExitCode.INTERRUPTED
     except BrokenPipeError:
         return _closed_pipe()
     except Exception as exc:  # a bug: say so plainly; the traceback is one variable away
@@ -372,18 +368,13 @@ def main(argv: list[str] | None = None, front_end: Any = None) -> int:
             raise
         print(f"ramp: internal error: {type(exc).__name__}: {redactor()(str(exc))} (set RAMP_DEBUG=1 for the traceback)",
               file=sys.stderr)
-        _failure_summary(args, EXIT_INFRA, f"{type(exc).__name__}: {redactor()(str(exc))}")
-        code = EXIT_INFRA
+        _failure_summary(args, ExitCode.INFRA, f"{type(exc).__name__}: {redactor()(str(exc))}")
+        code = ExitCode.INFRA
     try:
         sys.stdout.flush()  # here, not at interpreter exit, where a closed pipe prints a traceback
     except BrokenPipeError:
         return _closed_pipe()
     return code
-
-
-#: Exit code when the reader of stdout went away (`ramp status RUN | head -1`): 128 + SIGPIPE, as
-#: a shell tool killed by the signal reports, so `set -o pipefail` scripts see what `cat` gives them.
-EXIT_CLOSED_PIPE = 141
 
 
 def _closed_pipe() -> int:
@@ -392,7 +383,7 @@ def _closed_pipe() -> int:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
-    return EXIT_CLOSED_PIPE
+    return ExitCode.CLOSED_PIPE
 
 
 if __name__ == "__main__":

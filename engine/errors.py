@@ -7,7 +7,19 @@ that could not be built says nothing about the model.
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import Literal, get_args
+
+
+class ExitCode(IntEnum):
+    """How every `ramp` command ends (DESIGN.md, "Exit codes"); scripts and cron depend on them."""
+
+    OK = 0  #: finished, the last gate not STOP
+    GATE_STOP = 1  #: a gate said STOP (or a budget or quota stopped the run)
+    CONFIG = 2  #: usage or config error
+    INFRA = 3  #: infrastructure failure
+    INTERRUPTED = 130  #: SIGINT or SIGTERM, or stopped by the operator
+    CLOSED_PIPE = 141  #: the reader of stdout went away (128 + SIGPIPE, as a shell tool reports)
 
 ErrorClass = Literal[
     "infra",
@@ -30,13 +42,13 @@ NOT_SCORED: frozenset[str] = frozenset({"infra", "rate_limit", "budget"})
 class RampError(Exception):
     """Base of every error the engine raises on purpose."""
 
-    exit_code = 3
+    exit_code: int = ExitCode.INFRA
 
 
 class ConfigError(RampError):
     """Bad configuration or usage. The message names the file, the field and the fix."""
 
-    exit_code = 2
+    exit_code = ExitCode.CONFIG
 
     def __init__(self, message: str, *, file: str | None = None, field: str | None = None):
         self.file = file
@@ -72,9 +84,3 @@ class InfraError(AttemptError):
 
 class IllegalTransition(RampError):
     """A state machine was asked for a transition DESIGN.md does not allow."""
-
-
-class RunStopped(RampError):
-    """Raised inside the scheduler when an operator stops the run."""
-
-    exit_code = 0

@@ -18,7 +18,6 @@ from .events import State, StateChanged
 
 STATES: tuple[str, ...] = get_args(State)
 TERMINAL: frozenset[str] = frozenset({"resolved", "unresolved", "error"})
-WORKING: frozenset[str] = frozenset(STATES) - TERMINAL - {"queued"}
 
 TRANSITIONS: dict[str | None, frozenset[str]] = {
     None: frozenset({"queued"}),

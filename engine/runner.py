@@ -23,7 +23,7 @@ from .artifacts import MAX_ID_LENGTH, RunFolder, id_problem, shown_id
 from .config import Settings
 from .datasets.rows import SWEInstance
 from .display import Display
-from .errors import ConfigError, RampError
+from .errors import ConfigError, ExitCode, RampError
 from .evaluators import build_evaluator
 from .events import Alert, RunFinished, RunStarted, Summary
 from .gatekeeper import RampGate
@@ -37,8 +37,6 @@ from .scheduler import GateKeeper, Scheduler, SchedulerOptions
 from .secrets import MIN_SECRET_LENGTH, RedactingDisplay, Redactor, Secrets
 from .secrets import install as install_redactor
 from .store import Store
-
-EXIT_OK, EXIT_GATE_STOP, EXIT_CONFIG, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 #: Settings that define what a run measures; a resumed run must not change them.
 IDENTITY_FIELDS = ("dataset", "agent", "model", "evaluator", "attempts", "attempt_policy")
@@ -360,7 +358,7 @@ async def execute_run(
                     await model.aclose()
         outcomes = scheduler.outcomes()
         # A budget or quota stop is a limit firing, like a gate's STOP: the run did not go on.
-        exit_code = EXIT_GATE_STOP if scheduler.budget_stop else _exit_code(status, await store.attempts(run_id))
+        exit_code = ExitCode.GATE_STOP if scheduler.budget_stop else _exit_code(status, await store.attempts(run_id))
         with anyio.CancelScope(shield=True):
             summary = Summary(
                 status=status, exit_code=exit_code, outcomes=outcomes,  # type: ignore[arg-type]
@@ -379,16 +377,16 @@ def _exit_code(status: str, attempts: list[dict[str, Any]]) -> int:
     """DESIGN.md's exit codes. Interruption first; then infrastructure (an instance whose every
     attempt failed on infra was never measured, whatever the gate made of the rest); then STOP."""
     if status in ("interrupted", "stopped"):
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     final: dict[str, list[dict[str, Any]]] = {}
     for a in attempts:
         final.setdefault(a["instance_id"], []).append(a)
     for rows in final.values():
         if all(r["outcome"] == "error" and r["error_class"] == "infra" for r in rows):
-            return EXIT_INFRA
+            return ExitCode.INFRA
     if status == "gate_stop":
-        return EXIT_GATE_STOP
-    return EXIT_OK
+        return ExitCode.GATE_STOP
+    return ExitCode.OK
 
 
 async def _predictions(store: Store, run_id: str, model_name: str) -> list[dict[str, Any]]:
@@ -413,7 +411,7 @@ async def summary_metrics(store: Store, run_id: str) -> dict[str, Any]:
 class PreflightFailed(RampError):
     """The run cannot start: something it needs is missing."""
 
-    exit_code = EXIT_INFRA
+    exit_code = ExitCode.INFRA
 
     def __init__(self, checks: list[Check]):
         self.checks = checks

@@ -27,6 +27,7 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from engine.errors import ExitCode
 from engine.events import Event
 from engine.runfeed import RunFeed
 from engine.runview import RunSnapshot
@@ -178,7 +179,7 @@ class RampApp(App[int]):
             if event.state == WorkerState.SUCCESS:
                 self.exit_code = int(worker.result or 0)
             else:
-                self.exit_code = int(getattr(error, "exit_code", 3)) if error else 130
+                self.exit_code = int(getattr(error, "exit_code", ExitCode.INFRA)) if error else ExitCode.INTERRUPTED
                 self.engine_error = str(error) if error else ""
             self._wake.set()
             self.post_message(EngineFinished(self.exit_code, str(error) if error else ""))
@@ -275,7 +276,7 @@ class RampApp(App[int]):
             if self._scheduler is None:  # still preparing: nothing durable to wind down
                 if self._engine is not None:
                     self._engine.cancel()
-                self.exit(130)
+                self.exit(ExitCode.INTERRUPTED)
             else:
                 self.send("stop")
                 self.notify("stopping: attempts in flight are saved and re-run on resume")

@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from engine import cli as engine_cli
+from engine.errors import ExitCode
 
 
 def resume_command(argv: list[str], run_id: str) -> str:
@@ -35,7 +36,7 @@ class TextualFrontEnd:
         if app.engine_error:
             print(f"ramp: {app.engine_error}", file=sys.stderr)
         code = app.exit_code if code is None else code
-        if code == 130:
+        if code == ExitCode.INTERRUPTED:
             print(f"run {run_id} stopped; resume it with: {resume}")
         else:
             print(f"run {run_id} ended with exit code {code}; see it again with: ramp watch {run_id}")
