@@ -154,16 +154,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run_exists(path: Path, run_id: str) -> bool:
     import sqlite3
 
-    from .store import connect_readonly
+    from .store import StoreReader
 
     if not path.exists():
         return False
     try:
-        conn = connect_readonly(path)
-        try:
-            return conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is not None
-        finally:
-            conn.close()
+        with StoreReader(path) as reader:
+            return reader.run(run_id) is not None
     except sqlite3.Error:  # a store being created this instant: not there yet
         return False
 

@@ -16,6 +16,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -238,19 +239,7 @@ class Store:
     async def events(
         self, run_id: str, after: int = 0, limit: int = 10_000, kinds: Iterable[str] | None = None
     ) -> list[Event]:
-        sql = "SELECT seq, data FROM events WHERE run_id = ? AND seq > ?"
-        params: list[Any] = [run_id, after]
-        if kinds:
-            kinds = list(kinds)
-            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
-            params += kinds
-        rows = await self._all(sql + " ORDER BY seq LIMIT ?", [*params, limit])
-        out = []
-        for row in rows:
-            event = parse_event(row["data"])
-            event.seq = row["seq"]
-            out.append(event)
-        return out
+        return _parsed(await self._all(*_events_after(run_id, after, limit, kinds)))
 
     # -- runs ----------------------------------------------------------------------------------
 
@@ -505,8 +494,99 @@ class Store:
         return await self._all("SELECT * FROM commands WHERE run_id = ? ORDER BY id", (run_id,))
 
 
-def connect_readonly(path: Path) -> sqlite3.Connection:
-    """A synchronous read-only connection, for quick CLI reads and the TUI's coalesced polling."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-    conn.row_factory = sqlite3.Row
-    return conn
+def _events_after(
+    run_id: str, after: int, limit: int, kinds: Iterable[str] | None = None
+) -> tuple[str, list[Any]]:
+    """The one query that reads a run's events in order, after a seq (the writer's and the reader's)."""
+    sql = "SELECT seq, data FROM events WHERE run_id = ? AND seq > ?"
+    params: list[Any] = [run_id, after]
+    if kinds:
+        kinds = list(kinds)
+        sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+        params += kinds
+    return sql + " ORDER BY seq LIMIT ?", [*params, limit]
+
+
+def _parsed(rows: Iterable[Any]) -> list[Event]:
+    out = []
+    for row in rows:
+        event = parse_event(row["data"])
+        event.seq = row["seq"]
+        out.append(event)
+    return out
+
+
+@dataclass(frozen=True)
+class InstanceRows:
+    """What the store holds about one instance of a run, for its detail view."""
+
+    repo: str
+    attempts: list[dict[str, Any]]
+    #: The official grade (grade 0) of each attempt, by attempt number.
+    evaluations: dict[int, dict[str, Any]]
+    #: The agent_step events of each attempt, in order, as dicts.
+    steps: dict[int, list[dict[str, Any]]]
+
+
+class StoreReader:
+    """A synchronous, read-only view of the store, for a thread of its own (the TUI's feed, its
+    detail loader) and for one-shot CLI reads: it never holds an event loop, and WAL lets it read
+    while the engine writes, in the engine's process or another. Every query the front ends make is
+    here, beside the writer's. Opens lazily; ``sqlite3.Error`` escapes to the caller (a store being
+    created this instant has no tables yet)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+            self._conn.row_factory = sqlite3.Row
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> StoreReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return dict(row) if row is not None else None
+
+    def instance_count(self, run_id: str) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM instances WHERE run_id = ?", (run_id,)).fetchone()[0])
+
+    def instance_plan(self, run_id: str) -> list[dict[str, Any]]:
+        """Each instance's id, repo, phase and position (not its changing state: events carry that)."""
+        return [dict(r) for r in self.conn.execute(
+            "SELECT instance_id, repo, phase, position FROM instances WHERE run_id = ?", (run_id,))]
+
+    def phase_states(self, run_id: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute(
+            "SELECT phase, size, name, status, decision, decided_by FROM phases WHERE run_id = ? ORDER BY phase",
+            (run_id,),
+        )]
+
+    def events(self, run_id: str, after: int = 0, limit: int = 10_000) -> list[Event]:
+        return _parsed(self.conn.execute(*_events_after(run_id, after, limit)).fetchall())
+
+    def instance(self, run_id: str, instance_id: str) -> InstanceRows:
+        conn, key = self.conn, (run_id, instance_id)
+        row = conn.execute("SELECT repo FROM instances WHERE run_id = ? AND instance_id = ?", key).fetchone()
+        attempts = [dict(r) for r in conn.execute(
+            "SELECT * FROM attempts WHERE run_id = ? AND instance_id = ? ORDER BY attempt", key)]
+        evaluations = {r["attempt"]: dict(r) for r in conn.execute(
+            "SELECT * FROM evaluations WHERE run_id = ? AND instance_id = ? AND grade = 0", key)}
+        steps: dict[int, list[dict[str, Any]]] = {}
+        for r in conn.execute("SELECT attempt, data FROM events WHERE run_id = ? AND instance_id = ?"
+                              " AND kind = 'agent_step' ORDER BY seq", key):
+            steps.setdefault(r["attempt"], []).append(json.loads(r["data"]))
+        return InstanceRows(row["repo"] if row else "", attempts, evaluations, steps)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.store import connect_readonly
+from engine.store import StoreReader
 
 DIFF_LIMIT = 200_000
 LOG_TAIL_BYTES = 16_000
@@ -100,20 +100,9 @@ def _steps(trajectory_path: str | None, events: list[dict[str, Any]]) -> tuple[S
 
 
 def load_detail(db_path: Path, run_id: str, instance_id: str) -> InstanceDetail:
-    conn = connect_readonly(db_path)
-    try:
-        inst = conn.execute("SELECT repo FROM instances WHERE run_id = ? AND instance_id = ?",
-                            (run_id, instance_id)).fetchone()
-        attempts = conn.execute("SELECT * FROM attempts WHERE run_id = ? AND instance_id = ? ORDER BY attempt",
-                                (run_id, instance_id)).fetchall()
-        evals = {r["attempt"]: r for r in conn.execute(
-            "SELECT * FROM evaluations WHERE run_id = ? AND instance_id = ? AND grade = 0", (run_id, instance_id))}
-        steps: dict[int, list[dict[str, Any]]] = {}
-        for row in conn.execute("SELECT attempt, data FROM events WHERE run_id = ? AND instance_id = ?"
-                                " AND kind = 'agent_step' ORDER BY seq", (run_id, instance_id)):
-            steps.setdefault(row["attempt"], []).append(json.loads(row["data"]))
-    finally:
-        conn.close()
+    with StoreReader(db_path) as reader:
+        rows = reader.instance(run_id, instance_id)
+    attempts, evals, steps = rows.attempts, rows.evaluations, rows.steps
     out = []
     for a in attempts:
         ev = evals.get(a["attempt"])
@@ -126,4 +115,4 @@ def load_detail(db_path: Path, run_id: str, instance_id: str) -> InstanceDetail:
             steps=_steps(a["trajectory_path"], steps.get(a["attempt"], [])),
             log_tail=_tail(a["log_path"] or (ev["log_path"] if ev else None)),
         ))
-    return InstanceDetail(run_id, instance_id, inst["repo"] if inst else "", tuple(out))
+    return InstanceDetail(run_id, instance_id, rows.repo, tuple(out))
