@@ -12,99 +12,19 @@ The schema version is SQLite's ``user_version``; :data:`MIGRATIONS` brings any o
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 import anyio
 
-from .events import Event, EventBase, parse_event
-from .secrets import redact_data, redacted_json
-
-SCHEMA_V1 = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE runs (
-    run_id TEXT PRIMARY KEY,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    status TEXT NOT NULL,
-    exit_code INTEGER,
-    agent TEXT, model TEXT, evaluator TEXT, dataset TEXT, dataset_sha TEXT,
-    config_json TEXT NOT NULL,
-    pid INTEGER, host TEXT, heartbeat REAL
-);
-CREATE TABLE phases (
-    run_id TEXT NOT NULL, phase INTEGER NOT NULL, size INTEGER NOT NULL, name TEXT,
-    status TEXT NOT NULL DEFAULT 'pending',
-    tier TEXT, verdict_json TEXT, decision TEXT, decided_by TEXT, decided_at REAL,
-    PRIMARY KEY (run_id, phase)
-);
-CREATE TABLE instances (
-    run_id TEXT NOT NULL, instance_id TEXT NOT NULL, repo TEXT NOT NULL,
-    phase INTEGER NOT NULL, position INTEGER NOT NULL,
-    state TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 0, sub_state TEXT,
-    outcome TEXT, error_class TEXT, extra_attempts INTEGER NOT NULL DEFAULT 0, updated_at REAL,
-    PRIMARY KEY (run_id, instance_id)
-);
-CREATE TABLE attempts (
-    run_id TEXT NOT NULL, instance_id TEXT NOT NULL, attempt INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    outcome TEXT, error_class TEXT, detail TEXT, retries INTEGER NOT NULL DEFAULT 0,
-    exit_status TEXT, patch_path TEXT, patch_sha TEXT, patch_bytes INTEGER,
-    trajectory_path TEXT, log_path TEXT,
-    started_at REAL, agent_done_at REAL, finished_at REAL, agent_s REAL, eval_s REAL,
-    input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
-    cost_usd REAL NOT NULL DEFAULT 0, calls INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (run_id, instance_id, attempt)
-);
-CREATE TABLE evaluations (
-    run_id TEXT NOT NULL, instance_id TEXT NOT NULL, attempt INTEGER NOT NULL,
-    grade INTEGER NOT NULL DEFAULT 0, evaluator TEXT,
-    resolved INTEGER NOT NULL, applied INTEGER NOT NULL, error_class TEXT, detail TEXT,
-    tests_json TEXT, f2p_json TEXT, p2p_json TEXT, log_path TEXT,
-    duration_s REAL, setup_s REAL, created_at REAL,
-    PRIMARY KEY (run_id, instance_id, attempt, grade)
-);
-CREATE TABLE events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id TEXT NOT NULL, ts REAL NOT NULL, kind TEXT NOT NULL,
-    instance_id TEXT, attempt INTEGER, data TEXT NOT NULL
-);
-CREATE INDEX events_by_run ON events (run_id, seq);
-CREATE TABLE llm_calls (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id TEXT, instance_id TEXT, attempt INTEGER,
-    ts REAL NOT NULL, day TEXT NOT NULL, model_id TEXT NOT NULL, provider TEXT NOT NULL,
-    input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
-    cached_tokens INTEGER NOT NULL DEFAULT 0, estimated INTEGER NOT NULL DEFAULT 0,
-    cost_usd REAL, latency_s REAL, ttft_s REAL, status TEXT NOT NULL, error_class TEXT
-);
-CREATE INDEX llm_calls_by_day ON llm_calls (provider, day);
-CREATE INDEX llm_calls_by_run ON llm_calls (run_id);
-CREATE TABLE commands (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id TEXT NOT NULL, ts REAL NOT NULL, command TEXT NOT NULL, arg TEXT NOT NULL DEFAULT '',
-    status TEXT NOT NULL DEFAULT 'pending', handled_at REAL, result TEXT
-);
-CREATE INDEX commands_pending ON commands (run_id, status);
-"""
-
-#: v2: the instance detail (TUI, reports) reads one instance's events; without this index that is a
-#: scan of every event of the store.
-SCHEMA_V2 = """
-CREATE INDEX events_by_instance ON events (run_id, instance_id, seq);
-"""
-
-#: Index i holds the script that takes user_version i to i + 1.
-MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_V2]
-SCHEMA_VERSION = len(MIGRATIONS)
-
-COMMANDS = ("pause", "resume", "stop", "approve", "reject", "rerun", "rerun-failed")
+from ..events import Event, EventBase
+from ..secrets import redact_data, redacted_json
+from .queries import events_after, parsed
+from .schema import COMMANDS, MIGRATIONS, SCHEMA_VERSION
 
 
 def _row_dict(cursor: aiosqlite.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
@@ -239,7 +159,7 @@ class Store:
     async def events(
         self, run_id: str, after: int = 0, limit: int = 10_000, kinds: Iterable[str] | None = None
     ) -> list[Event]:
-        return _parsed(await self._all(*_events_after(run_id, after, limit, kinds)))
+        return parsed(await self._all(*events_after(run_id, after, limit, kinds)))
 
     # -- runs ----------------------------------------------------------------------------------
 
@@ -492,101 +412,3 @@ class Store:
 
     async def commands(self, run_id: str) -> list[dict[str, Any]]:
         return await self._all("SELECT * FROM commands WHERE run_id = ? ORDER BY id", (run_id,))
-
-
-def _events_after(
-    run_id: str, after: int, limit: int, kinds: Iterable[str] | None = None
-) -> tuple[str, list[Any]]:
-    """The one query that reads a run's events in order, after a seq (the writer's and the reader's)."""
-    sql = "SELECT seq, data FROM events WHERE run_id = ? AND seq > ?"
-    params: list[Any] = [run_id, after]
-    if kinds:
-        kinds = list(kinds)
-        sql += f" AND kind IN ({','.join('?' * len(kinds))})"
-        params += kinds
-    return sql + " ORDER BY seq LIMIT ?", [*params, limit]
-
-
-def _parsed(rows: Iterable[Any]) -> list[Event]:
-    out = []
-    for row in rows:
-        event = parse_event(row["data"])
-        event.seq = row["seq"]
-        out.append(event)
-    return out
-
-
-@dataclass(frozen=True)
-class InstanceRows:
-    """What the store holds about one instance of a run, for its detail view."""
-
-    repo: str
-    attempts: list[dict[str, Any]]
-    #: The official grade (grade 0) of each attempt, by attempt number.
-    evaluations: dict[int, dict[str, Any]]
-    #: The agent_step events of each attempt, in order, as dicts.
-    steps: dict[int, list[dict[str, Any]]]
-
-
-class StoreReader:
-    """A synchronous, read-only view of the store, for a thread of its own (the TUI's feed, its
-    detail loader) and for one-shot CLI reads: it never holds an event loop, and WAL lets it read
-    while the engine writes, in the engine's process or another. Every query the front ends make is
-    here, beside the writer's. Opens lazily; ``sqlite3.Error`` escapes to the caller (a store being
-    created this instant has no tables yet)."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self._conn: sqlite3.Connection | None = None
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
-            self._conn.row_factory = sqlite3.Row
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def __enter__(self) -> StoreReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def run(self, run_id: str) -> dict[str, Any] | None:
-        row = self.conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        return dict(row) if row is not None else None
-
-    def instance_count(self, run_id: str) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM instances WHERE run_id = ?", (run_id,)).fetchone()[0])
-
-    def instance_plan(self, run_id: str) -> list[dict[str, Any]]:
-        """Each instance's id, repo, phase and position (not its changing state: events carry that)."""
-        return [dict(r) for r in self.conn.execute(
-            "SELECT instance_id, repo, phase, position FROM instances WHERE run_id = ?", (run_id,))]
-
-    def phase_states(self, run_id: str) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.conn.execute(
-            "SELECT phase, size, name, status, decision, decided_by FROM phases WHERE run_id = ? ORDER BY phase",
-            (run_id,),
-        )]
-
-    def events(self, run_id: str, after: int = 0, limit: int = 10_000) -> list[Event]:
-        return _parsed(self.conn.execute(*_events_after(run_id, after, limit)).fetchall())
-
-    def instance(self, run_id: str, instance_id: str) -> InstanceRows:
-        conn, key = self.conn, (run_id, instance_id)
-        row = conn.execute("SELECT repo FROM instances WHERE run_id = ? AND instance_id = ?", key).fetchone()
-        attempts = [dict(r) for r in conn.execute(
-            "SELECT * FROM attempts WHERE run_id = ? AND instance_id = ? ORDER BY attempt", key)]
-        evaluations = {r["attempt"]: dict(r) for r in conn.execute(
-            "SELECT * FROM evaluations WHERE run_id = ? AND instance_id = ? AND grade = 0", key)}
-        steps: dict[int, list[dict[str, Any]]] = {}
-        for r in conn.execute("SELECT attempt, data FROM events WHERE run_id = ? AND instance_id = ?"
-                              " AND kind = 'agent_step' ORDER BY seq", key):
-            steps.setdefault(r["attempt"], []).append(json.loads(r["data"]))
-        return InstanceRows(row["repo"] if row else "", attempts, evaluations, steps)

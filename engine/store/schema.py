@@ -1,0 +1,87 @@
+"""The store's schema: tables, indexes and the migrations that bring an older file forward.
+
+The schema version is SQLite's ``user_version``; :data:`MIGRATIONS` index i holds the script that
+takes version i to i + 1.
+"""
+
+from __future__ import annotations
+
+SCHEMA_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE runs (
+    run_id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    status TEXT NOT NULL,
+    exit_code INTEGER,
+    agent TEXT, model TEXT, evaluator TEXT, dataset TEXT, dataset_sha TEXT,
+    config_json TEXT NOT NULL,
+    pid INTEGER, host TEXT, heartbeat REAL
+);
+CREATE TABLE phases (
+    run_id TEXT NOT NULL, phase INTEGER NOT NULL, size INTEGER NOT NULL, name TEXT,
+    status TEXT NOT NULL DEFAULT 'pending',
+    tier TEXT, verdict_json TEXT, decision TEXT, decided_by TEXT, decided_at REAL,
+    PRIMARY KEY (run_id, phase)
+);
+CREATE TABLE instances (
+    run_id TEXT NOT NULL, instance_id TEXT NOT NULL, repo TEXT NOT NULL,
+    phase INTEGER NOT NULL, position INTEGER NOT NULL,
+    state TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 0, sub_state TEXT,
+    outcome TEXT, error_class TEXT, extra_attempts INTEGER NOT NULL DEFAULT 0, updated_at REAL,
+    PRIMARY KEY (run_id, instance_id)
+);
+CREATE TABLE attempts (
+    run_id TEXT NOT NULL, instance_id TEXT NOT NULL, attempt INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    outcome TEXT, error_class TEXT, detail TEXT, retries INTEGER NOT NULL DEFAULT 0,
+    exit_status TEXT, patch_path TEXT, patch_sha TEXT, patch_bytes INTEGER,
+    trajectory_path TEXT, log_path TEXT,
+    started_at REAL, agent_done_at REAL, finished_at REAL, agent_s REAL, eval_s REAL,
+    input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL NOT NULL DEFAULT 0, calls INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, instance_id, attempt)
+);
+CREATE TABLE evaluations (
+    run_id TEXT NOT NULL, instance_id TEXT NOT NULL, attempt INTEGER NOT NULL,
+    grade INTEGER NOT NULL DEFAULT 0, evaluator TEXT,
+    resolved INTEGER NOT NULL, applied INTEGER NOT NULL, error_class TEXT, detail TEXT,
+    tests_json TEXT, f2p_json TEXT, p2p_json TEXT, log_path TEXT,
+    duration_s REAL, setup_s REAL, created_at REAL,
+    PRIMARY KEY (run_id, instance_id, attempt, grade)
+);
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL, ts REAL NOT NULL, kind TEXT NOT NULL,
+    instance_id TEXT, attempt INTEGER, data TEXT NOT NULL
+);
+CREATE INDEX events_by_run ON events (run_id, seq);
+CREATE TABLE llm_calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT, instance_id TEXT, attempt INTEGER,
+    ts REAL NOT NULL, day TEXT NOT NULL, model_id TEXT NOT NULL, provider TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
+    cached_tokens INTEGER NOT NULL DEFAULT 0, estimated INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL, latency_s REAL, ttft_s REAL, status TEXT NOT NULL, error_class TEXT
+);
+CREATE INDEX llm_calls_by_day ON llm_calls (provider, day);
+CREATE INDEX llm_calls_by_run ON llm_calls (run_id);
+CREATE TABLE commands (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL, ts REAL NOT NULL, command TEXT NOT NULL, arg TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT 'pending', handled_at REAL, result TEXT
+);
+CREATE INDEX commands_pending ON commands (run_id, status);
+"""
+
+#: v2: the instance detail (TUI, reports) reads one instance's events; without this index that is a
+#: scan of every event of the store.
+SCHEMA_V2 = """
+CREATE INDEX events_by_instance ON events (run_id, instance_id, seq);
+"""
+
+#: Index i holds the script that takes user_version i to i + 1.
+MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_V2]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+COMMANDS = ("pause", "resume", "stop", "approve", "reject", "rerun", "rerun-failed")
