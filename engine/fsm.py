@@ -11,6 +11,7 @@ itself is pure; the scheduler persists each transition as a ``state`` event.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import get_args
 
 from .errors import ErrorClass, IllegalTransition
@@ -18,6 +19,21 @@ from .events import State, StateChanged
 
 STATES: tuple[str, ...] = get_args(State)
 TERMINAL: frozenset[str] = frozenset({"resolved", "unresolved", "error"})
+
+#: An instance's outcome over its attempts: the first of these that any attempt reached.
+OUTCOME_PRECEDENCE: tuple[str, ...] = ("resolved", "unresolved", "error")
+
+
+def best_outcome(outcomes: Iterable[str | None]) -> str | None:
+    """The instance's outcome given its attempts' (None before any finished)."""
+    seen = set(outcomes)
+    return next((o for o in OUTCOME_PRECEDENCE if o in seen), None)
+
+
+def rerun_failed_picks(finished: int, in_flight: bool, outcome: str | None) -> bool:
+    """Whether ``rerun-failed`` gives an instance another attempt: one finished, none in flight,
+    not resolved. The scheduler applies it; the TUI asks it to show what the command will rerun."""
+    return finished > 0 and not in_flight and outcome != "resolved"
 
 TRANSITIONS: dict[str | None, frozenset[str]] = {
     None: frozenset({"queued"}),

@@ -16,10 +16,27 @@ from __future__ import annotations
 import bisect
 from collections import Counter, deque
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, assert_never
 
-from .events import Alert, Event, GateVerdict, GovernorSample
-from .fsm import TERMINAL
+from .events import (
+    AgentStep,
+    Alert,
+    AttemptFinished,
+    CommandHandled,
+    EvaluationDone,
+    Event,
+    GateDecision,
+    GateVerdict,
+    GovernorSample,
+    LLMCall,
+    PhaseFinished,
+    PhaseStarted,
+    RunFinished,
+    RunStarted,
+    StateChanged,
+    Summary,
+)
+from .fsm import TERMINAL, best_outcome
 from .gates import GateConfig
 from .stats import percentile
 
@@ -220,11 +237,37 @@ class RunView:
     def apply(self, event: Event) -> None:
         if event.seq is not None:
             self.seq = max(self.seq, event.seq)
-        handler = getattr(self, f"_on_{event.kind}", None)
-        if handler is not None:
-            handler(event)
+        # A match over the closed union, not a handler looked up by name: renaming or adding an
+        # event kind fails type checking here instead of silently freezing a screen.
+        match event:
+            case RunStarted():
+                self._on_run_started(event)
+            case RunFinished():
+                self._on_run_finished(event)
+            case PhaseStarted():
+                self._on_phase_started(event)
+            case GateVerdict():
+                self._on_gate_verdict(event)
+            case GateDecision():
+                self._on_gate_decision(event)
+            case StateChanged():
+                self._on_state(event)
+            case AgentStep():
+                self._on_agent_step(event)
+            case AttemptFinished():
+                self._on_attempt_finished(event)
+            case LLMCall():
+                self._on_llm_call(event)
+            case GovernorSample():
+                self._on_governor(event)
+            case Alert():
+                self._on_alert(event)
+            case PhaseFinished() | EvaluationDone() | CommandHandled() | Summary():
+                pass  # nothing a view shows changes with these
+            case _:
+                assert_never(event)
 
-    def _on_run_started(self, e: Any) -> None:
+    def _on_run_started(self, e: RunStarted) -> None:
         self.status = "running"
         self.exit_code = None
         self.ended_at = None
@@ -234,17 +277,17 @@ class RunView:
         if not self.phases:
             self.phases = [PhaseView(index=i, size=s) for i, s in enumerate(e.phases)]
 
-    def _on_run_finished(self, e: Any) -> None:
+    def _on_run_finished(self, e: RunFinished) -> None:
         self.status, self.exit_code, self.ended_at = e.status, e.exit_code, e.ts
 
-    def _on_phase_started(self, e: Any) -> None:
+    def _on_phase_started(self, e: PhaseStarted) -> None:
         self.current_phase = e.phase
         self._set_phase(e.phase, status="running")
 
     def _on_gate_verdict(self, e: GateVerdict) -> None:
         self._set_phase(e.phase, verdict=e)
 
-    def _on_gate_decision(self, e: Any) -> None:
+    def _on_gate_decision(self, e: GateDecision) -> None:
         self._set_phase(e.phase, decision=e.decision, decided_by=e.by)
 
     def _set_phase(self, index: int, **fields: Any) -> None:
@@ -260,7 +303,7 @@ class RunView:
         self.rows[instance_id] = row
         return row
 
-    def _on_state(self, e: Any) -> None:
+    def _on_state(self, e: StateChanged) -> None:
         fields: dict[str, Any] = {"state": e.to_state, "attempt": e.attempt, "state_since": e.ts}
         if e.to_state != "agent":
             fields["sub_state"] = ""
@@ -270,14 +313,14 @@ class RunView:
             fields.update(attempt_ended=e.ts, error_class=e.error_class)
         self._update(e.instance_id, **fields)
 
-    def _on_agent_step(self, e: Any) -> None:
+    def _on_agent_step(self, e: AgentStep) -> None:
         if e.sub_state:
             self._update(e.instance_id, sub_state=e.sub_state)
 
-    def _on_attempt_finished(self, e: Any) -> None:
+    def _on_attempt_finished(self, e: AttemptFinished) -> None:
         outcomes = self._outcomes.setdefault(e.instance_id, set())
         outcomes.add(e.outcome)
-        best = next(o for o in ("resolved", "unresolved", "error") if o in outcomes)
+        best = best_outcome(outcomes)
         row = self.rows.get(e.instance_id)
         done = max(row.attempts_done if row else 0, e.attempt)
         self._update(e.instance_id, outcome=best, attempts_done=done, error_class=e.error_class)
@@ -286,7 +329,7 @@ class RunView:
             self._errors[e.error_class] += 1
         self.finished_since_origin.add(e.instance_id)
 
-    def _on_llm_call(self, e: Any) -> None:
+    def _on_llm_call(self, e: LLMCall) -> None:
         c = self._counts
         c["calls"] += 1
         c["input_tokens"] += e.input_tokens

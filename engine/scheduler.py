@@ -42,7 +42,7 @@ from .events import (
     PhaseStarted,
     RunStatus,
 )
-from .fsm import TERMINAL, InstanceMachine
+from .fsm import TERMINAL, InstanceMachine, best_outcome, rerun_failed_picks
 from .governor import Governor
 from .store import Store
 
@@ -111,11 +111,7 @@ class InstanceTrack:
         return len(self.outcomes)
 
     def outcome(self) -> str | None:
-        values = set(self.outcomes.values())
-        for outcome in ("resolved", "unresolved", "error"):
-            if outcome in values:
-                return outcome
-        return None
+        return best_outcome(self.outcomes.values())
 
 
 class Scheduler:
@@ -416,9 +412,7 @@ class Scheduler:
             await self._add_attempt(track)
             return "done", f"queued attempt {self.allowed_attempts(track)} of {arg}"
         if command == "rerun-failed":
-            failed = [
-                t for t in self.tracks.values() if t.done and not t.active and t.outcome() != "resolved"
-            ]
+            failed = [t for t in self.tracks.values() if rerun_failed_picks(t.done, t.active, t.outcome())]
             for track in failed:
                 await self._add_attempt(track)
             return "done", ",".join(t.instance.instance_id for t in failed) or "nothing to rerun"

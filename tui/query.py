@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from engine.fsm import TERMINAL
+from engine.fsm import TERMINAL, rerun_failed_picks
 from engine.runview import InstanceRow
 
 from .format import state_label
@@ -57,4 +57,4 @@ def sort_leaderboard(rows: list[dict[str, Any]], sort: int = 0) -> list[dict[str
 
 def failed_rows(rows: Sequence[InstanceRow]) -> list[InstanceRow]:
     """What ``rerun-failed`` reruns (the scheduler's rule): finished, not in flight, not resolved."""
-    return [r for r in rows if r.attempts_done and r.state in TERMINAL and r.outcome != "resolved"]
+    return [r for r in rows if rerun_failed_picks(r.attempts_done, r.state not in TERMINAL, r.outcome)]
