@@ -20,7 +20,6 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from .agents.base import Budgets
 from .errors import ConfigError
 from .feedback import FeedbackConfig, RegradeConfig
 from .gates import GateConfig
@@ -93,6 +92,18 @@ class PathsConfig(Section):
 
     def resolved_cache_dir(self) -> Path:
         return self.cache_dir if self.cache_dir is not None else self.runs_dir / ".cache"
+
+
+class Budgets(BaseModel):
+    """Limits one attempt may not cross. None means unlimited. (Here, in the core, because the
+    run config holds them; agents receive them in their task.)"""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt limit must not silently mean "no limit"
+
+    max_steps: int | None = Field(default=30, ge=1, description="Agent turns (model calls that act).")
+    max_tokens: int | None = Field(default=None, ge=1, description="Input plus output tokens.")
+    max_cost_usd: float | None = Field(default=None, gt=0, description="Dollars for this attempt.")
+    max_wall_s: float | None = Field(default=1800.0, gt=0, description="Wall-clock seconds for the agent.")
 
 
 class RunSection(Section):

@@ -16,8 +16,17 @@ from pathlib import Path
 
 import anyio
 from anyio.abc import Process
+from pydantic import BaseModel
 
-from .sandbox.base import CommandResult
+
+class CommandResult(BaseModel):
+    """The outcome of one shell command run in a sandbox."""
+
+    exit_code: int
+    output: str
+    timed_out: bool = False
+    duration_s: float = 0.0
+
 
 #: Variables handed to code Ramp runs but did not write (agent commands, builds and tests under
 #: evaluation): what toolchains need, never credentials such as API keys.

@@ -26,11 +26,13 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .display import Display
 from .errors import ConfigError
 from .events import Event, parse_event
+
+if TYPE_CHECKING:  # the core must not import a front end; the wrapper only holds one
+    from .display import Display
 
 REDACTED = "[REDACTED]"
 

@@ -10,24 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from ..config import Budgets  # agents receive the budgets the run config holds
 from ..datasets.rows import SWEInstance
 from ..errors import ErrorClass
 from ..sandbox.base import Sandbox
 
 ExitStatus = Literal["submitted", "no_patch", "budget_exhausted", "stuck", "error"]
-
-
-class Budgets(BaseModel):
-    """Limits one attempt may not cross. None means unlimited."""
-
-    model_config = ConfigDict(extra="forbid")  # a misspelt limit must not silently mean "no limit"
-
-    max_steps: int | None = Field(default=30, ge=1, description="Agent turns (model calls that act).")
-    max_tokens: int | None = Field(default=None, ge=1, description="Input plus output tokens.")
-    max_cost_usd: float | None = Field(default=None, gt=0, description="Dollars for this attempt.")
-    max_wall_s: float | None = Field(default=1800.0, gt=0, description="Wall-clock seconds for the agent.")
 
 
 class AgentTask(BaseModel):

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from ..artifacts import id_problem
+from .patches import check_patch_paths, patch_paths
 
 #: The fields every SWE-bench row has, in upstream order.
 SWEBENCH_FIELDS = (
@@ -63,8 +64,6 @@ class SWEInstance(BaseModel):
     @field_validator("test_patch", "patch")
     @classmethod
     def _safe_diff(cls, value: str, info: ValidationInfo) -> str:
-        from ..evaluators.patching import check_patch_paths, patch_paths
-
         # Empty is allowed (a suite whose failing tests are already in the repository); text that
         # names no file is not a patch at all, and would be silently ignored at evaluation.
         if info.field_name == "test_patch" and value.strip() and not patch_paths(value):

@@ -8,16 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from pydantic import BaseModel
-
-
-class CommandResult(BaseModel):
-    """The outcome of one shell command run in a sandbox."""
-
-    exit_code: int
-    output: str
-    timed_out: bool = False
-    duration_s: float = 0.0
+from ..proc import CommandResult  # what a sandbox command returns (defined in the core)
 
 
 @runtime_checkable
