@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .events import Event, parse_event
+from .yamlfile import read_text
 
 if TYPE_CHECKING:  # the core must not import a front end; the wrapper only holds one
     from .display import Display
@@ -91,18 +92,9 @@ class Secrets:
     def load(cls, path: Path, environ: Mapping[str, str] | None = None) -> Secrets:
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_text(path)
         except FileNotFoundError:
             text = ""
-        except UnicodeDecodeError as exc:
-            raise ConfigError(
-                f"not UTF-8 text (byte {exc.start} is not UTF-8); save it as UTF-8 KEY=VALUE lines "
-                "(values not shown)", file=str(path),
-            ) from None
-        except IsADirectoryError:
-            raise ConfigError("is a folder, not a KEY=VALUE file; set paths.secrets_file", file=str(path)) from None
-        except OSError as exc:
-            raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from None
         return cls(parse_credentials(text, str(path)), os.environ if environ is None else environ, path)
 
     def get(self, name: str) -> str | None:

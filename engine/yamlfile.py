@@ -71,22 +71,33 @@ def check_expansion(data: Any, source: str, *, error: type[ConfigError] = Config
     return data
 
 
-def read_yaml(path: Path, *, missing: str, error: type[ConfigError] = ConfigError) -> Any:
-    """Parse ``path``. ``missing`` is the fix to suggest when the file does not exist."""
+def read_text(path: Path, *, error: type[ConfigError] = ConfigError) -> str:
+    """An operator's text file (a config, a catalog, the credentials), decoded as UTF-8. A folder, an
+    unreadable file or one that is not UTF-8 raises ``error`` naming the file (and never quoting its
+    content, which may hold secrets); a missing one raises FileNotFoundError, for the caller to say
+    what a missing file means."""
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:
-        raise error(f"file not found; {missing}", file=str(path)) from None
+        raise
     except IsADirectoryError:
-        raise error(f"is a folder, not a file; {missing}", file=str(path)) from None
+        raise error("is a folder, not a file", file=str(path)) from None
     except OSError as exc:
         raise error(f"cannot read: {exc.strerror}", file=str(path)) from None
     try:
-        text = raw.decode("utf-8-sig")  # a UTF-8 byte-order mark is harmless: accept it
+        return raw.decode("utf-8-sig")  # a UTF-8 byte-order mark is harmless: accept it
     except UnicodeDecodeError as exc:
         utf16 = raw[:2] in (b"\xff\xfe", b"\xfe\xff")
         looks = "it is UTF-16 (it starts with a UTF-16 byte-order mark)" if utf16 else (
             f"byte {exc.start} is not UTF-8"
         )
         raise error(f"not UTF-8 text: {looks}; save the file as UTF-8", file=str(path)) from None
+
+
+def read_yaml(path: Path, *, missing: str, error: type[ConfigError] = ConfigError) -> Any:
+    """Parse ``path``. ``missing`` is the fix to suggest when the file does not exist."""
+    try:
+        text = read_text(path, error=error)
+    except FileNotFoundError:
+        raise error(f"file not found; {missing}", file=str(path)) from None
     return load_yaml_text(text, str(path), error=error)
