@@ -2,7 +2,9 @@
 
 WAL lets ``ramp watch`` and ``ramp ctl`` read (and write commands) while the engine writes. Records
 are written as they happen, each in its own transaction, with ``synchronous=NORMAL``: a SIGKILL at any
-moment leaves every committed row intact (only an OS crash could lose the last ones). Attempts and
+moment leaves every committed row intact (only an OS crash could lose the last ones). Records that
+must agree are one transaction: a run with its instances and phases, an attempt's finish with its
+instance's state and event, a model call with its attempt's counters. Attempts and
 evaluations are keyed by (run, instance, attempt[, grade]), so a restarted run overwrites what was in
 flight instead of duplicating it. Events are append-only and read back by rowid.
 
