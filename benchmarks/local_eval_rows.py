@@ -24,8 +24,8 @@ from pathlib import Path
 
 import anyio
 
+from engine.core.errors import InfraError
 from engine.datasets.rows import SWEInstance
-from engine.errors import InfraError
 from engine.evaluators.base import EvalRequest
 from engine.evaluators.local import LocalEvaluator, LocalEvaluatorConfig
 

@@ -22,14 +22,14 @@ import anyio
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.agents.base import AgentResult, Budgets  # noqa: E402
-from engine.artifacts import RunFolder  # noqa: E402
-from engine.config import GovernorConfig  # noqa: E402
+from engine.core.artifacts import RunFolder  # noqa: E402
+from engine.core.config import GovernorConfig  # noqa: E402
+from engine.core.events import AgentStep  # noqa: E402
 from engine.datasets.rows import SWEInstance  # noqa: E402
-from engine.display import NullDisplay  # noqa: E402
 from engine.evaluators.base import EvalResult  # noqa: E402
-from engine.events import AgentStep  # noqa: E402
-from engine.governor import Governor, HostSample  # noqa: E402
-from engine.scheduler import Scheduler, SchedulerOptions  # noqa: E402
+from engine.run.display import NullDisplay  # noqa: E402
+from engine.run.governor import Governor, HostSample  # noqa: E402
+from engine.run.scheduler import Scheduler, SchedulerOptions  # noqa: E402
 from engine.store import Store  # noqa: E402
 
 

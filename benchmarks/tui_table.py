@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psutil  # noqa: E402
 
-from engine.events import (  # noqa: E402
+from engine.core.events import (  # noqa: E402
     AgentStep,
     AttemptFinished,
     EvaluationDone,

@@ -18,9 +18,9 @@ from typing import Any
 
 import anyio
 
+from .core.errors import ConfigError, ExitCode, RampError
 from .demo.command import add_parser as add_demo_parser
 from .demo.command import cmd_demo
-from .errors import ConfigError, ExitCode, RampError
 from .reports.commands import COMMANDS as OUTPUT_COMMANDS
 from .reports.commands import add_parsers as add_output_parsers
 
@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Any:
-    from .config import load_settings
+    from .core.config import load_settings
 
     overrides = dict(overrides or {})
     if getattr(args, "runs_dir", None) is not None:
@@ -132,14 +132,14 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _display(args: argparse.Namespace) -> Any:
-    from .display import JsonLinesDisplay, PlainDisplay
+    from .run.display import JsonLinesDisplay, PlainDisplay
 
     return JsonLinesDisplay() if args.json else PlainDisplay()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .frontend import interactive
-    from .runner import execute_run
+    from .run.runner import execute_run
 
     settings = _settings(args, _run_overrides(args))
     front_end = interactive(args)
@@ -216,7 +216,7 @@ def cmd_ctl(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     async def go() -> int:
-        from .runner import run_is_live
+        from .run.runner import run_is_live
 
         async with run_store(settings, args.run_id) as (store, run):
             live = run_is_live(run)
@@ -243,7 +243,7 @@ def cmd_ctl(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .runner import summary_metrics
+    from .run.runner import summary_metrics
 
     settings = _settings(args)
 
@@ -269,11 +269,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    from .core.preflight import backend_checks, host_checks, report_checks
     from .evaluators import build_evaluator
     from .models.factory import doctor_checks
-    from .preflight import backend_checks, host_checks, report_checks
-    from .runner import prepare_instances
-    from .sandbox.repos import DEFAULT_SOURCE, RepoCache
+    from .run.runner import prepare_instances
+    from .workspace.repos import DEFAULT_SOURCE, RepoCache
 
     overrides = {"run.dataset": args.dataset, "run.evaluator": args.evaluator, "run.model": args.model}
     settings = _settings(args, overrides)
@@ -339,11 +339,11 @@ def main(argv: list[str] | None = None, front_end: Any = None) -> int:
     args.front_end = front_end
     if getattr(args, "runs_dir", None) is None and os.environ.get("RAMP_RUNS_DIR"):
         args.runs_dir = Path(os.environ["RAMP_RUNS_DIR"])
-    from .secrets import current as redactor  # error messages can quote provider replies
+    from .core.secrets import current as redactor  # error messages can quote provider replies
 
     try:
         if getattr(args, "run_id", None):
-            from .runner import check_run_id
+            from .run.runner import check_run_id
 
             check_run_id(args.run_id, "--run-id" if args.command in ("run", "demo") else "RUN_ID")
         code = COMMANDS[args.command](args)

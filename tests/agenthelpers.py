@@ -20,7 +20,7 @@ from engine.datasets.rows import SWEInstance
 from engine.models.base import Completion
 from engine.models.scripted import ScriptedModel
 from engine.sandbox.local import LocalSandbox
-from engine.sandbox.repos import RepoCache
+from engine.workspace.repos import RepoCache
 
 
 @cache

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.errors import NOT_SCORED
+from engine.core.errors import NOT_SCORED
 
 from .fakeservers import (
     OpenAIServer,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.datasets.rows import SWEInstance
-from engine.specs import register
+from engine.datasets.specs import register
 
 REPO = "ramp-tests/calc"
 SPEC = {

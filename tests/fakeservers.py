@@ -18,11 +18,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from engine.events import EventBase
+from engine.core.events import EventBase
+from engine.core.secrets import Redactor, Secrets
 from engine.models.base import CallContext
 from engine.models.catalog import parse_catalog
 from engine.models.factory import RunModels
-from engine.secrets import Redactor, Secrets
 from engine.store import Store
 
 DEFAULT_USAGE = {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from engine.agents.direct_edit import DirectEditAgent, DirectEditConfig
+from engine.core.errors import AttemptError
 from engine.demo.script import scripts
-from engine.errors import AttemptError
 from engine.models.scripted import ScriptedModel
 
 from .agenthelpers import Priced, Recorder, block, checkout, make_task

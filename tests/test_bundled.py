@@ -22,8 +22,8 @@ from engine.datasets import select
 from engine.datasets.bundled import SPEC, build_bundled, load_task, task_names
 from engine.datasets.bundled.builder import RECORD_NAME, build_task, mirrors_dir
 from engine.datasets.rows import SWEBENCH_FIELDS, SWEInstance
-from engine.sandbox.repos import RepoCache
-from engine.specs import get_parser, get_spec
+from engine.datasets.specs import get_parser, get_spec
+from engine.workspace.repos import RepoCache
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SMOKE_SLICE = REPO_ROOT / "config" / "instances" / "bundled-smoke.yaml"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import load_settings
-from engine.errors import ConfigError
+from engine.core.config import load_settings
+from engine.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 

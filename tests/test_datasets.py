@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from engine.core.errors import DatasetError
 from engine.datasets import (
     SWEInstance,
     content_sha256,
@@ -18,7 +19,6 @@ from engine.datasets import (
     resolve_dataset,
 )
 from engine.datasets.hub import LOCAL_DIR_ENV, parse_hub_spec
-from engine.errors import DatasetError
 
 from .shareddata import lite_path
 

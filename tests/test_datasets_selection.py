@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.core.errors import DatasetError
 from engine.datasets import SWEInstance, load_slice, resolve_dataset, select, stratified_order
-from engine.errors import DatasetError
 
 from .shareddata import lite_path
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from engine.datasets.specs import register
 from engine.docker.client import call, labels
 from engine.docker.images import ImageStore
 from engine.evaluators.docker_envs import LABEL_ENV, env_tag
-from engine.evaluators.pythons import find_python
-from engine.specs import register
+from engine.workspace.pythons import find_python
 from tests.dockerhelpers import docker_client, docker_evaluator, eval_request
 from tests.evalhelpers import REPO, SPEC, CalcRepo, make_calc_repo
 

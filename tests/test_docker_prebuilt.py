@@ -6,8 +6,8 @@ import json
 import time
 
 from engine.datasets.rows import SWEInstance
-from engine.docker import prebuilt
-from engine.docker.prebuilt import official_image, registry_answers
+from engine.evaluators import prebuilt
+from engine.evaluators.prebuilt import official_image, registry_answers
 
 from .shareddata import lite_path
 

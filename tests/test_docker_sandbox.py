@@ -12,7 +12,7 @@ from engine.evaluators.docker import DockerEvaluatorConfig
 from engine.sandbox import SANDBOXES
 from engine.sandbox.base import Sandbox
 from engine.sandbox.docker import DockerSandboxFactory
-from engine.sandbox.repos import RepoCache
+from engine.workspace.repos import RepoCache
 from tests.dockerhelpers import docker_client, docker_evaluator, eval_request, run_containers
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

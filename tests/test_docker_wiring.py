@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import Settings
-from engine.errors import ConfigError
+from engine.core.config import Settings
+from engine.core.errors import ConfigError
 from engine.sandbox import build_sandbox_factory, sandbox_name
 from engine.sandbox.docker import DockerSandboxFactory, _inside
 from engine.sandbox.local import LocalSandboxFactory
-from engine.sandbox.repos import RepoCache
+from engine.workspace.repos import RepoCache
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,6 @@ from engine.evaluators.base import EvalRequest
 from engine.evaluators.era import build_constraints, exclude_newer_args, relaxation
 from engine.evaluators.imports import find_layout
 from engine.evaluators.local import LocalEvaluator, LocalEvaluatorConfig
-from engine.evaluators.pythons import find_python, missing_python_message
 from engine.evaluators.requirements import (
     conda_to_pip,
     package_list,
@@ -22,6 +21,7 @@ from engine.evaluators.requirements import (
     read_requirements,
 )
 from engine.evaluators.steps import pip_install_target, split_steps
+from engine.workspace.pythons import find_python, missing_python_message
 from tests.evalhelpers import CalcRepo, git, make_calc_repo
 
 ROOT = Path(__file__).resolve().parents[1]

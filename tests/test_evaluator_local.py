@@ -10,7 +10,7 @@ import anyio
 import psutil
 import pytest
 
-from engine.errors import InfraError
+from engine.core.errors import InfraError
 from engine.evaluators import EVALUATORS
 from engine.evaluators.base import EvalRequest, Evaluator
 from engine.evaluators.local import LocalEvaluator, LocalEvaluatorConfig

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import IllegalTransition
-from engine.fsm import STATES, TRANSITIONS, InstanceMachine
+from engine.core.errors import IllegalTransition
+from engine.core.fsm import STATES, TRANSITIONS, InstanceMachine
 
 
 def walk(m: InstanceMachine, *states: str) -> list:

@@ -8,13 +8,13 @@ from types import SimpleNamespace
 import anyio
 import pytest
 
-from engine.config import load_settings
-from engine.errors import ConfigError
-from engine.events import Alert, GateDecision, GateVerdict
-from engine.gatekeeper import RampGate
-from engine.gates import GateConfig, decide_tier, parse_rule
-from engine.metrics import load_run
-from engine.projections import describe, project
+from engine.core.config import load_settings
+from engine.core.errors import ConfigError
+from engine.core.events import Alert, GateDecision, GateVerdict
+from engine.core.gates import GateConfig, decide_tier, parse_rule
+from engine.results.metrics import load_run
+from engine.results.projections import describe, project
+from engine.run.gatekeeper import RampGate
 from engine.store import Store
 from tests.rampfill import attempt, call, make_run
 

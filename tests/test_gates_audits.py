@@ -12,14 +12,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from engine.artifacts import RunFolder
-from engine.audits import run_audits
+from engine.core.artifacts import RunFolder
+from engine.core.events import Alert
+from engine.core.feedback import FeedbackConfig, RegradeConfig
 from engine.datasets.rows import SWEInstance
 from engine.evaluators import base as evaluation
 from engine.evaluators.local import LocalEvaluator, LocalEvaluatorConfig
-from engine.events import Alert
-from engine.feedback import FeedbackConfig, RegradeConfig
-from engine.metrics import run_metrics
+from engine.results.metrics import run_metrics
+from engine.run.audits import run_audits
 from engine.store import Store
 from tests.evalhelpers import REPO, diff_of, git, make_calc_repo
 from tests.rampfill import attempt, make_run

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import anyio
 
-from engine.config import GovernorConfig
-from engine.governor import Governor, HostSample, host_sample
+from engine.core.config import GovernorConfig
+from engine.run.governor import Governor, HostSample, host_sample
 
 
 class Host:

@@ -15,8 +15,8 @@ import pytest
 from rich.console import Console
 from swebench.harness.run_evaluation import get_dataset_from_preds
 
-from engine.export import choose_attempt, export_predictions
-from engine.leaderboard import leaderboard_rows, print_table
+from engine.results.export import choose_attempt, export_predictions
+from engine.results.leaderboard import leaderboard_rows, print_table
 from engine.store import Store
 from tests.rampfill import attempt, call, make_run
 

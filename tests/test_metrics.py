@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from engine.feedback import chosen, is_test_path, public_tests, split_patch, split_tests
-from engine.stats import bootstrap_diff_ci, mcnemar_exact, pass_at_k, percentile, wilson_interval
+from engine.core.feedback import chosen, is_test_path, public_tests, split_patch, split_tests
+from engine.core.stats import (
+    bootstrap_diff_ci,
+    mcnemar_exact,
+    pass_at_k,
+    percentile,
+    wilson_interval,
+)
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.feedback import split_tests
-from engine.gates import GATE_METRICS
-from engine.metrics import compute, find_baseline, load_run, run_metrics
+from engine.core.feedback import split_tests
+from engine.core.gates import GATE_METRICS
+from engine.results.metrics import compute, find_baseline, load_run, run_metrics
 from engine.store import Store
 from tests.rampfill import attempt, call, make_run
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from engine.errors import AttemptError
+from engine.core.errors import AttemptError
 from engine.models.base import CallContext, Message
 from engine.models.scripted import ScriptedModel
 from engine.models.tokens import count_messages, count_text

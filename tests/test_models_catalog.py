@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import ConfigError
+from engine.core.errors import ConfigError
+from engine.core.secrets import Secrets
 from engine.models.base import Usage
 from engine.models.catalog import ModelEntry, load_catalog, parse_catalog
 from engine.models.factory import build_provider
-from engine.secrets import Secrets
 
 ROOT = Path(__file__).resolve().parents[1]
 

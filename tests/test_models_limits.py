@@ -8,7 +8,7 @@ import time
 import anyio
 import pytest
 
-from engine.errors import AttemptError
+from engine.core.errors import AttemptError
 from engine.models.limits import (
     AdaptiveConcurrency,
     Breaker,

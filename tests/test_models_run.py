@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from engine import secrets
 from engine.agents import AGENTS
 from engine.agents.base import AgentResult
-from engine.config import load_settings
-from engine.display import JsonLinesDisplay
+from engine.core import secrets
+from engine.core.config import load_settings
 from engine.evaluators import EVALUATORS
 from engine.evaluators.base import EvalResult
 from engine.models.base import CallContext, Message
-from engine.runner import execute_run
+from engine.run.display import JsonLinesDisplay
+from engine.run.runner import execute_run
 from engine.store import Store
 from tests.fakeservers import FAST, OpenAIServer, bad_json, no_choices, ok, slow, status
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import AttemptError
+from engine.core.errors import AttemptError
 from engine.models.base import Message
 from engine.models.factory import model_checks
 from engine.models.tokens import count_messages

@@ -9,7 +9,7 @@ import time
 import anyio
 import pytest
 
-from engine.errors import AttemptError
+from engine.core.errors import AttemptError
 from engine.models.base import Message
 from engine.models.tokens import count_messages, count_text
 from tests.fakeservers import (

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import ConfigError
+from engine.core.errors import ConfigError
 from engine.reports import write_comparison, write_report
 from engine.reports.compare import compare
 from engine.store import Store

@@ -14,13 +14,13 @@ import logging
 import pytest
 from rich.console import Console
 
-from engine import secrets
-from engine.artifacts import RunFolder
-from engine.display import JsonLinesDisplay, PlainDisplay
-from engine.errors import AttemptError, ConfigError
-from engine.events import Alert
+from engine.core import secrets
+from engine.core.artifacts import RunFolder
+from engine.core.errors import AttemptError, ConfigError
+from engine.core.events import Alert
+from engine.core.secrets import REDACTED, RedactingDisplay, Redactor, Secrets, parse_credentials
 from engine.models.base import Message
-from engine.secrets import REDACTED, RedactingDisplay, Redactor, Secrets, parse_credentials
+from engine.run.display import JsonLinesDisplay, PlainDisplay
 from tests.fakeservers import Harness, OpenAIServer, ok, openai_entry, status
 
 FILE_KEY = "sk-or-v1-planted-in-the-file-0123456789abcdef"
@@ -81,7 +81,7 @@ def test_every_credential_is_redacted_whatever_its_length_and_short_ones_are_nam
 
 def test_structured_records_stay_valid_whatever_the_secret_looks_like():
     """A short secret equal to JSON syntax (true, 1) must not break a stored event or a JSON file."""
-    from engine.secrets import redact_data, redacted_json
+    from engine.core.secrets import redact_data, redacted_json
 
     redact = Redactor(["true", "1"])
     data = {"resolved": True, "attempt": 1, "detail": "true story, attempt 1", "tests": ["1", "a"]}

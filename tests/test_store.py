@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from engine.events import AgentStep, RunStarted, StateChanged
+from engine.core.events import AgentStep, RunStarted, StateChanged
 from engine.store import SCHEMA_VERSION, Store
 
 

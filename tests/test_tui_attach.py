@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.runview import RunSnapshot
+from engine.results.runview import RunSnapshot
 from tui.app import RampApp
 from tui.glyphs import ASCII
 from tui.messages import CommandSent, RunUpdated

@@ -10,11 +10,11 @@ from dataclasses import replace
 
 import pytest
 
-from engine.events import AttemptFinished, GateVerdict, LLMCall, RunStarted, StateChanged
+from engine.core.events import AttemptFinished, GateVerdict, LLMCall, RunStarted, StateChanged
 from engine.frontend import interactive
-from engine.metrics import run_metrics
-from engine.runfeed import RunFeed
-from engine.runview import STUCK_AFTER_S, PhaseView, RunView, derived_alerts
+from engine.results.metrics import run_metrics
+from engine.results.runfeed import RunFeed
+from engine.results.runview import STUCK_AFTER_S, PhaseView, RunView, derived_alerts
 from engine.store import Store
 from tui.format import cells, columns_for, pipeline, state_label
 from tui.glyphs import ASCII, UNICODE, detect

@@ -12,8 +12,8 @@ import os
 
 import pytest
 
-from engine.config import load_settings
-from engine.runview import RunSnapshot
+from engine.core.config import load_settings
+from engine.results.runview import RunSnapshot
 from tui.app import RampApp
 from tui.glyphs import UNICODE
 from tui.messages import CommandSent, DetailLoaded, EngineFinished, RunUpdated
@@ -134,7 +134,7 @@ async def test_dialogs_own_their_keys_and_gate_keys_need_a_waiting_gate(tmp_path
 
 
 async def test_a_burst_of_snapshots_is_coalesced_into_the_latest(tmp_path):
-    from engine.runview import RunView
+    from engine.results.runview import RunView
 
     seen: list = []
     app = RampApp(tmp_path / "runs", "later", glyphs=UNICODE)

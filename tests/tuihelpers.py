@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engine.events import (
+from engine.core.events import (
     AgentStep,
     Alert,
     AttemptFinished,
@@ -25,7 +25,7 @@ from engine.events import (
     RunStarted,
     StateChanged,
 )
-from engine.gates import GateConfig, decide_tier
+from engine.core.gates import GateConfig, decide_tier
 from engine.store import Store
 
 T0 = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC

@@ -1,8 +1,8 @@
 """The control room app: one run, read through the store, acted on through its commands table.
 
 Data path (the same for ``ramp run`` in this process and ``ramp watch`` from another): a thread
-worker follows the store with :class:`engine.runfeed.RunFeed` (events by seq, folded by the pure
-reducer in engine.runview) and posts :class:`~tui.messages.RunUpdated` snapshots, at most every
+worker follows the store with :class:`engine.results.runfeed.RunFeed` (events by seq, folded by the pure
+reducer in engine.results.runview) and posts :class:`~tui.messages.RunUpdated` snapshots, at most every
 ``MIN_GAP_S`` and at least every ``TICK_S`` (clocks move even when nothing happens). Snapshots
 coalesce (``can_replace``), so a slow terminal never queues work and never slows the engine. The
 app sets the latest snapshot as an attribute; screens watch it and hand it down to their widgets.
@@ -27,10 +27,10 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from engine.errors import ExitCode
-from engine.events import Event
-from engine.runfeed import RunFeed
-from engine.runview import RunSnapshot
+from engine.core.errors import ExitCode
+from engine.core.events import Event
+from engine.results.runfeed import RunFeed
+from engine.results.runview import RunSnapshot
 
 from .control import Control
 from .glyphs import Glyphs, detect
@@ -137,7 +137,7 @@ class RampApp(App[int]):
     # -- workers -------------------------------------------------------------------------------
 
     async def _run_engine(self) -> int:
-        from engine.runner import execute_run
+        from engine.run.runner import execute_run
 
         result = await execute_run(self.settings, display=self, run_id=self.run_id, on_scheduler=self._scheduler_ready)
         return result.exit_code

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from engine import cli as engine_cli
-from engine.errors import ExitCode
+from engine.core.errors import ExitCode
 
 
 def resume_command(argv: list[str], run_id: str) -> str:
@@ -25,7 +25,7 @@ def resume_command(argv: list[str], run_id: str) -> str:
 
 class TextualFrontEnd:
     def run(self, settings: Any, run_id: str | None) -> int:
-        from engine.runner import new_run_id
+        from engine.run.runner import new_run_id
 
         from .app import RampApp
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
-from engine.runview import PIPELINE, InstanceRow
+from engine.results.runview import PIPELINE, InstanceRow
 
 from .glyphs import Glyphs
 

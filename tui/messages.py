@@ -11,7 +11,7 @@ from typing import Any
 
 from textual.message import Message
 
-from engine.runview import RunSnapshot
+from engine.results.runview import RunSnapshot
 
 from .details import InstanceDetail
 

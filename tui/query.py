@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from engine.fsm import TERMINAL, rerun_failed_picks
-from engine.runview import InstanceRow
+from engine.core.fsm import TERMINAL, rerun_failed_picks
+from engine.results.runview import InstanceRow
 
 from .format import state_label
 

@@ -1,6 +1,6 @@
 """Agents, by name. See base.Agent for the protocol."""
 
-from ..registry import Registry
+from ..core.registry import Registry
 
 AGENTS = Registry(
     "agent",

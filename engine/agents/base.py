@@ -12,9 +12,9 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-from ..config import Budgets  # agents receive the budgets the run config holds
+from ..core.config import Budgets  # agents receive the budgets the run config holds
+from ..core.errors import ErrorClass
 from ..datasets.rows import SWEInstance
-from ..errors import ErrorClass
 from ..sandbox.base import Sandbox
 
 ExitStatus = Literal["submitted", "no_patch", "budget_exhausted", "stuck", "error"]

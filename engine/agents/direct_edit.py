@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..feedback import is_test_path
+from ..core.feedback import is_test_path
 from ..models.base import Completion, Message, Model
 from ..sandbox.base import Sandbox
 from . import prompts

@@ -17,7 +17,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from ..feedback import is_test_path
+from ..core.feedback import is_test_path
 from ..sandbox.base import Sandbox
 
 _FRAME = re.compile(r'File "([^"]+)", line \d+')

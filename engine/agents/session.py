@@ -8,7 +8,7 @@ workspace. So an agent's loop never has to remember to return the patch on every
 The trajectory (messages, and for every step the action, the observation and the usage) is
 rewritten atomically after every step, so a run killed at any moment leaves a file that parses and
 shows everything up to the last finished step. It passes through the run's redactor on the way to
-disk like every other artifact (:func:`engine.secrets.current`, installed by the runner).
+disk like every other artifact (:func:`engine.core.secrets.current`, installed by the runner).
 
 Budgets are checked before every model call: steps, tokens (input plus output) and cost come from
 the task; wall time is enforced by the scheduler too, but the agent stops ``wall_reserve_s`` early,
@@ -23,9 +23,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from .. import secrets
-from ..artifacts import atomic_write
-from ..errors import ErrorClass
+from ..core import secrets
+from ..core.artifacts import atomic_write
+from ..core.errors import ErrorClass
 from ..models.base import CallContext, Completion, Message, Model
 from ..sandbox.base import Sandbox
 from .base import AgentReporter, AgentResult, AgentTask, ExitStatus

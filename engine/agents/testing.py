@@ -19,7 +19,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from ..feedback import is_test_path
+from ..core.feedback import is_test_path
 from ..sandbox.base import Sandbox
 
 PATCH_FILE = ".ramp-public-tests.patch"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from ..errors import DatasetError
+from ..core.errors import DatasetError
 from .loaders import RawRow
 
 #: Environment variable naming the directory of local dataset copies.

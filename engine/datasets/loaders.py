@@ -4,7 +4,7 @@ A dataset of hundreds of rows should neither be lost to one bad row nor be silen
 is validated on its own, and each failure becomes a :class:`RowProblem` naming the source, the row,
 the instance and the field, with what was expected. The caller's ``on_malformed`` policy decides what
 happens next: ``"skip"`` keeps the good rows and reports the others, ``"refuse"`` raises
-:class:`~engine.errors.DatasetError` listing them all. A duplicate instance_id is a problem too: the
+:class:`~engine.core.errors.DatasetError` listing them all. A duplicate instance_id is a problem too: the
 first row with that id is kept, the later ones are reported.
 
 Whole-file failures (missing, unreadable, not a list of rows) are not row problems: they raise
@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from ..errors import DatasetError
+from ..core.errors import DatasetError
 from .rows import SWEInstance
 
 OnMalformed = Literal["skip", "refuse"]

@@ -35,7 +35,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from ..errors import DatasetError
+from ..core.errors import DatasetError
 from . import hub
 from .loaders import OnMalformed, enforce_policy, validate_rows
 from .rows import SWEInstance

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from ..errors import DatasetError
+from ..core.errors import DatasetError
 from . import hub
 from .loaders import (
     FILE_SUFFIXES,

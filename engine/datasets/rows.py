@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from ..artifacts import id_problem
+from ..core.artifacts import id_problem
 from .patches import check_patch_paths, patch_paths
 
 #: The fields every SWE-bench row has, in upstream order.

@@ -32,8 +32,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..errors import DatasetError
-from ..yamlfile import read_yaml
+from ..core.errors import DatasetError
+from ..core.yamlfile import read_yaml
 from .rows import SWEInstance
 
 

@@ -33,10 +33,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo to the end; the exit code follows the command-line contract."""
-    from ..config import load_settings, shipped
-    from ..display import JsonLinesDisplay, PlainDisplay
+    from ..core.config import load_settings, shipped
     from ..frontend import interactive
-    from ..runner import execute_run
+    from ..run.display import JsonLinesDisplay, PlainDisplay
+    from ..run.runner import execute_run
 
     overrides: dict[str, Any] = {"ramp.approval": "auto" if args.auto_approve else None}
     if args.runs_dir is not None:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import anyio
 import psutil
 
-from ..errors import InfraError
+from ..core.errors import InfraError
 
 LABEL_MARKER = "ramp.marker"
 MARKER = "ramp"

@@ -8,7 +8,7 @@ label and is reaped at the next start (hygiene.py).
 
 Commands run through ``docker exec`` under GNU ``timeout -k``, which signals the command's whole
 process group inside the container, so a test run's grandchildren die with it, as they do on the
-host (engine/proc.py). Output streams into the log file as it arrives, read in a worker thread that
+host (engine/core/proc.py). Output streams into the log file as it arrives, read in a worker thread that
 a cancellation abandons (the container's removal ends the stream).
 """
 
@@ -27,8 +27,7 @@ from typing import IO, Any
 
 import anyio
 
-from ..proc import OutputTee
-from ..sandbox.base import CommandResult
+from ..core.proc import CommandResult, OutputTee
 from .client import call
 
 #: Exit codes of GNU timeout: the command was stopped (TERM) or killed after the grace period.

@@ -25,9 +25,9 @@ from typing import Any
 
 import anyio
 
-from ..errors import InfraError
-from ..evaluators.buildsteps import file_lock
-from ..evaluators.pythons import PythonSource, find_python, missing_python_message
+from ..core.errors import InfraError
+from ..workspace.locks import file_lock
+from ..workspace.pythons import PythonSource, find_python, missing_python_message
 from .client import LABEL_KIND, LABEL_MARKER, MARKER, call, labels
 from .containers import Box
 

@@ -13,9 +13,9 @@ import shutil
 import uuid
 from pathlib import Path
 
-from ..errors import InfraError
-from ..proc import git
-from ..sandbox.repos import RepoCache
+from ..core.errors import InfraError
+from ..core.proc import git
+from ..workspace.repos import RepoCache
 from .containers import Box
 
 WORKDIR = "/testbed"

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..registry import Registry
+from ..core.registry import Registry
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..sandbox.repos import RepoCache
+    from ..core.config import Settings
+    from ..workspace.repos import RepoCache
 
 EVALUATORS = Registry(
     "evaluator",
@@ -30,7 +30,7 @@ CANONICAL = {"swebench-local": "local", "swebench-docker": "docker"}
 
 def build_evaluator(settings: Settings, *, repo_source: str, repo_cache: RepoCache) -> Any:
     """Construct the configured evaluator with its validated options."""
-    from ..errors import ConfigError
+    from ..core.errors import ConfigError
 
     name = CANONICAL.get(settings.run.evaluator, settings.run.evaluator)
     try:

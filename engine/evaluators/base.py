@@ -12,8 +12,8 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+from ..core.errors import ErrorClass
 from ..datasets.rows import SWEInstance
-from ..errors import ErrorClass
 
 
 class TestGroup(BaseModel):

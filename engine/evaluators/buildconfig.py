@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .pythons import DEFAULT_FINDERS, PythonSource
+from ..workspace.pythons import DEFAULT_FINDERS, PythonSource
 
 
 class EnvBuildConfig(BaseModel):

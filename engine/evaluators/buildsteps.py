@@ -9,17 +9,12 @@ through and the step retried, a bounded number of times, each one recorded as a 
 
 from __future__ import annotations
 
-import fcntl
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import anyio
-
-from ..errors import InfraError
-from ..proc import run_command, safe_environ
-from ..sandbox.base import CommandResult
+from ..core.errors import InfraError
+from ..core.proc import CommandResult, run_command, safe_environ
 from .era import pinned_name, relaxation
 
 #: Runs one build command: ``run_command`` on the host, ``docker exec`` in a build container.
@@ -38,18 +33,6 @@ def venv_env(venv: Path) -> dict[str, str]:
         "PIP_NO_INPUT": "1",
         "PYTHONPATH": "",
     }
-
-
-@asynccontextmanager
-async def file_lock(path: Path) -> AsyncIterator[None]:
-    """An exclusive flock, waited for in a worker thread so the event loop keeps running."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        await anyio.to_thread.run_sync(fcntl.flock, fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 class BuildSteps:

@@ -23,14 +23,14 @@ from typing import Literal
 
 from pydantic import Field
 
+from ..core.errors import InfraError
 from ..datasets.rows import SWEInstance
+from ..datasets.specs import get_spec
 from ..docker.base import DEFAULT_TAG
 from ..docker.client import labels
 from ..docker.containers import running
 from ..docker.workspace import WORKDIR, copy_repo
-from ..errors import InfraError
-from ..sandbox.repos import RepoCache
-from ..specs import get_spec
+from ..workspace.repos import RepoCache
 from .base import EvalRequest, EvalResult
 from .buildconfig import EvaluatorConfig
 from .docker_backend import ContainerWorkspace, DockerBackend

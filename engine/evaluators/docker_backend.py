@@ -21,21 +21,21 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ..core.errors import ConfigError, InfraError
+from ..core.proc import CommandResult
 from ..datasets.rows import SWEInstance
+from ..datasets.specs import ramp_registered
 from ..docker.client import DockerUnavailable, call, connect
 from ..docker.containers import Box, Limits
 from ..docker.hygiene import reap_orphans
 from ..docker.images import ImageStore, base_build_command, has_image
-from ..docker.prebuilt import ACTIVATE, official_image, registry_answers
 from ..docker.workspace import GIT_IDENTITY, WORKDIR
-from ..errors import ConfigError, InfraError
-from ..sandbox.base import CommandResult
-from ..sandbox.repos import RepoCache
-from ..sandbox.scratch import owned_dir, sweep
-from ..specs import ramp_registered
+from ..workspace.repos import RepoCache
+from ..workspace.scratch import owned_dir, sweep
 from .docker_envs import DockerEnvManager, env_tag, run_env
 from .envs import Environment
 from .imports import import_check_script, misplaced_imports
+from .prebuilt import ACTIVATE, official_image, registry_answers
 from .steps import steps_script
 
 if TYPE_CHECKING:

@@ -23,16 +23,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..core.proc import CommandResult
 from ..datasets.rows import SWEInstance
+from ..datasets.specs import get_spec
 from ..docker.client import call, labels
 from ..docker.containers import Box, running
 from ..docker.images import ImageStore, python_problem
-from ..sandbox.base import CommandResult
-from ..sandbox.repos import RepoCache
-from ..specs import get_spec
+from ..workspace.pythons import uv_binary
+from ..workspace.repos import RepoCache
 from .buildsteps import Runner
 from .envs import Environment, EnvManager
-from .pythons import uv_binary
 
 if TYPE_CHECKING:
     from .docker import DockerEvaluatorConfig

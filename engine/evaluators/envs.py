@@ -40,11 +40,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 from pydantic import BaseModel, Field
 
+from ..core.errors import ConfigError, InfraError
 from ..datasets.rows import SWEInstance
-from ..errors import ConfigError, InfraError
-from ..sandbox.repos import RepoCache
-from ..specs import get_spec
-from .buildsteps import BuildSteps, file_lock, venv_env
+from ..datasets.specs import get_spec
+from ..workspace.locks import file_lock
+from ..workspace.pythons import find_python, missing_python_message, uv_binary
+from ..workspace.repos import RepoCache
+from .buildsteps import BuildSteps, venv_env
 from .era import (
     TOOLS,
     build_constraints,
@@ -53,7 +55,6 @@ from .era import (
     pinned_name,
 )
 from .imports import ImportLayout, find_layout
-from .pythons import find_python, missing_python_message, uv_binary
 from .requirements import spec_requirements
 from .steps import pip_install_target, split_steps, steps_script
 

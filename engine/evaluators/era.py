@@ -25,8 +25,8 @@ import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ..errors import InfraError
-from ..proc import git
+from ..core.errors import InfraError
+from ..core.proc import git
 
 #: First release of each CPython minor version: the floor for pip/setuptools/wheel.
 PYTHON_RELEASED = {

@@ -18,9 +18,9 @@ from typing import Protocol
 from swebench.harness.test_spec.python import get_test_directives
 from swebench.harness.utils import get_modified_files
 
-from ..errors import InfraError
-from ..sandbox.base import CommandResult
-from ..specs import get_spec
+from ..core.errors import InfraError
+from ..core.proc import CommandResult
+from ..datasets.specs import get_spec
 from .base import EvalRequest, EvalResult
 from .grading import TEST_LOG_NAME, Grade, TestLog, grade_log
 from .patching import apply_patch, check_patch_paths

@@ -32,7 +32,7 @@ from swebench.harness.grading import get_eval_tests_report, get_logs_eval, get_r
 from swebench.harness.test_spec.test_spec import TestSpec
 
 from ..datasets.rows import SWEInstance
-from ..specs import export_to_swebench
+from ..datasets.specs import export_to_swebench
 from .base import TestGroup
 
 #: The file name the official harness gives the test log; swebench's tooling looks for it.

@@ -35,20 +35,19 @@ from pathlib import Path
 import anyio
 from pydantic import BaseModel, Field
 
-from ..artifacts import safe_name
+from ..core.artifacts import safe_name
+from ..core.errors import ConfigError, InfraError
+from ..core.proc import CommandResult, git, run_command, safe_environ
 from ..datasets.rows import SWEInstance
-from ..errors import ConfigError, InfraError
-from ..proc import git, run_command, safe_environ
-from ..sandbox.base import CommandResult
-from ..sandbox.repos import RepoCache
-from ..sandbox.scratch import owned_dir, remove_if_empty
+from ..workspace.pythons import uv_binary
+from ..workspace.repos import RepoCache
+from ..workspace.scratch import owned_dir, remove_if_empty
 from .base import EvalRequest, EvalResult
 from .buildconfig import EvaluatorConfig
 from .envs import Environment, EnvManager
 from .evalsteps import refused, run_eval, screen
 from .imports import import_check_script, misplaced_imports
 from .patching import check_patch_targets
-from .pythons import uv_binary
 from .steps import steps_script
 
 

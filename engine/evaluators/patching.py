@@ -22,9 +22,8 @@ from pathlib import Path, PurePosixPath
 
 from swebench.harness.run_evaluation import GIT_APPLY_CMDS
 
+from ..core.proc import CommandResult, run_command
 from ..datasets.patches import check_patch_paths, patch_paths
-from ..proc import run_command
-from ..sandbox.base import CommandResult
 
 #: Runs one shell command in the tree being patched.
 Shell = Callable[[str], Awaitable[CommandResult]]

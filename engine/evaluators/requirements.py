@@ -23,8 +23,8 @@ import yaml
 from swebench.harness.constants import MAP_REPO_TO_ENV_YML_PATHS, MAP_REPO_TO_REQS_PATHS
 from swebench.harness.test_spec.python import clean_requirements
 
-from ..errors import InfraError
-from ..proc import git
+from ..core.errors import InfraError
+from ..core.proc import git
 
 #: Lines swebench drops from requirement files: the project itself and comments.
 _EXCLUDED_PREFIXES = ("-e .", "#", ".[test")

@@ -4,7 +4,7 @@ Providers are named in a lazy registry, so a run with the gold agent never impor
 Runs get their model from :class:`engine.models.factory.RunModels`; see README "Models and providers".
 """
 
-from ..registry import Registry
+from ..core.registry import Registry
 from .base import CallContext, Completion, Message, Model, ProviderError, Usage
 
 PROVIDERS = Registry(

@@ -23,8 +23,8 @@ from typing import Any
 
 import anyio
 
-from ..errors import RETRYABLE, AttemptError
-from ..events import Alert, EventBase, LLMCall
+from ..core.errors import RETRYABLE, AttemptError
+from ..core.events import Alert, EventBase, LLMCall
 from ..store import Store
 from .base import CallContext, Completion, Message, Model, ProviderError, SpendLimitReached, Usage
 from .catalog import ModelEntry

@@ -7,7 +7,7 @@ call and the time to first token.
 A provider (engine/models/openai_compat.py, ollama_chat.py, scripted.py) makes exactly one request
 per call and raises a classified :class:`ProviderError` when it fails. The accounting wrapper
 (engine/models/accounting.py), which is what agents are handed, retries what is transient, limits,
-budgets and records every request, and raises :class:`engine.errors.AttemptError` with a class
+budgets and records every request, and raises :class:`engine.core.errors.AttemptError` with a class
 (rate_limit, infra, model_format, budget) once its retries are spent, so the scheduler retries only
 what is retryable and never scores an infrastructure failure as a model failure. Whatever the
 provider does wrong (it hangs past its timeouts, drops the connection, cuts a body or a stream, sends
@@ -21,7 +21,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-from ..errors import AttemptError, ErrorClass
+from ..core.errors import AttemptError, ErrorClass
 
 
 class Message(BaseModel):

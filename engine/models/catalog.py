@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..errors import ConfigError
-from ..yamlfile import read_yaml
+from ..core.errors import ConfigError
+from ..core.yamlfile import read_yaml
 from . import PROVIDERS
 from .base import Usage
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import Settings, validate_backend_config
-from ..errors import ConfigError
-from ..preflight import Check
-from ..secrets import Redactor, Secrets
+from ..core.config import Settings, validate_backend_config
+from ..core.errors import ConfigError
+from ..core.preflight import Check
+from ..core.secrets import Redactor, Secrets
 from ..store import Store
 from . import PROVIDERS
 from .accounting import AccountedModel, Emit, Ledger

@@ -22,7 +22,7 @@ from datetime import UTC
 
 import anyio
 
-from ..errors import AttemptError
+from ..core.errors import AttemptError
 from .catalog import ModelEntry
 
 

@@ -2,7 +2,7 @@
 
 It answers from a list of replies (in order), from rules (the first regex that matches the last user
 message), from a YAML script file holding either, or from a callable ``f(messages, context) -> str``
-(sync or async; it may raise :class:`engine.errors.AttemptError` to rehearse failures). It goes
+(sync or async; it may raise :class:`engine.core.errors.AttemptError` to rehearse failures). It goes
 through the same accounting as a real model: usage is counted with the tokenizer and marked
 estimated, and the cost is exactly 0. Replies arrive whole, so there is no time to first token.
 """
@@ -21,7 +21,7 @@ import anyio
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..errors import AttemptError, ConfigError
+from ..core.errors import AttemptError, ConfigError
 from .base import CallContext, Completion, Message
 from .catalog import ModelEntry
 from .tokens import estimate_usage

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..artifacts import atomic_write
-from ..errors import ConfigError
+from ..core.artifacts import atomic_write
+from ..core.errors import ConfigError
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -66,7 +66,7 @@ async def write_comparison(
     seed: int = 0,
 ) -> tuple[dict, list[Path]]:
     """Write the A/B report of two runs; returns the comparison and the files written."""
-    from ..artifacts import safe_name
+    from ..core.artifacts import safe_name
     from .compare import compare, render_html, render_markdown
 
     result = await compare(store, run_a, run_b, seed=seed)

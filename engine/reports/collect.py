@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..artifacts import safe_name
-from ..metrics import RunData, compute_with_baseline, is_scored, load_baseline, load_run
+from ..core.artifacts import safe_name
+from ..results.metrics import RunData, compute_with_baseline, is_scored, load_baseline, load_run
 
 if TYPE_CHECKING:
     from ..store import Store

@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 
 ArgAdder = Callable[[argparse.ArgumentParser], None]
 
@@ -49,7 +49,7 @@ def add_parsers(sub: Any, config_arg: ArgAdder, runs_dir_arg: ArgAdder) -> None:
 
 
 def _store_path(args: argparse.Namespace) -> Path:
-    from ..config import load_settings
+    from ..core.config import load_settings
 
     overrides = {"paths.runs_dir": str(args.runs_dir)} if getattr(args, "runs_dir", None) else {}
     runs_dir = load_settings(getattr(args, "config", None), overrides=overrides).paths.runs_dir
@@ -102,7 +102,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from ..leaderboard import leaderboard_rows, print_table, to_json, write_csv
+    from ..results.leaderboard import leaderboard_rows, print_table, to_json, write_csv
     from ..store import Store
 
     path = _store_path(args)
@@ -122,7 +122,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from ..export import export_predictions
+    from ..results.export import export_predictions
     from ..store import Store
 
     path = _store_path(args)

@@ -12,8 +12,8 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from ..metrics import RunData, compute, is_scored, load_run
-from ..stats import bootstrap_diff_ci, mcnemar_exact
+from ..core.stats import bootstrap_diff_ci, mcnemar_exact
+from ..results.metrics import RunData, compute, is_scored, load_run
 from .collect import pct, usd
 from .markdown import table
 

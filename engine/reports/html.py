@@ -10,7 +10,7 @@ import base64
 from html import escape
 from typing import Any
 
-from ..gates import TIERS
+from ..core.gates import TIERS
 from .collect import RunReport, headline, pct
 from .markdown import (
     INSTANCE_HEADER,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..projections import describe
+from ..results.projections import describe
 from .collect import RunReport, ci, headline, pct, phase_label, usd
 
 PLOT_TITLES = {

@@ -13,7 +13,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ..stats import percentile
+from ..core.stats import percentile
 from .collect import RunReport, phase_label
 
 TIER_COLOURS = {"STOP": "#c0392b", "CAUTION": "#e67e22", "PROCEED": "#2e86c1", "EXCELLENT": "#27ae60", None: "#95a5a6"}

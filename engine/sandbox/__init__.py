@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..registry import Registry
+from ..core.registry import Registry
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from .repos import RepoCache
+    from ..core.config import Settings
+    from ..workspace.repos import RepoCache
 
 SANDBOXES = Registry(
     "sandbox",

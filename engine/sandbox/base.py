@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from ..proc import CommandResult  # what a sandbox command returns (defined in the core)
+from ..core.proc import CommandResult  # what a sandbox command returns (defined in the core)
 
 
 @runtime_checkable

@@ -25,8 +25,8 @@ from ..docker.containers import Box, start_box
 from ..docker.workspace import WORKDIR, copy_repo
 from ..evaluators.docker import DockerEvaluatorConfig
 from ..evaluators.docker_backend import ContainerWorkspace, DockerBackend, Target
+from ..workspace.repos import RepoCache
 from .base import CommandResult
-from .repos import RepoCache
 
 
 def _inside(path: str) -> str:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import anyio
 
+from ..core.proc import git, run_command, safe_environ
 from ..datasets.rows import SWEInstance
-from ..proc import git, run_command, safe_environ
+from ..workspace.repos import RepoCache
+from ..workspace.scratch import owned_dir
 from .base import CommandResult
-from .repos import RepoCache
-from .scratch import owned_dir
 
 
 class LocalSandbox:

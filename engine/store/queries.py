@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..events import Event, parse_event
+from ..core.events import Event, parse_event
 
 
 def events_after(

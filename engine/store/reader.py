@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..events import Event
+from ..core.events import Event
 from .queries import events_after, parsed
 
 

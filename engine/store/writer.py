@@ -23,8 +23,8 @@ from typing import Any
 import aiosqlite
 import anyio
 
-from ..events import Event, EventBase
-from ..secrets import redact_data, redacted_json
+from ..core.events import Event, EventBase
+from ..core.secrets import redact_data, redacted_json
 from .queries import events_after, parsed
 from .schema import COMMANDS, MIGRATIONS, SCHEMA_VERSION
 

@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
-from engine.runview import RunSnapshot
+from engine.results.runview import RunSnapshot
 
 from ..query import INSTANCE_SORTS, visible_rows
 from ..widgets.instance_table import InstanceTable

@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
-from engine.runview import InstanceRow, RunSnapshot
+from engine.results.runview import InstanceRow, RunSnapshot
 
 from ..details import AttemptDetail, InstanceDetail, load_detail
 from ..format import OUTCOME_STYLE, attempt_label, count, duration, money, pipeline, state_label

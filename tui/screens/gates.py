@@ -1,6 +1,6 @@
 """The phases-and-gates mode: the ramp plan, and one phase's gate rules against measured values.
 
-For a judged phase the rows are the verdict's own checks (engine.gates: rule, actual value,
+For a judged phase the rows are the verdict's own checks (engine.core.gates: rule, actual value,
 result) with the rule that decided the tier marked; before the verdict they are the configured
 rules, not judged yet. Approve and reject are the app's ``a`` and ``x`` keys (with confirmation);
 this screen only shows what they would decide.
@@ -13,8 +13,8 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from engine.projections import describe
-from engine.runview import PhaseView, RunSnapshot
+from engine.results.projections import describe
+from engine.results.runview import PhaseView, RunSnapshot
 
 from ..format import TIER_STYLE
 from ..widgets.panels import RunHeader

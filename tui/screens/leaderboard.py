@@ -1,6 +1,6 @@
-"""The leaderboard mode: every run in the store ranked by engine.leaderboard, sortable with ``s``.
+"""The leaderboard mode: every run in the store ranked by engine.results.leaderboard, sortable with ``s``.
 
-Rows come from :func:`engine.leaderboard.leaderboard_rows`, the same numbers as ``ramp
+Rows come from :func:`engine.results.leaderboard.leaderboard_rows`, the same numbers as ``ramp
 leaderboard`` and the reports. They are loaded when the mode is shown and again when the followed
 run's status changes (a finished run changes the ranking), never on every snapshot: the ranking
 recomputes every run's metrics.
@@ -14,8 +14,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from engine.leaderboard import leaderboard_rows
-from engine.runview import RunSnapshot
+from engine.results.leaderboard import leaderboard_rows
+from engine.results.runview import RunSnapshot
 from engine.store import Store
 
 from ..format import money

@@ -3,7 +3,7 @@
 Why not a DataTable: a DataTable owns a copy of every row and re-measures them on change, which
 for a 2,300-instance, 7,000-attempt run means holding and refreshing thousands of rows several
 times a second. This is a ScrollView over the sequence it is handed (immutable
-:class:`~engine.runview.InstanceRow` objects, already filtered and sorted by its screen), whose
+:class:`~engine.results.runview.InstanceRow` objects, already filtered and sorted by its screen), whose
 ``render_line`` formats just the row under each visible line, so a keypress costs the same for 12
 instances or 12,000. Line 0 is a sticky column header.
 
@@ -26,7 +26,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from engine.runview import InstanceRow
+from engine.results.runview import InstanceRow
 
 from ..format import cells, columns_for, header, line
 from ..glyphs import UNICODE, Glyphs

@@ -1,6 +1,6 @@
 """The dashboard's fixed panels: run header, counters and alert strip.
 
-Each takes a :class:`~engine.runview.RunSnapshot` as an attribute (set by its screen) and draws it;
+Each takes a :class:`~engine.results.runview.RunSnapshot` as an attribute (set by its screen) and draws it;
 none of them reads the store, keeps history or decides anything. Heights are fixed so the
 instance table gets every remaining line of an 80×24 terminal.
 """
@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from engine.runview import RunSnapshot
+from engine.results.runview import RunSnapshot
 
 from ..format import LEVEL_STYLE, count, duration, money, seconds
 from ..glyphs import UNICODE, Glyphs

@@ -8,7 +8,7 @@ that adds a module and one that deletes one, a subpackage fix, a fix that a naiv
 break elsewhere, a test patch that fails at import, class-based and parametrized tests.
 
 Importing this module registers the install/test spec of every bundled repository with
-:mod:`engine.specs` (which imports it lazily for ``ramp-bundled/*``); it builds nothing.
+:mod:`engine.datasets.specs` (which imports it lazily for ``ramp-bundled/*``); it builds nothing.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ...specs import register
 from ..rows import SWEInstance
+from ..specs import register
 from .builder import build_tasks, source_template
 from .definitions import OWNER, VERSION, BundledTask, load_task, load_tasks, task_names
 

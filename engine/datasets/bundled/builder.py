@@ -24,7 +24,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ...errors import InfraError
+from ...core.errors import InfraError
 from ..rows import SWEInstance
 from .definitions import BundledTask
 

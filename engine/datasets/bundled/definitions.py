@@ -21,12 +21,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ...errors import DatasetError
+from ...core.errors import DatasetError
 
 TASKS_DIR = Path(__file__).with_name("tasks")
 #: GitHub-style owner of every bundled repository: repo is "ramp-bundled/<name>".
 OWNER = "ramp-bundled"
-#: Spec version of every bundled task (keys engine.specs).
+#: Spec version of every bundled task (keys engine.datasets.specs).
 VERSION = "1.0"
 #: Files that may appear next to the shipped sources but are never part of a repository.
 _IGNORED_PARTS = {"__pycache__", ".pytest_cache", ".DS_Store"}
@@ -43,7 +43,7 @@ class TaskFile(BaseModel):
     problem_statement: str = Field(min_length=1, description="The issue, as a user would file it.")
     hints_text: str = Field(default="", description="Comments made before the fix, if any.")
     created_at: str = Field(description="When the fixing PR was opened (ISO 8601, UTC).")
-    version: Literal["1.0"] = Field(default="1.0", description="Spec version in engine.specs.")
+    version: Literal["1.0"] = Field(default="1.0", description="Spec version in engine.datasets.specs.")
     FAIL_TO_PASS: list[str] = Field(min_length=1, description="pytest node ids fixed by the patch.")
     PASS_TO_PASS: list[str] = Field(default_factory=list, description="Node ids that stay green.")
     deleted_by_fix: list[str] = Field(

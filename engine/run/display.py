@@ -1,4 +1,4 @@
-"""One narrow display interface: the engine shows events through a Display.
+"""The displays the engine shows events through (the :class:`~engine.core.events.Display` protocol).
 
 Plain progress lines (rich), JSON lines and the TUI are implementations. The engine writes every
 event to the store first and then hands it to the display; a display must return quickly and must
@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Protocol, TextIO
+from typing import TextIO
 
 from rich.console import Console
 
-from .events import Event
-from .projections import describe
+from ..core.events import Display, Event
+from ..results.projections import describe
 
-
-class Display(Protocol):
-    def show(self, event: Event) -> None: ...
-
-    def close(self) -> None: ...
+__all__ = ["Display", "JsonLinesDisplay", "NullDisplay", "PlainDisplay"]
 
 
 class NullDisplay:

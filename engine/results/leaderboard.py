@@ -18,11 +18,11 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from .artifacts import safe_name
+from ..core.artifacts import safe_name
 from .metrics import gate_summary, run_metrics
 
 if TYPE_CHECKING:
-    from .store import Store
+    from ..store import Store
 
 COLUMNS = (
     "rank", "run_id", "agent", "model", "dataset", "status", "instances", "scored", "resolved",

@@ -3,7 +3,7 @@
 Why a reducer over events: the events table is append-only and read by seq, so a front end that
 attaches hours later and folds from seq 0, and one inside the running process that folds each new
 event as it is written, end with the same picture. ``ramp watch`` and the in-process TUI both read
-through :mod:`engine.runfeed` into this class, so they cannot disagree.
+through :mod:`engine.results.runfeed` into this class, so they cannot disagree.
 
 It is pure: no I/O and no clock (``now`` is passed in), which keeps it fast to test and lets the
 TUI fold in a thread. Rows are frozen and replaced when they change, so a :class:`RunSnapshot` is a
@@ -18,7 +18,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, replace
 from typing import Any, assert_never
 
-from .events import (
+from ..core.events import (
     AgentStep,
     Alert,
     AttemptFinished,
@@ -36,9 +36,9 @@ from .events import (
     StateChanged,
     Summary,
 )
-from .fsm import TERMINAL, best_outcome
-from .gates import GateConfig
-from .stats import percentile
+from ..core.fsm import TERMINAL, best_outcome
+from ..core.gates import GateConfig
+from ..core.stats import percentile
 
 #: The per-instance state machine as a left-to-right pipeline; alternatives share a stage.
 PIPELINE: tuple[tuple[str, ...], ...] = (

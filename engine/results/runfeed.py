@@ -16,8 +16,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+from ..store import StoreReader
 from .runview import RunSnapshot, RunView
-from .store import StoreReader
 
 
 class RunFeed:

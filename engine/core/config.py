@@ -27,7 +27,7 @@ from .yamlfile import check_expansion, read_yaml
 
 DEFAULT_CONFIG = Path("config/ramp.yaml")
 #: The checkout Ramp runs from: its config/ holds the shipped defaults.
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def shipped(path: Path) -> Path:

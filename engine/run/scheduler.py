@@ -4,7 +4,7 @@ Each instance has a driver coroutine that runs its attempts one after another. A
 slot in the *agent lane* (a capacity limiter sized by the agent/provider concurrency), prepares a
 sandbox, runs the agent and saves the patch; it then leaves the agent lane and waits for the
 *evaluation lane*, where the governor admits it against measured CPU, memory and disk. So while one
-instance is being evaluated, others are being worked on by the agent. (engine.attempts runs one
+instance is being evaluated, others are being worked on by the agent. (engine.run.attempts runs one
 attempt; this module decides which attempt runs and when.)
 
 Durability: every transition is written to the store before it is shown. An attempt whose agent
@@ -27,13 +27,10 @@ from typing import Any, Protocol
 import anyio
 from anyio.abc import TaskGroup
 
-from .agents.base import Budgets
-from .artifacts import RunFolder
-from .attempts import AttemptRunner, Halted
-from .datasets.rows import SWEInstance
-from .display import Display
-from .errors import ErrorClass
-from .events import (
+from ..agents.base import Budgets
+from ..core.artifacts import RunFolder
+from ..core.errors import ErrorClass
+from ..core.events import (
     Alert,
     CommandHandled,
     EventBase,
@@ -42,9 +39,12 @@ from .events import (
     PhaseStarted,
     RunStatus,
 )
-from .fsm import TERMINAL, InstanceMachine, best_outcome, rerun_failed_picks
+from ..core.fsm import TERMINAL, InstanceMachine, best_outcome, rerun_failed_picks
+from ..datasets.rows import SWEInstance
+from ..store import Store
+from .attempts import AttemptRunner, Halted
+from .display import Display
 from .governor import Governor
-from .store import Store
 
 COMMAND_POLL_S = 0.3
 HEARTBEAT_S = 5.0
@@ -56,7 +56,7 @@ class SandboxFactory(Protocol):
 
 
 class GateKeeper(Protocol):
-    """Decides, after each phase, whether the run goes on. Implemented in engine.gatekeeper."""
+    """Decides, after each phase, whether the run goes on. Implemented in engine.run.gatekeeper."""
 
     async def decide(self, scheduler: Scheduler, phase: int, last: bool) -> str:
         """Return "proceed" or "stop"."""
@@ -403,7 +403,7 @@ class Scheduler:
                 self._work_tg.cancel_scope.cancel()
             return "done", "stopping; in-flight attempts are saved and re-run on resume"
         if command in ("approve", "reject"):
-            # The gate keeper reads decisions from the commands table itself (engine.gatekeeper).
+            # The gate keeper reads decisions from the commands table itself (engine.run.gatekeeper).
             return "done", f"{command}: read by the gate of phase {self.current_phase + 1} if it is waiting"
         if command == "rerun":
             track = self.tracks.get(arg)

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .events import Tier
 
-#: Metrics a rule may name (keys of engine.metrics.compute's result), with what they mean.
+#: Metrics a rule may name (keys of engine.results.metrics.compute's result), with what they mean.
 GATE_METRICS: dict[str, str] = {
     "resolved_rate": "resolved / scored instances",
     "ci_low": "lower bound of the Wilson 95% interval of resolved_rate",
@@ -89,7 +89,7 @@ def _rules(value: list[str]) -> list[str]:
 
 
 class GateConfig(BaseModel):
-    """A phase gate: rules in three tiers. See engine/gates.py for how a verdict is reached."""
+    """A phase gate: rules in three tiers. See engine/core/gates.py for how a verdict is reached."""
 
     model_config = ConfigDict(extra="forbid")
 

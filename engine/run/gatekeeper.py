@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ..core.config import Settings
+from ..core.events import Alert, GateDecision, GateVerdict, Tier
+from ..core.gates import GATE_METRICS, decide_tier
+from ..results.metrics import compute_with_baseline, load_baseline, load_run
+from ..results.projections import describe, project
+from ..store import Store
 from .audits import run_audits
-from .config import Settings
-from .events import Alert, GateDecision, GateVerdict, Tier
-from .gates import GATE_METRICS, decide_tier
-from .metrics import compute_with_baseline, load_baseline, load_run
-from .projections import describe, project
-from .store import Store
 
 if TYPE_CHECKING:
     from .scheduler import Scheduler

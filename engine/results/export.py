@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from swebench.harness.constants import KEY_INSTANCE_ID, KEY_MODEL, KEY_PREDICTION
 from swebench.harness.utils import get_predictions_from_file
 
-from .artifacts import atomic_write, safe_name
-from .errors import ConfigError, RampError
+from ..core.artifacts import atomic_write, safe_name
+from ..core.errors import ConfigError, RampError
 
 if TYPE_CHECKING:
-    from .store import Store
+    from ..store import Store
 
 Pick = Literal["first", "resolved", "last"]
 

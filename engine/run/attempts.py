@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .agents.base import AgentResult, AgentTask
-from .artifacts import safe_name
-from .errors import RETRYABLE, AttemptError, ErrorClass
-from .evaluators.base import EvalRequest, EvalResult
-from .events import AgentStep, Alert, AttemptFinished, EvaluationDone, Outcome
-from .feedback import public_tests
-from .fsm import TERMINAL
-from .models.base import SpendLimitReached
+from ..agents.base import AgentResult, AgentTask
+from ..core.artifacts import safe_name
+from ..core.errors import RETRYABLE, AttemptError, ErrorClass
+from ..core.events import AgentStep, Alert, AttemptFinished, EvaluationDone, Outcome
+from ..core.feedback import public_tests
+from ..core.fsm import TERMINAL
+from ..evaluators.base import EvalRequest, EvalResult
+from ..models.base import SpendLimitReached
 
 if TYPE_CHECKING:
     from .scheduler import InstanceTrack, Scheduler

@@ -9,7 +9,7 @@ the TUI) consume the same objects, and anything reading the store back parses ro
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -215,3 +215,12 @@ def parse_event(data: str | bytes | dict[str, Any]) -> Event:
     if isinstance(data, dict):
         return EVENT_ADAPTER.validate_python(data)
     return EVENT_ADAPTER.validate_json(data)
+
+
+class Display(Protocol):
+    """Where the engine shows events (plain lines, JSON lines, the TUI): called after each event is
+    stored; it must return quickly and never raise into the engine. Implementations: engine.run.display."""
+
+    def show(self, event: Event) -> None: ...
+
+    def close(self) -> None: ...

@@ -21,7 +21,7 @@ from pathlib import Path
 import anyio
 import psutil
 
-from .config import GovernorConfig
+from ..core.config import GovernorConfig
 
 
 @dataclass(frozen=True)

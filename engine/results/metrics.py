@@ -10,7 +10,7 @@ Definitions (the README lists them for operators):
 
 - An attempt is *scored* when it was graded (resolved or unresolved, whatever its error class) or
   failed for a reason that is the model's (model_format, malformed_patch, timeout, eval_flaky, ...).
-  Failures in :data:`~engine.errors.NOT_SCORED` (infra, rate_limit, budget) are not.
+  Failures in :data:`~engine.core.errors.NOT_SCORED` (infra, rate_limit, budget) are not.
 - An instance is *resolved* if any attempt resolved it, *unscored* if it finished without a single
   scored attempt (an *infra failure* when the environment was among the causes, rather than only
   rate limits or the budget), and *scored* otherwise. Unscored instances are reported apart and
@@ -26,12 +26,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import NOT_SCORED
-from .feedback import split_tests
-from .stats import pass_at_k, percentile, wilson_interval
+from ..core.errors import NOT_SCORED
+from ..core.feedback import split_tests
+from ..core.stats import pass_at_k, percentile, wilson_interval
 
 if TYPE_CHECKING:
-    from .store import Store
+    from ..store import Store
 
 #: evaluations.grade: the official grade, the flakiness re-grade, and the bug-reproduction runs of
 #: the agent's own tests on the base commit and on base + its fix.

@@ -18,25 +18,25 @@ from typing import Any
 
 import anyio
 
-from .agents import AGENTS
-from .artifacts import MAX_ID_LENGTH, RunFolder, id_problem, shown_id
-from .config import Settings
-from .datasets.rows import SWEInstance
+from ..agents import AGENTS
+from ..core.artifacts import MAX_ID_LENGTH, RunFolder, id_problem, shown_id
+from ..core.config import Settings
+from ..core.errors import ConfigError, ExitCode, RampError
+from ..core.events import Alert, RunFinished, RunStarted, Summary
+from ..core.preflight import Check, backend_checks, host_checks
+from ..core.secrets import MIN_SECRET_LENGTH, RedactingDisplay, Redactor, Secrets
+from ..core.secrets import install as install_redactor
+from ..datasets.rows import SWEInstance
+from ..evaluators import build_evaluator
+from ..models.factory import prepare_model
+from ..sandbox import build_sandbox_factory
+from ..store import Store
+from ..workspace.repos import DEFAULT_SOURCE, RepoCache
+from ..workspace.scratch import sweep_cache
 from .display import Display
-from .errors import ConfigError, ExitCode, RampError
-from .evaluators import build_evaluator
-from .events import Alert, RunFinished, RunStarted, Summary
 from .gatekeeper import RampGate
 from .governor import Governor
-from .models.factory import prepare_model
-from .preflight import Check, backend_checks, host_checks
-from .sandbox import build_sandbox_factory
-from .sandbox.repos import DEFAULT_SOURCE, RepoCache
-from .sandbox.scratch import sweep_cache
 from .scheduler import GateKeeper, Scheduler, SchedulerOptions
-from .secrets import MIN_SECRET_LENGTH, RedactingDisplay, Redactor, Secrets
-from .secrets import install as install_redactor
-from .store import Store
 
 #: Settings that define what a run measures; a resumed run must not change them.
 IDENTITY_FIELDS = ("dataset", "agent", "model", "evaluator", "attempts", "attempt_policy")
@@ -113,7 +113,7 @@ def describe_problems(problems: list[Any]) -> str:
 
 async def prepare_instances(settings: Settings) -> tuple[Any, list[SWEInstance], list[int]]:
     """Load the dataset, select instances in order, and clip the phase plan to them."""
-    from .datasets import resolve_dataset, select
+    from ..datasets import resolve_dataset, select
 
     run = settings.run
     try:
@@ -204,7 +204,7 @@ async def execute_run(
     """Run (or resume) to the end and return the outcome. Raises ConfigError for bad input."""
     credentials = Secrets.load(settings.paths.secrets_file)
     redact = Redactor.for_secrets(credentials)
-    install_redactor(redact)  # logs, and writers that use engine.secrets.current()
+    install_redactor(redact)  # logs, and writers that use engine.core.secrets.current()
     display = RedactingDisplay(display, redact)
     runs_dir = settings.paths.runs_dir
     cache_dir = settings.paths.resolved_cache_dir()
@@ -399,9 +399,9 @@ async def _predictions(store: Store, run_id: str, model_name: str) -> list[dict[
 
 
 async def summary_metrics(store: Store, run_id: str) -> dict[str, Any]:
-    """Metrics and gate verdicts computed from the store (engine.metrics), so a resumed or attached
+    """Metrics and gate verdicts computed from the store (engine.results.metrics), so a resumed or attached
     run reports the same figures."""
-    from .metrics import gate_summary, run_metrics
+    from ..results.metrics import gate_summary, run_metrics
 
     metrics = await run_metrics(store, run_id)
     metrics["gates"] = gate_summary(await store.phases(run_id))

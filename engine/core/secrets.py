@@ -12,7 +12,7 @@ names say they hold a secret (``*_API_KEY``, ``*_TOKEN``, ...), both the value i
 overrides. Shapes catch the keys Ramp was never told about, such as one echoed back in a provider's
 error body.
 
-Wiring (done by :func:`engine.runner.execute_run`): ``Store(path, redact=r)``,
+Wiring (done by :func:`engine.run.runner.execute_run`): ``Store(path, redact=r)``,
 ``RunFolder(..., redact=r)``, ``RedactingDisplay(display, r)``, and :func:`install`, which sends every
 log record through ``r`` and makes :func:`current` return it for writers without a handle on the run
 (agents' trajectories, reports, the CLI's error line).
@@ -26,14 +26,11 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import ConfigError
-from .events import Event, parse_event
+from .events import Display, Event, parse_event
 from .yamlfile import read_text
-
-if TYPE_CHECKING:  # the core must not import a front end; the wrapper only holds one
-    from .display import Display
 
 REDACTED = "[REDACTED]"
 

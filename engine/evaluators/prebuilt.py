@@ -17,7 +17,7 @@ import time
 import httpx
 
 from ..datasets.rows import SWEInstance
-from ..evaluators.grading import make_test_spec
+from .grading import make_test_spec
 
 #: How the official images activate their environment.
 ACTIVATE = "source /opt/miniconda3/bin/activate && conda activate testbed"

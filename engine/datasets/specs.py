@@ -15,7 +15,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-from .errors import ConfigError
+from ..core.errors import ConfigError
 
 #: repo -> version -> spec, added at run time (bundled tasks, user-supplied specs).
 _EXTRA_SPECS: dict[str, dict[str, dict[str, Any]]] = {}

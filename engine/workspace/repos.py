@@ -9,14 +9,14 @@ clones and fetches through a lock file.
 
 from __future__ import annotations
 
-import fcntl
 import shutil
 from pathlib import Path
 
 import anyio
 
-from ..errors import ConfigError, InfraError
-from ..proc import git
+from ..core.errors import ConfigError, InfraError
+from ..core.proc import git
+from .locks import file_lock
 
 DEFAULT_SOURCE = "https://github.com/{repo}.git"
 
@@ -31,25 +31,6 @@ def source_url(template: str, repo: str) -> str:
             f"unknown placeholder {exc} in {template!r}; use {{repo}}, {{owner}} or {{name}}",
             field="repo_source",
         ) from None
-
-
-class _FileLock:
-    """An exclusive flock held across an await, taken in a worker thread."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._fd: int | None = None
-
-    async def __aenter__(self) -> _FileLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a")  # noqa: SIM115 - released in __aexit__
-        await anyio.to_thread.run_sync(fcntl.flock, fh.fileno(), fcntl.LOCK_EX)
-        self._fh = fh
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
-        self._fh.close()
 
 
 class RepoCache:
@@ -100,7 +81,7 @@ class RepoCache:
         if await self._has_commit(bare, commit):
             return bare
         lock = self._locks.setdefault(repo, anyio.Lock())
-        async with lock, _FileLock(bare.with_suffix(".lock")):
+        async with lock, file_lock(bare.with_suffix(".lock")):
             if await self._has_commit(bare, commit):
                 return bare
             url = source_url(self.source_template, repo)

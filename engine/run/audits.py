@@ -2,7 +2,7 @@
 
 Both go through the run's own evaluator, inside the governor's evaluation lane, so they are graded
 exactly like the official evaluation and never overload the host. Their results are evaluation rows
-under their own ``grade`` number (:data:`~engine.metrics.GRADE_REGRADE` and the two
+under their own ``grade`` number (:data:`~engine.results.metrics.GRADE_REGRADE` and the two
 bug-reproduction grades), so the metrics read them from the store like everything else, and a
 resumed run does not run an audit twice.
 
@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .artifacts import safe_name
-from .errors import AttemptError
-from .evaluators.base import EvalRequest, EvalResult
-from .events import Alert
-from .feedback import FeedbackConfig, RegradeConfig, chosen, split_patch
-from .metrics import (
+from ..core.artifacts import safe_name
+from ..core.errors import AttemptError
+from ..core.events import Alert
+from ..core.feedback import FeedbackConfig, RegradeConfig, chosen, split_patch
+from ..evaluators.base import EvalRequest, EvalResult
+from ..results.metrics import (
     GRADE_OFFICIAL,
     GRADE_REGRADE,
     GRADE_REPRO_BASE,
