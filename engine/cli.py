@@ -269,7 +269,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from .core.preflight import backend_checks, host_checks, report_checks
+    from .run.preflight import backend_checks, host_checks, report_checks
     from .evaluators import build_evaluator
     from .models.factory import doctor_checks
     from .run.runner import prepare_instances

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..core.config import Settings, validate_backend_config
 from ..core.errors import ConfigError
-from ..core.preflight import Check
+from ..core.checks import Check
 from ..core.secrets import Redactor, Secrets
 from ..store import Store
 from . import PROVIDERS

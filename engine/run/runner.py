@@ -23,7 +23,7 @@ from ..core.artifacts import MAX_ID_LENGTH, RunFolder, id_problem, shown_id
 from ..core.config import Settings
 from ..core.errors import ConfigError, ExitCode, RampError
 from ..core.events import Alert, RunFinished, RunStarted, Summary
-from ..core.preflight import Check, backend_checks, host_checks
+from .preflight import Check, backend_checks, host_checks
 from ..core.secrets import MIN_SECRET_LENGTH, RedactingDisplay, Redactor, Secrets
 from ..core.secrets import install as install_redactor
 from ..datasets.rows import SWEInstance

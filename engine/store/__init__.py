@@ -3,7 +3,7 @@
 outside this package."""
 
 from .reader import InstanceRows, StoreReader
-from .schema import COMMANDS, MIGRATIONS, SCHEMA_VERSION
+from .schema import COMMANDS, MIGRATIONS, SCHEMA_VERSION, wal_available
 from .writer import Store
 
-__all__ = ["COMMANDS", "MIGRATIONS", "SCHEMA_VERSION", "InstanceRows", "Store", "StoreReader"]
+__all__ = ["COMMANDS", "MIGRATIONS", "SCHEMA_VERSION", "InstanceRows", "Store", "StoreReader", "wal_available"]

@@ -6,6 +6,10 @@ takes version i to i + 1.
 
 from __future__ import annotations
 
+import sqlite3
+import tempfile
+from pathlib import Path
+
 SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE runs (
@@ -85,3 +89,18 @@ MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_V2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 COMMANDS = ("pause", "resume", "stop", "approve", "reject", "rerun", "rerun-failed")
+
+
+def wal_available(folder: Path) -> bool:
+    """Whether SQLite can keep a write-ahead log in ``folder`` (not on some network filesystems):
+    the store needs one so that readers never block the run's writer."""
+    try:
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            conn = sqlite3.connect(Path(tmp) / "probe.sqlite")
+            try:
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            finally:
+                conn.close()
+            return str(mode).lower() == "wal"
+    except (OSError, sqlite3.Error):
+        return False

@@ -12,25 +12,13 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Settings
+from ..core.checks import Check, backend_checks
+from ..core.config import Settings
+from ..store import wal_available
 
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
-    #: Passes, but the operator should know (an unpriced model, a heuristic tokenizer).
-    warning: bool = False
-
-    def line(self) -> str:
-        mark = "FAIL" if not self.ok else "warn" if self.warning else "ok  "
-        tail = f" — fix: {self.fix}" if (self.fix and not self.ok) else ""
-        return f"[{mark}] {self.name}: {self.detail}{tail}"
+__all__ = ["Check", "backend_checks", "host_checks", "report_checks"]
 
 
 def _tool_version(tool: str, *args: str) -> str | None:
@@ -73,7 +61,7 @@ def host_checks(settings: Settings) -> list[Check]:
         "disk", free_mb >= floor, f"{free_mb / 1024:.1f} GB free under {probe} (floor {floor / 1024:.1f} GB)",
         "free disk space or lower governor.min_free_disk_mb",
     ))
-    wal = _sqlite_wal_ok(Path(probe))
+    wal = wal_available(Path(probe))
     checks.append(Check(
         "sqlite", wal, f"SQLite {sqlite3.sqlite_version}, WAL {'available' if wal else 'unavailable'}",
         "put the runs dir on a local filesystem (WAL does not work on some network filesystems)",
@@ -93,23 +81,3 @@ def report_checks() -> list[Check]:
             'reinstall Ramp with its dependencies: pip install -e ".[dev]"',
         )]
     return [Check("report plots", True, f"matplotlib {version} (Agg)")]
-
-
-def _sqlite_wal_ok(folder: Path) -> bool:
-    import tempfile
-
-    try:
-        with tempfile.TemporaryDirectory(dir=folder) as tmp:
-            conn = sqlite3.connect(Path(tmp) / "probe.sqlite")
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            conn.close()
-            return str(mode).lower() == "wal"
-    except (OSError, sqlite3.Error):
-        return False
-
-
-def backend_checks(name: str, problems: list[str]) -> list[Check]:
-    """Turn a backend's list of problems into checks (one passing check when there are none)."""
-    if not problems:
-        return [Check(name, True, "ready")]
-    return [Check(name, False, problem) for problem in problems]
