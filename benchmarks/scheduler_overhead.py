@@ -27,9 +27,10 @@ from engine.core.config import GovernorConfig  # noqa: E402
 from engine.core.events import AgentStep  # noqa: E402
 from engine.datasets.rows import SWEInstance  # noqa: E402
 from engine.evaluators.base import EvalResult  # noqa: E402
+from engine.run.context import Backends, Plan, RunContext, RunOptions  # noqa: E402
 from engine.run.display import NullDisplay  # noqa: E402
 from engine.run.governor import Governor, HostSample  # noqa: E402
-from engine.run.scheduler import Scheduler, SchedulerOptions  # noqa: E402
+from engine.run.scheduler import Scheduler  # noqa: E402
 from engine.store import Store  # noqa: E402
 
 
@@ -87,13 +88,13 @@ async def scheduler_overhead(n: int, attempts: int, agent_s: float, eval_s: floa
             GovernorConfig(max_concurrent_evals=eval_conc, min_free_disk_mb=0, min_free_memory_mb=0, settle_s=0),
             Path(tmp), sampler=lambda: HostSample(0.0, 1e6, 1e6),
         )
-        scheduler = Scheduler(
-            run_id=run_id, instances=instances, phases=[n],
-            options=SchedulerOptions(attempts=attempts, attempt_policy="fixed", agent_concurrency=agent_conc,
-                                     budgets=Budgets(max_wall_s=None)),
-            store=store, folder=RunFolder(Path(tmp), run_id), agent=SleepAgent(agent_s),
-            evaluator=SleepEvaluator(eval_s), sandboxes=NoSandbox(), governor=governor, display=NullDisplay(),
-        )
+        scheduler = Scheduler(RunContext(
+            run_id=run_id, store=store, folder=RunFolder(Path(tmp), run_id),
+            options=RunOptions(attempts=attempts, attempt_policy="fixed", agent_concurrency=agent_conc,
+                               budgets=Budgets(max_wall_s=None)),
+            backends=Backends(SleepAgent(agent_s), SleepEvaluator(eval_s), NoSandbox()),
+            governor=governor, display=NullDisplay(), plan=Plan.of(instances, [n]),
+        ))
         started = time.perf_counter()
         await scheduler.run()
         makespan = time.perf_counter() - started

@@ -131,24 +131,10 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _display(args: argparse.Namespace) -> Any:
-    from .run.display import JsonLinesDisplay, PlainDisplay
-
-    return JsonLinesDisplay() if args.json else PlainDisplay()
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    from .frontend import interactive
-    from .run.runner import execute_run
+    from .frontend import launch
 
-    settings = _settings(args, _run_overrides(args))
-    front_end = interactive(args)
-    if front_end is not None:
-        return front_end.run(settings, args.run_id)
-    display = _display(args)
-    result = anyio.run(lambda: execute_run(settings, display=display, run_id=args.run_id))
-    display.close()
-    return result.exit_code
+    return launch(_settings(args, _run_overrides(args)), args)
 
 
 def _run_exists(path: Path, run_id: str) -> bool:
@@ -269,29 +255,23 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from .run.preflight import backend_checks, host_checks, report_checks
-    from .evaluators import build_evaluator
+    """Every check a run makes before it starts (the same wiring as ``ramp run``: host, evaluator,
+    sandbox, model), and what ``ramp report`` needs; exit 3 when any fails."""
     from .models.factory import doctor_checks
-    from .run.runner import prepare_instances
-    from .workspace.repos import DEFAULT_SOURCE, RepoCache
+    from .run.preflight import report_checks
+    from .run.wiring import wire
 
     overrides = {"run.dataset": args.dataset, "run.evaluator": args.evaluator, "run.model": args.model}
     settings = _settings(args, overrides)
-    checks = host_checks(settings) + report_checks()
 
-    async def backend() -> list[Any]:
-        dataset, instances, _ = await prepare_instances(settings)
-        source = settings.run.repo_source or dataset.repo_source or DEFAULT_SOURCE
-        evaluator = build_evaluator(
-            settings, repo_source=source, repo_cache=RepoCache(settings.paths.resolved_cache_dir(), source)
-        )
+    async def go() -> list[Any]:
+        wiring = await wire(settings, "doctor")
         try:
-            return backend_checks(f"evaluator {evaluator.name}", await evaluator.preflight(instances))
+            return await wiring.checks() + report_checks() + await doctor_checks(settings)
         finally:
-            await evaluator.aclose()
+            await wiring.aclose()
 
-    checks += anyio.run(backend)
-    checks += anyio.run(doctor_checks, settings)
+    checks = anyio.run(go)
     for check in checks:
         print(check.line())
     failed = [c for c in checks if not c.ok]
@@ -343,7 +323,7 @@ def main(argv: list[str] | None = None, front_end: Any = None) -> int:
 
     try:
         if getattr(args, "run_id", None):
-            from .run.runner import check_run_id
+            from .run.wiring import check_run_id
 
             check_run_id(args.run_id, "--run-id" if args.command in ("run", "demo") else "RUN_ID")
         code = COMMANDS[args.command](args)

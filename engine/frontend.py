@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Protocol
+from typing import Protocol
+
+import anyio
+
+from .core.config import Settings
 
 
 class FrontEnd(Protocol):
-    def run(self, settings: Any, run_id: str | None) -> int:
+    def run(self, settings: Settings, run_id: str | None) -> int:
         """Execute the run in this process with the UI over it; returns the exit code."""
         ...
 
-    def watch(self, settings: Any, run_id: str) -> int:
+    def watch(self, settings: Settings, run_id: str) -> int:
         """Attach to a run through the store (live or finished); quitting only detaches."""
         ...
 
@@ -30,3 +34,20 @@ def interactive(args: argparse.Namespace) -> FrontEnd | None:
     if front_end is None or getattr(args, "headless", False) or getattr(args, "json", False):
         return None
     return front_end if sys.stdout.isatty() and sys.stdin.isatty() else None
+
+
+def launch(settings: Settings, args: argparse.Namespace) -> int:
+    """Run ``settings`` to the end (``ramp run`` and ``ramp demo``): under the front end on a
+    terminal, else with plain lines or, with ``--json``, JSON lines. Returns the exit code."""
+    from .run.display import JsonLinesDisplay, PlainDisplay
+    from .run.runner import execute_run
+
+    front_end = interactive(args)
+    if front_end is not None:
+        return front_end.run(settings, args.run_id)
+    display = JsonLinesDisplay() if args.json else PlainDisplay()
+    try:
+        result = anyio.run(lambda: execute_run(settings, display=display, run_id=args.run_id))
+    finally:
+        display.close()
+    return result.exit_code

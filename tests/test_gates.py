@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import anyio
 import pytest
@@ -17,6 +16,7 @@ from engine.results.projections import describe, project
 from engine.run.gatekeeper import RampGate
 from engine.store import Store
 from tests.rampfill import attempt, call, make_run
+from tests.runcontext import Harness, instance
 
 GOOD = {"resolved_rate": 0.6, "infra_failure_rate": 0.0, "cost_per_instance": 1.0, "ci_width": 0.2}
 
@@ -124,21 +124,9 @@ def settings(tmp_path: Path, approval: str = "auto", budget: float | None = None
     return load_settings(path, environ={})
 
 
-class FakeScheduler:
-    """What RampGate.decide uses of the scheduler: the store and the emit path."""
-
-    def __init__(self, store: Store, sizes: list[int]):
-        self.store, self.run_id, self.phases = store, "r", sizes
-        self.tracks = {iid: SimpleNamespace(phase=0) for iid in ("a", "b")}
-        self.events: list = []
-
-    async def emit(self, event):
-        event.run_id = self.run_id
-        await self.store.append(event)
-        self.events.append(event)
-
-    def of(self, kind):
-        return [e for e in self.events if isinstance(e, kind)]
+def FakeScheduler(store: Store, sizes: list[int]) -> Harness:  # noqa: N802 - the name the tests use
+    """What RampGate.decide is handed: a real run context over the store, recording its events."""
+    return Harness(store, Path(store.path).parent, instances=[instance("a"), instance("b")], phases=sizes)
 
 
 async def test_budget_refusal_stops_and_no_approval_overrides_it(store, tmp_path):
@@ -146,7 +134,7 @@ async def test_budget_refusal_stops_and_no_approval_overrides_it(store, tmp_path
     sched = FakeScheduler(store, [2, 10])
     await store.add_command("r", "approve")                           # an operator eager to go on
     gate = RampGate(settings(tmp_path, approval="manual", budget=3.0))
-    assert await gate.decide(sched, 0, last=False) == "stop"
+    assert await gate.decide(sched.ctx, 0, last=False) == "stop"
     verdict = sched.of(GateVerdict)[0]
     assert verdict.tier == "STOP"
     assert verdict.rule == "run.budget_usd: spent $1.00 + next phase ~$4.00 > $3.00"
@@ -158,7 +146,7 @@ async def test_budget_refusal_stops_and_no_approval_overrides_it(store, tmp_path
 async def test_verdict_is_recorded_with_values_checks_and_projection(store, tmp_path):
     await fill_first_phase(store, budget_usd=100.0)
     sched = FakeScheduler(store, [2, 10])
-    assert await RampGate(settings(tmp_path, budget=100.0)).decide(sched, 0, last=False) == "proceed"
+    assert await RampGate(settings(tmp_path, budget=100.0)).decide(sched.ctx, 0, last=False) == "proceed"
     verdict = sched.of(GateVerdict)[0]
     assert verdict.tier == "PROCEED" and verdict.values["resolved_rate"] == 0.5
     assert verdict.projection["cost_usd"] == 4.0 and verdict.projection["within_budget"] is True
@@ -172,10 +160,10 @@ async def test_auto_approval_stops_on_stop_and_warns_on_caution(store, tmp_path)
     await fill_first_phase(store)
     sched = FakeScheduler(store, [2, 10])
     stop = "  gate:\n    stop: ['resolved_rate >= 0.9']\n"
-    assert await RampGate(settings(tmp_path, gate=stop)).decide(sched, 0, last=False) == "stop"
+    assert await RampGate(settings(tmp_path, gate=stop)).decide(sched.ctx, 0, last=False) == "stop"
     assert sched.of(GateDecision)[-1].decision == "reject"
     caution = "  gate:\n    caution: ['resolved_rate >= 0.9']\n"
-    assert await RampGate(settings(tmp_path, gate=caution)).decide(sched, 0, last=False) == "proceed"
+    assert await RampGate(settings(tmp_path, gate=caution)).decide(sched.ctx, 0, last=False) == "proceed"
     assert sched.of(GateVerdict)[-1].tier == "CAUTION"
     assert any("CAUTION" in a.message and a.level == "warning" for a in sched.of(Alert))
 
@@ -188,7 +176,7 @@ async def test_manual_approval_waits_for_a_decision_taken_after_the_verdict(stor
     result: list[str] = []
 
     async def run_gate():
-        result.append(await gate.decide(sched, 0, last=False))
+        result.append(await gate.decide(sched.ctx, 0, last=False))
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(run_gate)
@@ -210,7 +198,7 @@ async def test_the_last_gate_never_waits_and_its_stop_ends_the_run(store, tmp_pa
     sched = FakeScheduler(store, [2])
     gate = RampGate(settings(tmp_path, approval="manual", gate="  gate:\n    stop: ['resolved_rate > 0.9']\n"))
     with anyio.fail_after(5):
-        assert await gate.decide(sched, 0, last=True) == "stop"
+        assert await gate.decide(sched.ctx, 0, last=True) == "stop"
     assert sched.of(GateVerdict)[0].projection == {} and sched.of(GateDecision) == []
 
 
@@ -221,12 +209,12 @@ async def test_an_approval_written_while_the_engine_was_down_counts(store, tmp_p
 
     async def wait_then_crash():
         with anyio.move_on_after(1):  # the first process shows the verdict, then dies waiting
-            await gate.decide(first, 0, last=False)
+            await gate.decide(first.ctx, 0, last=False)
 
     await wait_then_crash()
     assert (await store.phases("r"))[0]["status"] == "awaiting_approval"
     await store.add_command("r", "approve")                           # `ramp ctl r approve` meanwhile
     second = FakeScheduler(store, [2, 10])                            # the restarted process
     with anyio.fail_after(5):
-        assert await gate.decide(second, 0, last=False) == "proceed"
+        assert await gate.decide(second.ctx, 0, last=False) == "proceed"
     assert second.of(GateDecision)[0].by == "operator"

@@ -7,15 +7,11 @@ asked for (which patch, which tests) and how it recorded the answers.
 from __future__ import annotations
 
 import json
-from contextlib import asynccontextmanager
-from types import SimpleNamespace
 
 import pytest
 
-from engine.core.artifacts import RunFolder
 from engine.core.events import Alert
 from engine.core.feedback import FeedbackConfig, RegradeConfig
-from engine.datasets.rows import SWEInstance
 from engine.evaluators import base as evaluation
 from engine.evaluators.local import LocalEvaluator, LocalEvaluatorConfig
 from engine.results.metrics import run_metrics
@@ -23,6 +19,7 @@ from engine.run.audits import run_audits
 from engine.store import Store
 from tests.evalhelpers import REPO, diff_of, git, make_calc_repo
 from tests.rampfill import attempt, make_run
+from tests.runcontext import Harness, instance
 
 SOURCE = "diff --git a/src/calc/__init__.py b/src/calc/__init__.py\n--- a/src/calc/__init__.py\n+++ b/src/calc/__init__.py\n@@ -1 +1 @@\n-a - b\n+a + b\n"
 TESTS = "diff --git a/tests/test_add.py b/tests/test_add.py\nnew file mode 100644\n--- /dev/null\n+++ b/tests/test_add.py\n@@ -0,0 +1 @@\n+def test_add(): ...\n"
@@ -45,23 +42,11 @@ class RecordingEvaluator:
         )
 
 
-class Scheduler:
-    def __init__(self, store, tmp_path, evaluator):
-        self.store, self.run_id, self.evaluator = store, "r", evaluator
-        self.folder = RunFolder(tmp_path / "runs", "r")
-        row = {"repo": REPO, "base_commit": "0" * 40, "test_patch": "", "version": "1.0",
-               "FAIL_TO_PASS": ["tests/test_calc.py::test_add"], "PASS_TO_PASS": []}
-        self.tracks = {iid: SimpleNamespace(phase=0, instance=SWEInstance(instance_id=iid, **row)) for iid in ("a", "b")}
-        self.governor = SimpleNamespace(eval_slot=asynccontextmanager(self._slot))
-        self.slots = 0
-        self.events = []
-
-    async def _slot(self):
-        self.slots += 1
-        yield
-
-    async def emit(self, event):
-        self.events.append(event)
+def Scheduler(store, tmp_path, evaluator, instances=None) -> Harness:  # noqa: N802 - the name the tests use
+    """What the audits are handed: a real run context over the store, with this evaluator."""
+    row = {"FAIL_TO_PASS": ["tests/test_calc.py::test_add"]}
+    return Harness(store, tmp_path, evaluator=evaluator, phases=[2],
+                   instances=instances or [instance(iid, REPO, **row) for iid in ("a", "b")])
 
 
 @pytest.fixture
@@ -75,7 +60,7 @@ async def test_regrade_that_disagrees_is_recorded_as_eval_flaky(store, tmp_path)
     await attempt(store, "r", "a", 1, "resolved", patch=SOURCE, folder=tmp_path)
     await attempt(store, "r", "b", 1, "unresolved", patch=SOURCE, folder=tmp_path)
     sched = Scheduler(store, tmp_path, RecordingEvaluator(regrade_resolved=False))
-    await run_audits(sched, 0, FeedbackConfig(), RegradeConfig(resolved=1.0, unresolved=0.0))
+    await run_audits(sched.ctx, 0, FeedbackConfig(), RegradeConfig(resolved=1.0, unresolved=0.0))
     assert [r.instance.instance_id for r in sched.evaluator.requests] == ["a"]   # only the resolved share
     assert sched.evaluator.requests[0].patch == SOURCE and sched.slots == 1     # through the governor
     regrade = [e for e in await store.evaluations("r") if e["grade"] == 1]
@@ -84,7 +69,7 @@ async def test_regrade_that_disagrees_is_recorded_as_eval_flaky(store, tmp_path)
     assert any(isinstance(e, Alert) and "eval_flaky" in e.message for e in sched.events)
     m = await run_metrics(store, "r")
     assert (m["regraded"], m["flaky_evals"]) == (1, 1)
-    await run_audits(sched, 0, FeedbackConfig(), RegradeConfig(resolved=1.0, unresolved=0.0))
+    await run_audits(sched.ctx, 0, FeedbackConfig(), RegradeConfig(resolved=1.0, unresolved=0.0))
     assert len(sched.evaluator.requests) == 1                                   # never re-graded twice
 
 
@@ -92,7 +77,7 @@ async def test_agreeing_regrade_is_not_flaky(store, tmp_path):
     await make_run(store, "r", [("a", REPO, 0)])
     await attempt(store, "r", "a", 1, "resolved", patch=SOURCE, folder=tmp_path)
     sched = Scheduler(store, tmp_path, RecordingEvaluator(regrade_resolved=True))
-    await run_audits(sched, 0, FeedbackConfig(), RegradeConfig(resolved=1.0))
+    await run_audits(sched.ctx, 0, FeedbackConfig(), RegradeConfig(resolved=1.0))
     m = await run_metrics(store, "r")
     assert (m["regraded"], m["flaky_evals"], m["flaky_rate"]) == (1, 0, 0.0)
 
@@ -102,7 +87,7 @@ async def test_bug_reproduction_runs_the_agents_tests_before_and_after_its_fix(s
     await attempt(store, "r", "a", 1, "resolved", patch=SOURCE + TESTS, folder=tmp_path)
     await attempt(store, "r", "b", 1, "resolved", patch=SOURCE, folder=tmp_path)   # wrote no test
     sched = Scheduler(store, tmp_path, RecordingEvaluator(regrade_resolved=True))
-    await run_audits(sched, 0, FeedbackConfig(bug_reproduction=True), RegradeConfig())
+    await run_audits(sched.ctx, 0, FeedbackConfig(bug_reproduction=True), RegradeConfig())
     base, fix = sched.evaluator.requests
     assert base.instance.test_patch == TESTS and base.patch == ""
     assert fix.instance.test_patch == TESTS and fix.patch == SOURCE
@@ -124,9 +109,8 @@ async def test_bug_reproduction_with_the_real_local_evaluator(store, tmp_path):
     await make_run(store, "r", [("a", REPO, 0)], ramp={"feedback": {"bug_reproduction": True}})
     await attempt(store, "r", "a", 1, "resolved", patch=patch, folder=tmp_path)
     sched = Scheduler(store, tmp_path, LocalEvaluator(LocalEvaluatorConfig(), cache_dir=tmp_path / "cache",
-                                                      repo_source=calc.source))
-    sched.tracks = {"a": SimpleNamespace(phase=0, instance=calc.instance())}
-    await run_audits(sched, 0, FeedbackConfig(bug_reproduction=True), RegradeConfig())
+                                                      repo_source=calc.source), instances=[calc.instance(instance_id="a")])
+    await run_audits(sched.ctx, 0, FeedbackConfig(bug_reproduction=True), RegradeConfig())
     rows = {e["grade"]: e for e in await store.evaluations("r", "a")}
     assert json.loads(rows[2]["tests_json"])["tests/test_repro.py::test_add_reproduces"] == "FAILED"
     assert json.loads(rows[3]["tests_json"])["tests/test_repro.py::test_add_reproduces"] == "PASSED"

@@ -25,7 +25,7 @@ def resume_command(argv: list[str], run_id: str) -> str:
 
 class TextualFrontEnd:
     def run(self, settings: Any, run_id: str | None) -> int:
-        from engine.run.runner import new_run_id
+        from engine.run.wiring import new_run_id
 
         from .app import RampApp
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from .errors import ErrorClass
+from .runmetrics import RuleCheck
 
 State = Literal[
     "queued",
@@ -85,7 +86,7 @@ class GateVerdict(EventBase):
     tier: Tier
     rule: str = Field(description="The rule that decided the tier, as written in the config.")
     values: dict[str, Any] = Field(default_factory=dict, description="Measured metric values.")
-    checks: list[dict[str, Any]] = Field(default_factory=list, description="Every rule and its result.")
+    checks: list[RuleCheck] = Field(default_factory=list, description="Every rule and its result.")
     projection: dict[str, Any] = Field(default_factory=dict, description="Next phase: cost, time, calls.")
 
 

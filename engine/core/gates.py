@@ -24,43 +24,13 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .events import Tier
-
-#: Metrics a rule may name (keys of engine.results.metrics.compute's result), with what they mean.
-GATE_METRICS: dict[str, str] = {
-    "resolved_rate": "resolved / scored instances",
-    "ci_low": "lower bound of the Wilson 95% interval of resolved_rate",
-    "ci_high": "upper bound of the Wilson 95% interval of resolved_rate",
-    "ci_width": "ci_high - ci_low",
-    "resolved": "resolved instances",
-    "scored": "instances with at least one scored attempt",
-    "pass_at_1": "unbiased pass@1 (first attempt under until-resolved)",
-    "infra_failures": "finished instances without a scored attempt, the environment among the causes",
-    "infra_failure_rate": "infra_failures / finished instances",
-    "malformed_patch_rate": "scored attempts whose patch did not apply / scored attempts",
-    "flaky_evals": "re-grades that disagree with the official grade",
-    "flaky_rate": "flaky_evals / re-grades",
-    "cost_usd": "model spend, from llm_calls",
-    "cost_per_instance": "cost_usd / finished instances",
-    "calls_per_instance": "model calls / finished instances",
-    "latency_p50_s": "median model-call latency",
-    "latency_p90_s": "90th percentile model-call latency",
-    "latency_p99_s": "99th percentile model-call latency",
-    "attempts_per_instance": "finished attempts / finished instances",
-    "wall_s": "time during which at least one attempt was running",
-    "public_pass_rate": "feedback split: mean share of public FAIL_TO_PASS tests passing",
-    "hidden_pass_rate": "feedback split: mean share of hidden FAIL_TO_PASS tests passing",
-    "overfit_gap": "public_pass_rate - hidden_pass_rate",
-    "hidden_fix_score": "feedback split: share of scored instances passing every hidden and P2P test",
-    "bug_reproduction_rate": "share of scored instances whose agent wrote a test failing before its fix",
-    "baseline_spread": "resolved rate minus the no-patch baseline's, on the instances both scored",
-}
-
+from .runmetrics import GATE_METRICS, RuleCheck, RunMetrics
 
 TIERS: tuple[Tier, ...] = get_args(Tier)
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -122,15 +92,16 @@ class GateConfig(BaseModel):
         return self.model_copy(update={k: getattr(override, k) for k in override.model_fields_set})
 
 
-def check(rule: str, values: dict[str, Any]) -> dict[str, Any]:
-    """One rule against the measured values: its result (True, False, or None if not judged)."""
+def check(rule: str, values: RunMetrics | Mapping[str, Any], tier: str = "") -> RuleCheck:
+    """One rule (of ``tier``) against the measured values: its result (True, False, or None if not
+    judged)."""
     metric, op, threshold = parse_rule(rule)
-    actual = values.get(metric)
+    actual = getattr(RunMetrics.of(values), metric)
     passed = None if actual is None else _OPS[op](float(actual), threshold)
-    return {"rule": rule, "metric": metric, "actual": actual, "passed": passed}
+    return {"rule": rule, "metric": metric, "actual": actual, "passed": passed, "tier": tier, "decided": False}
 
 
-def quote(result: dict[str, Any]) -> str:
+def quote(result: Mapping[str, Any]) -> str:
     """A check as a verdict line: ``resolved_rate >= 0.5 failed (0.2)``."""
     state = {True: "holds", False: "failed", None: "not judged"}[result["passed"]]
     actual = "not measured" if result["actual"] is None else _fmt(result["actual"])
@@ -141,19 +112,31 @@ def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def decide_tier(gate: GateConfig, values: dict[str, Any]) -> tuple[Tier, str, list[dict[str, Any]]]:
-    """(tier, the rule that fired, every check with its tier) for one gate."""
-    checks = [{**check(rule, values), "tier": tier} for tier in ("stop", "caution", "excellent")
-              for rule in getattr(gate, tier)]
+def decide_tier(gate: GateConfig, values: RunMetrics | Mapping[str, Any]) -> tuple[Tier, str, list[RuleCheck]]:
+    """(tier, the rule that fired, every check with its tier and whether it decided) for one gate."""
+    metrics = RunMetrics.of(values)
+    checks = [check(rule, metrics, tier) for tier in ("stop", "caution", "excellent") for rule in getattr(gate, tier)]
     verdicts: tuple[tuple[str, Tier], ...] = (("stop", "STOP"), ("caution", "CAUTION"))
     for tier, verdict in verdicts:
         failed = next((c for c in checks if c["tier"] == tier and c["passed"] is False), None)
         if failed is not None:
+            failed["decided"] = True
             return verdict, quote(failed), checks
     excellent = [c for c in checks if c["tier"] == "excellent"]
     if excellent and all(c["passed"] is True for c in excellent):
         return "EXCELLENT", " and ".join(quote(c) for c in excellent), checks
     missing = next((c for c in excellent if c["passed"] is not True), None)
     if missing is not None:
+        missing["decided"] = True
         return "PROCEED", f"not EXCELLENT: {quote(missing)}", checks
     return "PROCEED", "every stop and caution rule holds", checks
+
+
+def fired(check: Mapping[str, Any], rule: str) -> bool:
+    """Whether a stored check is the failed rule that decided its verdict (``rule``). Verdicts
+    stored before checks recorded ``decided`` are matched by the rule they quote."""
+    if check["passed"] is not False:
+        return False
+    if "decided" in check:
+        return bool(check["decided"])
+    return f"{check['rule']} failed" in rule

@@ -11,8 +11,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import anyio
-
 DEMO_CONFIG = Path("config/demo.yaml")
 
 
@@ -34,18 +32,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo to the end; the exit code follows the command-line contract."""
     from ..core.config import load_settings, shipped
-    from ..frontend import interactive
-    from ..run.display import JsonLinesDisplay, PlainDisplay
-    from ..run.runner import execute_run
+    from ..frontend import launch
 
     overrides: dict[str, Any] = {"ramp.approval": "auto" if args.auto_approve else None}
     if args.runs_dir is not None:
         overrides["paths.runs_dir"] = str(args.runs_dir)
-    settings = load_settings(shipped(args.config), overrides=overrides)
-    front_end = interactive(args)
-    if front_end is not None:  # on a terminal: the TUI over the demo run
-        return front_end.run(settings, args.run_id)
-    display = JsonLinesDisplay() if args.json else PlainDisplay()
-    result = anyio.run(lambda: execute_run(settings, display=display, run_id=args.run_id))
-    display.close()
-    return result.exit_code
+    return launch(load_settings(shipped(args.config), overrides=overrides), args)

@@ -111,3 +111,7 @@ class Model(Protocol):
         stop: list[str] | None = None,
         context: CallContext | None = None,
     ) -> Completion: ...
+
+    async def aclose(self) -> None:
+        """Release connections; called once when the run ends."""
+        ...

@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.checks import Check
 from ..core.config import Settings, validate_backend_config
 from ..core.errors import ConfigError
-from ..core.checks import Check
 from ..core.secrets import Redactor, Secrets
 from ..store import Store
 from . import PROVIDERS

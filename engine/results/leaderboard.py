@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..core.artifacts import safe_name
-from .metrics import gate_summary, run_metrics
+from .metrics import run_metrics
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -49,6 +49,19 @@ async def leaderboard_rows(store: Store, runs_dir: Path) -> list[dict[str, Any]]
     for rank, row in enumerate(rows, 1):
         row["rank"] = rank
     return [{k: row[k] for k in COLUMNS} for row in rows]
+
+
+def gate_summary(phases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each phase's size, verdict and decision, from the phases rows."""
+    out = []
+    for row in phases:
+        verdict = json.loads(row["verdict_json"]) if row["verdict_json"] else {}
+        out.append({
+            "phase": row["phase"], "size": row["size"], "name": row["name"], "status": row["status"],
+            "tier": row["tier"], "rule": verdict.get("rule"), "decision": row["decision"],
+            "decided_by": row["decided_by"],
+        })
+    return out
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:

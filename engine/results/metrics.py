@@ -362,19 +362,6 @@ async def find_baseline(store: Store, data: RunData, requested: str | None = Non
     return candidates[-1]["run_id"] if candidates else None
 
 
-def gate_summary(phases: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each phase's size, verdict and decision, from the phases rows."""
-    out = []
-    for row in phases:
-        verdict = json.loads(row["verdict_json"]) if row["verdict_json"] else {}
-        out.append({
-            "phase": row["phase"], "size": row["size"], "name": row["name"], "status": row["status"],
-            "tier": row["tier"], "rule": verdict.get("rule"), "decision": row["decision"],
-            "decided_by": row["decided_by"],
-        })
-    return out
-
-
 async def load_baseline(store: Store, data: RunData, requested: str | None = None) -> RunData | str | None:
     """The baseline run's data; its id (a string) when that run is not in the store; None if none."""
     base_id = await find_baseline(store, data, requested)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter, deque
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, assert_never
 
 from ..core.events import (
@@ -39,13 +39,10 @@ from ..core.events import (
 from ..core.fsm import TERMINAL, best_outcome
 from ..core.gates import GateConfig
 from ..core.stats import percentile
+from .snapshot import PIPELINE, STAGE, AlertLine, Counters, InstanceRow, PhaseView, RunSnapshot
 
-#: The per-instance state machine as a left-to-right pipeline; alternatives share a stage.
-PIPELINE: tuple[tuple[str, ...], ...] = (
-    ("queued",), ("preparing",), ("agent",), ("patched", "no_patch"), ("eval_queued",),
-    ("evaluating",), ("resolved", "unresolved", "error"),
-)
-STAGE: dict[str, int] = {state: index for index, states in enumerate(PIPELINE) for state in states}
+__all__ = ["PIPELINE", "STAGE", "AlertLine", "Counters", "InstanceRow", "PhaseView", "RunSnapshot", "RunView",
+           "derived_alerts", "gate_rules"]
 
 #: An instance in a working state for longer than this is reported as stuck.
 STUCK_AFTER_S = 900.0
@@ -55,116 +52,6 @@ STALE_AFTER_S = 60.0
 INFRA_WINDOW, INFRA_RISING = 20, 3
 BUDGET_WARN_SHARE = 0.8
 KEPT_ALERTS = 50
-
-
-@dataclass(frozen=True, slots=True)
-class InstanceRow:
-    """One instance as the table shows it. Tokens and cost add up over all its attempts."""
-
-    instance_id: str
-    repo: str
-    phase: int
-    position: int
-    state: str = "queued"
-    sub_state: str = ""
-    attempt: int = 0
-    attempts_done: int = 0
-    outcome: str | None = None
-    error_class: str | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-    attempt_started: float | None = None
-    attempt_ended: float | None = None
-    state_since: float | None = None
-
-    @property
-    def stage(self) -> int:
-        return STAGE.get(self.state, 0)
-
-    def duration(self, now: float) -> float | None:
-        """Wall time of the current attempt: finished, or running until ``now``."""
-        if self.attempt_started is None:
-            return None
-        end = self.attempt_ended if self.attempt_ended is not None else now
-        return max(0.0, end - self.attempt_started)
-
-
-@dataclass(frozen=True, slots=True)
-class PhaseView:
-    index: int
-    size: int
-    name: str | None = None
-    status: str = "pending"
-    verdict: GateVerdict | None = None
-    decision: str | None = None
-    decided_by: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Counters:
-    calls: int = 0
-    failed_calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-    unpriced_calls: int = 0
-    latency_p50_s: float | None = None
-    latency_p90_s: float | None = None
-    latency_p99_s: float | None = None
-    errors_by_class: tuple[tuple[str, int], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class AlertLine:
-    level: str
-    message: str
-    ts: float | None = None
-
-
-@dataclass(frozen=True)
-class RunSnapshot:
-    """Everything a front end draws, at one instant. Immutable and cheap to make."""
-
-    run_id: str
-    now: float
-    seq: int
-    status: str
-    exit_code: int | None
-    meta: dict[str, Any]
-    started_at: float | None
-    ended_at: float | None
-    heartbeat: float | None
-    rows: tuple[InstanceRow, ...]
-    phases: tuple[PhaseView, ...]
-    current_phase: int
-    attempts_k: int
-    counters: Counters
-    governor: GovernorSample | None
-    alerts: tuple[AlertLine, ...]
-    budget_usd: float | None
-    approval: str
-    eta_s: float | None
-    #: Per phase index: the gate's rules as (tier, rule), known before the phase is judged.
-    rules: tuple[tuple[tuple[str, str], ...], ...] = ()
-
-    @property
-    def finished(self) -> int:
-        return sum(1 for r in self.rows if r.state in TERMINAL and r.attempts_done)
-
-    @property
-    def awaiting(self) -> PhaseView | None:
-        """The phase whose gate waits for an operator's decision, if one does."""
-        return next((p for p in self.phases if p.status == "awaiting_approval" and p.decision is None), None)
-
-    @property
-    def elapsed_s(self) -> float | None:
-        if self.started_at is None:
-            return None
-        return max(0.0, (self.ended_at if self.ended_at is not None else self.now) - self.started_at)
-
-    def row(self, instance_id: str) -> InstanceRow | None:
-        return next((r for r in self.rows if r.instance_id == instance_id), None)
 
 
 class RunView:

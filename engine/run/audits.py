@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ..core.artifacts import safe_name
 from ..core.errors import AttemptError
 from ..core.events import Alert
 from ..core.feedback import FeedbackConfig, RegradeConfig, chosen, split_patch
@@ -36,13 +35,13 @@ from ..results.metrics import (
 )
 
 if TYPE_CHECKING:
-    from .scheduler import Scheduler
+    from .context import RunContext
 
 
-async def run_audits(scheduler: Scheduler, phase: int, feedback: FeedbackConfig, regrade: RegradeConfig) -> None:
+async def run_audits(ctx: RunContext, phase: int, feedback: FeedbackConfig, regrade: RegradeConfig) -> None:
     """Run the audits the config asks for on phases 0..``phase``, concurrently, under the governor."""
-    store, run_id = scheduler.store, scheduler.run_id
-    ids = {iid for iid, track in scheduler.tracks.items() if track.phase <= phase}
+    store, run_id = ctx.store, ctx.run_id
+    ids = set(ctx.plan.through(phase))
     grades: dict[tuple[str, int], dict[int, dict[str, Any]]] = {}
     for evaluation in await store.evaluations(run_id):
         grades.setdefault((evaluation["instance_id"], evaluation["attempt"]), {})[evaluation["grade"]] = evaluation
@@ -66,7 +65,7 @@ async def run_audits(scheduler: Scheduler, phase: int, feedback: FeedbackConfig,
                 jobs.append(("repro", rep))
     async with anyio.create_task_group() as tg:
         for kind, attempt in jobs:
-            tg.start_soon(_regrade if kind == "regrade" else _reproduce, scheduler, attempt, grades)
+            tg.start_soon(_regrade if kind == "regrade" else _reproduce, ctx, attempt, grades)
 
 
 def _patch(attempt: dict[str, Any]) -> str | None:
@@ -77,55 +76,55 @@ def _patch(attempt: dict[str, Any]) -> str | None:
         return None
 
 
-async def _evaluate(scheduler: Scheduler, attempt: dict[str, Any], label: str, **request: Any) -> EvalResult | None:
+async def _evaluate(ctx: RunContext, attempt: dict[str, Any], label: str, **request: Any) -> EvalResult | None:
     """One audit evaluation; an evaluator failure is an alert, never a verdict about the patch."""
     iid, number = attempt["instance_id"], attempt["attempt"]
-    log_dir = scheduler.folder.attempt_dir(iid, number) / label
-    request.setdefault("instance", scheduler.tracks[iid].instance)
+    log_dir = ctx.folder.attempt_dir(iid, number) / label
+    request.setdefault("instance", ctx.plan.instances[iid])
     try:
-        async with scheduler.governor.eval_slot():
-            return await scheduler.evaluator.evaluate(EvalRequest(
-                log_dir=log_dir, run_id=scheduler.run_id,
-                key=f"{safe_name(scheduler.run_id)}/{safe_name(iid)}-{number}-{label}", **request,
+        async with ctx.governor.eval_slot():
+            return await ctx.backends.evaluator.evaluate(EvalRequest(
+                log_dir=log_dir, run_id=ctx.run_id,
+                key=ctx.attempt_key(iid, number, label), **request,
             ))
     except AttemptError as exc:
-        await scheduler.emit(Alert(
+        await ctx.emit(Alert(
             level="warning", instance_id=iid,
             message=f"{iid} attempt {number}: {label} could not be evaluated ({exc.error_class}: {exc})",
         ))
         return None
 
 
-async def _record(scheduler: Scheduler, attempt: dict[str, Any], grade: int, result: EvalResult, **extra: Any) -> None:
+async def _record(ctx: RunContext, attempt: dict[str, Any], grade: int, result: EvalResult, **extra: Any) -> None:
     fields = {
-        "evaluator": getattr(scheduler.evaluator, "name", "?"), "resolved": int(result.resolved),
+        "evaluator": ctx.backends.evaluator.name, "resolved": int(result.resolved),
         "applied": int(result.applied), "error_class": result.error_class, "detail": result.detail,
         "tests": result.tests, "f2p": result.fail_to_pass.model_dump(), "p2p": result.pass_to_pass.model_dump(),
         "log_path": result.log_path, "duration_s": result.duration_s, "setup_s": result.setup_s,
     }
     fields.update(extra)
-    await scheduler.store.add_evaluation(scheduler.run_id, attempt["instance_id"], attempt["attempt"], grade, **fields)
+    await ctx.store.add_evaluation(ctx.run_id, attempt["instance_id"], attempt["attempt"], grade, **fields)
 
 
-async def _regrade(scheduler: Scheduler, attempt: dict[str, Any], grades: dict[Any, Any]) -> None:
+async def _regrade(ctx: RunContext, attempt: dict[str, Any], grades: dict[Any, Any]) -> None:
     iid, number = attempt["instance_id"], attempt["attempt"]
     patch = _patch(attempt)
     if patch is None:
         return
-    result = await _evaluate(scheduler, attempt, "regrade", patch=patch)
+    result = await _evaluate(ctx, attempt, "regrade", patch=patch)
     if result is None:
         return
     official = bool(grades[(iid, number)][GRADE_OFFICIAL]["resolved"])
     if result.resolved == official or result.error_class is not None:
-        await _record(scheduler, attempt, GRADE_REGRADE, result)
+        await _record(ctx, attempt, GRADE_REGRADE, result)
         return
     said = {True: "resolved", False: "unresolved"}
     detail = f"re-grade says {said[result.resolved]}, the official grade said {said[official]}"
-    await _record(scheduler, attempt, GRADE_REGRADE, result, error_class="eval_flaky", detail=detail)
-    await scheduler.emit(Alert(level="warning", instance_id=iid, message=f"{iid} attempt {number}: eval_flaky: {detail}"))
+    await _record(ctx, attempt, GRADE_REGRADE, result, error_class="eval_flaky", detail=detail)
+    await ctx.emit(Alert(level="warning", instance_id=iid, message=f"{iid} attempt {number}: eval_flaky: {detail}"))
 
 
-async def _reproduce(scheduler: Scheduler, attempt: dict[str, Any], grades: dict[Any, Any]) -> None:
+async def _reproduce(ctx: RunContext, attempt: dict[str, Any], grades: dict[Any, Any]) -> None:
     iid = attempt["instance_id"]
     patch = _patch(attempt)
     if patch is None:
@@ -135,18 +134,18 @@ async def _reproduce(scheduler: Scheduler, attempt: dict[str, Any], grades: dict
         return
     # The agent's tests take the place of the row's; a separate id keeps any per-instance evaluator
     # cache (gold validation) apart from the official instance.
-    instance = scheduler.tracks[iid].instance.model_copy(update={
+    instance = ctx.plan.instances[iid].model_copy(update={
         "instance_id": f"{iid}__ramp-repro", "test_patch": tests, "FAIL_TO_PASS": [], "PASS_TO_PASS": [],
     })
-    base = await _evaluate(scheduler, attempt, "repro-base", instance=instance, patch="")
-    fix = await _evaluate(scheduler, attempt, "repro-fix", instance=instance, patch=source)
+    base = await _evaluate(ctx, attempt, "repro-base", instance=instance, patch="")
+    fix = await _evaluate(ctx, attempt, "repro-fix", instance=instance, patch=source)
     if base is None or fix is None:
         return
-    await _record(scheduler, attempt, GRADE_REPRO_BASE, base, detail="agent's tests on the base commit")
-    await _record(scheduler, attempt, GRADE_REPRO_FIX, fix, detail="agent's tests on base + its fix")
+    await _record(ctx, attempt, GRADE_REPRO_BASE, base, detail="agent's tests on the base commit")
+    await _record(ctx, attempt, GRADE_REPRO_FIX, fix, detail="agent's tests on base + its fix")
     passing = reproducing_tests(base.tests, fix.tests)
     if passing:
-        await scheduler.emit(Alert(
+        await ctx.emit(Alert(
             level="info", instance_id=iid,
             message=f"{iid}: the agent's tests reproduce the bug ({json.dumps(passing[:3])})",
         ))

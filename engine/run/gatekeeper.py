@@ -1,6 +1,7 @@
 """The phase gate the scheduler calls after every phase: audit, measure, judge, project, approve.
 
-:class:`RampGate` implements the scheduler's ``GateKeeper`` protocol. At the end of a phase it
+:class:`RampGate` implements the scheduler's ``GateKeeper`` protocol, handed the run context. At the end
+of a phase it
 
 1. runs the configured audits (re-grades, bug reproduction) through the evaluator;
 2. computes the metrics of every phase so far from the store, and judges them with the phase's
@@ -27,14 +28,15 @@ import anyio
 
 from ..core.config import Settings
 from ..core.events import Alert, GateDecision, GateVerdict, Tier
-from ..core.gates import GATE_METRICS, decide_tier
+from ..core.gates import decide_tier
+from ..core.runmetrics import RunMetrics
 from ..results.metrics import compute_with_baseline, load_baseline, load_run
 from ..results.projections import describe, project
 from ..store import Store
 from .audits import run_audits
 
 if TYPE_CHECKING:
-    from .scheduler import Scheduler
+    from .context import RunContext
 
 AUTO, BUDGET, OPERATOR = "policy:auto", "policy:budget", "operator"
 DECISION_POLL_S = 0.3
@@ -63,9 +65,12 @@ class RampGate:
                 f"run.budget_usd: spent ${projection['spent_usd']:.2f} + next phase ~${projection['cost_usd']:.2f}"
                 f" > ${self.budget_usd:.2f}"
             )
+            for judged in checks:  # the budget decided, not the rule that fired before it
+                judged["decided"] = False
             checks.append({"rule": "spent + projected <= run.budget_usd", "metric": "budget", "tier": "budget",
-                           "actual": round(projection["spent_usd"] + projection["cost_usd"], 4), "passed": False})
-        values: dict[str, Any] = {k: metrics.get(k) for k in GATE_METRICS}
+                           "actual": round(projection["spent_usd"] + projection["cost_usd"], 4), "passed": False,
+                           "decided": True})
+        values: dict[str, Any] = RunMetrics.of(metrics).model_dump()
         values.update(instances=metrics["instances"], finished=metrics["finished"],
                       baseline_run=(metrics["baseline"] or {}).get("run_id"))
         return GateVerdict(
@@ -73,37 +78,37 @@ class RampGate:
             projection=projection or {},
         )
 
-    async def decide(self, scheduler: Scheduler, phase: int, last: bool) -> str:
-        store, run_id = scheduler.store, scheduler.run_id
-        await run_audits(scheduler, phase, self.ramp.feedback, self.ramp.regrade)
+    async def decide(self, ctx: RunContext, phase: int, last: bool) -> str:
+        store, run_id = ctx.store, ctx.run_id
+        await run_audits(ctx, phase, self.ramp.feedback, self.ramp.regrade)
         waiting_since = await _awaiting_since(store, run_id, phase)
-        verdict = await self.verdict(store, run_id, phase, scheduler.phases, last)
+        verdict = await self.verdict(store, run_id, phase, ctx.plan.phases, last)
         await store.update_phase(run_id, phase, tier=verdict.tier, verdict=verdict.model_dump(mode="json"))
-        await scheduler.emit(verdict)
+        await ctx.emit(verdict)
         if last:
             return "stop" if verdict.tier == "STOP" else "proceed"
-        decision, by = await self._decision(scheduler, phase, verdict, waiting_since or verdict.ts)
+        decision, by = await self._decision(ctx, phase, verdict, waiting_since or verdict.ts)
         await store.update_phase(run_id, phase, decision=decision, decided_by=by, decided_at=time.time())
-        await scheduler.emit(GateDecision(phase=phase, decision=decision, by=by))  # type: ignore[arg-type]
+        await ctx.emit(GateDecision(phase=phase, decision=decision, by=by))  # type: ignore[arg-type]
         return "proceed" if decision == "approve" else "stop"
 
     async def _decision(
-        self, scheduler: Scheduler, phase: int, verdict: GateVerdict, since: float
+        self, ctx: RunContext, phase: int, verdict: GateVerdict, since: float
     ) -> tuple[str, str]:
         if verdict.projection.get("within_budget") is False:
-            await scheduler.emit(Alert(level="error", message=f"gate {phase + 1}: {verdict.rule}; the run stops"))
+            await ctx.emit(Alert(level="error", message=f"gate {phase + 1}: {verdict.rule}; the run stops"))
             return "reject", BUDGET
         if self.approval == "auto":
             if verdict.tier == "STOP":
                 return "reject", AUTO
             if verdict.tier == "CAUTION":
-                await scheduler.emit(Alert(
+                await ctx.emit(Alert(
                     level="warning", message=f"gate {phase + 1}: CAUTION ({verdict.rule}); proceeding under auto-approval",
                 ))
             return "approve", AUTO
-        run_id = scheduler.run_id
-        await scheduler.store.update_phase(run_id, phase, status="awaiting_approval")
-        await scheduler.emit(Alert(
+        run_id = ctx.run_id
+        await ctx.store.update_phase(run_id, phase, status="awaiting_approval")
+        await ctx.emit(Alert(
             level="warning" if verdict.tier in ("STOP", "CAUTION") else "info",
             message=f"gate {phase + 1}: {verdict.tier} ({verdict.rule}); {describe(verdict.projection)}. "
             f"Waiting for approval: `ramp ctl {run_id} approve` or `ramp ctl {run_id} reject` "
@@ -113,7 +118,7 @@ class RampGate:
         # Only a decision taken after the verdict was first shown counts: an early approve is not a
         # blank cheque.
         while True:
-            for command in await scheduler.store.commands(run_id):
+            for command in await ctx.store.commands(run_id):
                 if command["command"] in ("approve", "reject") and command["ts"] >= since:
                     return command["command"], OPERATOR
             await anyio.sleep(DECISION_POLL_S)

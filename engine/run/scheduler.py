@@ -22,43 +22,29 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import anyio
 from anyio.abc import TaskGroup
 
-from ..agents.base import Budgets
-from ..core.artifacts import RunFolder
 from ..core.errors import ErrorClass
-from ..core.events import (
-    Alert,
-    CommandHandled,
-    EventBase,
-    GovernorSample,
-    PhaseFinished,
-    PhaseStarted,
-    RunStatus,
-)
+from ..core.events import Alert, CommandHandled, PhaseFinished, PhaseStarted, RunStatus
 from ..core.fsm import TERMINAL, InstanceMachine, best_outcome, rerun_failed_picks
 from ..datasets.rows import SWEInstance
-from ..store import Store
 from .attempts import AttemptRunner, Halted
-from .display import Display
-from .governor import Governor
+from .context import RunContext, RunOptions
 
 COMMAND_POLL_S = 0.3
 HEARTBEAT_S = 5.0
-GOVERNOR_EVENT_S = 5.0
 
-
-class SandboxFactory(Protocol):
-    async def create(self, instance: SWEInstance, key: str) -> Any: ...
+#: The options of a run's attempts (kept under the scheduler's name too).
+SchedulerOptions = RunOptions
 
 
 class GateKeeper(Protocol):
     """Decides, after each phase, whether the run goes on. Implemented in engine.run.gatekeeper."""
 
-    async def decide(self, scheduler: Scheduler, phase: int, last: bool) -> str:
+    async def decide(self, ctx: RunContext, phase: int, last: bool) -> str:
         """Return "proceed" or "stop"."""
         ...
 
@@ -66,22 +52,8 @@ class GateKeeper(Protocol):
 class PassGate:
     """The gate of a run without gate rules: always proceed."""
 
-    async def decide(self, scheduler: Scheduler, phase: int, last: bool) -> str:
+    async def decide(self, ctx: RunContext, phase: int, last: bool) -> str:
         return "proceed"
-
-
-@dataclass
-class SchedulerOptions:
-    attempts: int = 1
-    attempt_policy: str = "until-resolved"
-    max_retries: int = 2
-    retry_backoff_s: float = 2.0
-    agent_concurrency: int = 4
-    budgets: Budgets = field(default_factory=Budgets)
-    model_name: str = "gold"
-    #: Feedback-split mode: share of FAIL_TO_PASS shown to the agent, and the split's seed.
-    public_share: float = 0.0
-    split_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -115,96 +87,35 @@ class InstanceTrack:
 
 
 class Scheduler:
-    def __init__(
-        self,
-        *,
-        run_id: str,
-        instances: list[SWEInstance],
-        phases: list[int],
-        options: SchedulerOptions,
-        store: Store,
-        folder: RunFolder,
-        agent: Any,
-        evaluator: Any,
-        sandboxes: SandboxFactory,
-        governor: Governor,
-        display: Display,
-        model: Any = None,
-        gate: GateKeeper | None = None,
-    ):
-        self.run_id = run_id
-        self.phases = phases
-        self.options = options
-        self.store = store
-        self.folder = folder
-        self.agent = agent
-        self.evaluator = evaluator
-        self.sandboxes = sandboxes
-        self.governor = governor
-        self.display = display
-        self.model = model
+    """Runs a run's phases through its context; the gate decides between them."""
+
+    def __init__(self, ctx: RunContext, *, gate: GateKeeper | None = None):
+        self.ctx = ctx
+        self.run_id = ctx.run_id
+        self.phases = ctx.plan.phases
+        self.options = ctx.options
+        self.store = ctx.store
+        self.signals = ctx.signals
         self.gate = gate or PassGate()
-        self.tracks: dict[str, InstanceTrack] = {}
-        for position, inst in enumerate(instances):
-            phase = next(i for i, size in enumerate(phases) if position < size)
-            self.tracks[inst.instance_id] = InstanceTrack(
-                instance=inst, phase=phase, machine=InstanceMachine(run_id, inst.instance_id, "queued", 0)
-            )
-        self.agent_lane = anyio.CapacityLimiter(options.agent_concurrency)
+        self.tracks: dict[str, InstanceTrack] = {
+            iid: InstanceTrack(instance=inst, phase=ctx.plan.phase_of[iid],
+                               machine=InstanceMachine(ctx.run_id, iid, "queued", 0))
+            for iid, inst in ctx.plan.instances.items()
+        }
         self.current_phase = 0
-        self.status: RunStatus = "running"
-        self.resumed = anyio.Event()
-        self.resumed.set()
         self._active = 0
         self._idle = anyio.Event()
         self._idle.set()
         self._work_tg: TaskGroup | None = None
-        self._stop_reason = ""
-        self._stop_status: RunStatus | None = None
-        #: Set when the run budget or a daily call quota refused a model call: no new attempt starts.
-        self.budget_stop = ""
-        self._last_governor_event = 0.0
-        self.attempts = AttemptRunner(self)
+        self.attempts = AttemptRunner(ctx)
 
-    # -- events --------------------------------------------------------------------------------
+    @property
+    def status(self) -> RunStatus:
+        return self.signals.status
 
-    async def emit(self, event: EventBase) -> None:
-        """Store first, then show."""
-        if not event.run_id:
-            event.run_id = self.run_id
-        await self.store.append(event)
-        self._show(event)
-
-    def _show(self, event: EventBase) -> None:
-        try:
-            self.display.show(event)  # type: ignore[arg-type]
-        except Exception:  # a broken display must never stop the engine
-            pass
-
-    async def transition(
-        self, track: InstanceTrack, to: str, *, attempt_fields: dict[str, Any] | None = None, **kw: Any
-    ) -> None:
-        """Move an instance's state machine, persisting the new state and its event atomically.
-
-        ``attempt_fields`` update the current attempt's row in the same transaction: an attempt that
-        finishes and the instance that shows it finished are one write, so a kill can never leave a
-        done attempt under an instance still queued or evaluating. Entering an outcome also stores
-        the instance's overall outcome, from ``track.outcomes`` (set before calling).
-        """
-        event = track.machine.transition(to, **kw)
-        fields: dict[str, Any] = {"state": to, "attempt": track.machine.attempt}
-        if to in TERMINAL:
-            fields["error_class"] = kw.get("error_class")
-            fields["outcome"] = track.outcome()
-        if to != "agent":
-            fields["sub_state"] = None
-        iid = track.instance.instance_id
-        async with self.store.transaction():
-            if attempt_fields:
-                await self.store.update_attempt_in_tx(self.run_id, iid, track.machine.attempt, **attempt_fields)
-            await self.store.set_instance_in_tx(self.run_id, iid, **fields)
-            await self.store.append_in_tx(event)
-        self._show(event)
+    @property
+    def budget_stop(self) -> str:
+        return self.signals.budget_stop
 
     # -- restore -------------------------------------------------------------------------------
 
@@ -249,13 +160,13 @@ class Scheduler:
                 how = "restarted: its saved patch is evaluated again"
                 patch = track.resume_patch[number].text
                 if state == "agent":
-                    await self.transition(track, "patched" if patch.strip() else "no_patch")
+                    await self.ctx.transition(track, "patched" if patch.strip() else "no_patch")
                 if track.machine.state != "eval_queued":
-                    await self.transition(track, "eval_queued", detail=how)
+                    await self.ctx.transition(track, "eval_queued", detail=how)
             else:
                 how = "restarted: the attempt in flight is re-run from the start"
-                await self.transition(track, "queued", attempt=number, detail=how)
-            await self.emit(Alert(level="info", instance_id=iid, message=f"{iid} attempt {number} {how}"))
+                await self.ctx.transition(track, "queued", attempt=number, detail=how)
+            await self.ctx.emit(Alert(level="info", instance_id=iid, message=f"{iid} attempt {number} {how}"))
         return requeued
 
     # -- the run -------------------------------------------------------------------------------
@@ -263,7 +174,7 @@ class Scheduler:
     async def run(self) -> RunStatus:
         """Run every phase; return the final status (completed, stopped, interrupted, gate_stop)."""
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self.governor.run)
+            tg.start_soon(self.ctx.governor.run)
             tg.start_soon(self._command_loop)
             tg.start_soon(self._heartbeat)
             tg.start_soon(self._signals, tg.cancel_scope)
@@ -274,11 +185,12 @@ class Scheduler:
             finally:
                 self._work_tg = None
                 tg.cancel_scope.cancel()
-        if self._stop_status is not None:
-            self.status = self._stop_status
-        elif self.status in ("running", "paused"):
-            self.status = "completed"
-        return self.status
+        signals = self.signals
+        if signals.stop_status is not None:
+            signals.status = signals.stop_status
+        elif signals.status in ("running", "paused"):
+            signals.status = "completed"
+        return signals.status
 
     async def _phases(self) -> None:
         done_phases = {p["phase"] for p in await self.store.phases(self.run_id) if p["status"] == "done"}
@@ -287,7 +199,7 @@ class Scheduler:
             ids = [iid for iid, t in self.tracks.items() if t.phase <= index]
             if index not in done_phases:
                 await self.store.update_phase(self.run_id, index, status="running")
-                await self.emit(PhaseStarted(phase=index, size=size, instance_ids=ids))
+                await self.ctx.emit(PhaseStarted(phase=index, size=size, instance_ids=ids))
             for iid in ids:
                 self._spawn(self.tracks[iid])
             await self._wait_idle()
@@ -295,12 +207,11 @@ class Scheduler:
                 return
             if index in done_phases:
                 continue
-            await self.emit(PhaseFinished(phase=index))
-            decision = await self.gate.decide(self, index, last=index == len(self.phases) - 1)
+            await self.ctx.emit(PhaseFinished(phase=index))
+            decision = await self.gate.decide(self.ctx, index, last=index == len(self.phases) - 1)
             await self.store.update_phase(self.run_id, index, status="done")
             if decision == "stop":
-                self._stop_status = "gate_stop"
-                self._stop_reason = f"gate {index + 1} said STOP"
+                self.signals.stop("gate_stop", f"gate {index + 1} said STOP")
                 return
         # Reruns asked for while the last phase was finishing are honoured before the run ends.
         await self._wait_idle()
@@ -331,7 +242,7 @@ class Scheduler:
         """Run an instance's attempts one after another, as long as the policy wants more."""
         try:
             while track.done < self.allowed_attempts(track) and not self.budget_stop:
-                await self.resumed.wait()
+                await self.signals.resumed.wait()
                 number = track.done + 1
                 try:
                     track.outcomes[number] = await self.attempts.run(track, number)
@@ -343,33 +254,18 @@ class Scheduler:
             if self._active == 0:
                 self._idle.set()
 
-    # -- governor ------------------------------------------------------------------------------
-
-    async def governor_event(self) -> None:
-        now = time.monotonic()
-        if now - self._last_governor_event < GOVERNOR_EVENT_S:
-            return
-        self._last_governor_event = now
-        snap = self.governor.snapshot()
-        await self.emit(GovernorSample(
-            cpu_percent=snap.cpu_percent, memory_available_mb=snap.memory_available_mb,
-            disk_free_mb=snap.disk_free_mb, running_evals=snap.running, waiting_evals=snap.waiting,
-            blocked_by=snap.blocked_by,
-        ))
-
     # -- control -------------------------------------------------------------------------------
 
     async def _heartbeat(self) -> None:
         while True:
             await self.store.update_run(self.run_id, heartbeat=time.time(), status=self.status)
-            await self.governor_event()
+            await self.ctx.governor_event()
             await anyio.sleep(HEARTBEAT_S)
 
     async def _signals(self, scope: anyio.CancelScope) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for signum in signals:
-                self._stop_status = "interrupted"
-                self._stop_reason = f"received {signal.Signals(signum).name}"
+                self.signals.stop("interrupted", f"received {signal.Signals(signum).name}")
                 scope.cancel()
                 return
 
@@ -378,7 +274,7 @@ class Scheduler:
             for cmd in await self.store.pending_commands(self.run_id):
                 status, result = await self.handle_command(cmd["command"], cmd["arg"])
                 await self.store.finish_command(cmd["id"], status, result)
-                await self.emit(CommandHandled(
+                await self.ctx.emit(CommandHandled(
                     command_id=cmd["id"], command=cmd["command"], arg=cmd["arg"], result=result
                 ))
             await anyio.sleep(COMMAND_POLL_S)
@@ -386,19 +282,16 @@ class Scheduler:
     async def handle_command(self, command: str, arg: str) -> tuple[str, str]:
         """Apply one operator command; returns (status, result) for the commands table."""
         if command == "pause":
-            self.resumed = anyio.Event()
-            self.status = "paused"
+            self.signals.pause()
             await self.store.update_run(self.run_id, status="paused")
             return "done", "paused: attempts in flight finish, no new work starts"
         if command == "resume":
-            self.resumed.set()
-            self.status = "running"
+            self.signals.resume()
             await self.store.update_run(self.run_id, status="running")
             return "done", "resumed"
         if command == "stop":
-            self._stop_status = "stopped"
-            self._stop_reason = "stopped by operator"
-            self.resumed.set()
+            self.signals.stop("stopped", "stopped by operator")
+            self.signals.resumed.set()
             if self._work_tg is not None:
                 self._work_tg.cancel_scope.cancel()
             return "done", "stopping; in-flight attempts are saved and re-run on resume"
@@ -431,17 +324,4 @@ class Scheduler:
 
     @property
     def stop_reason(self) -> str:
-        return self._stop_reason
-
-    def halt_for_budget(self, reason: str) -> None:
-        """The run budget or a daily quota refused a model call: no attempt starts any more.
-
-        Attempts that need no further call (evaluations) finish; the one that was refused, like an
-        attempt in flight at an operator's stop, is left to be re-run on resume. The run ends
-        "stopped" with reason "budget: ...", and resuming it with a larger budget (or on the next
-        UTC day) picks up everything that did not finish.
-        """
-        if not self.budget_stop:
-            self.budget_stop = reason
-            self._stop_status = "stopped"
-            self._stop_reason = f"budget: {reason}"
+        return self.signals.stop_reason

@@ -8,13 +8,14 @@ then works in the image its patch will be tested in), local otherwise.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..core.registry import Registry
 
 if TYPE_CHECKING:
     from ..core.config import Settings
     from ..workspace.repos import RepoCache
+    from .base import SandboxFactory
 
 SANDBOXES = Registry(
     "sandbox",
@@ -34,7 +35,7 @@ def sandbox_name(settings: Settings) -> str:
     return "docker" if settings.run.evaluator in _DOCKER_EVALUATORS else "local"
 
 
-def build_sandbox_factory(settings: Settings, *, repo_cache: RepoCache, run_id: str) -> Any:
+def build_sandbox_factory(settings: Settings, *, repo_cache: RepoCache, run_id: str) -> SandboxFactory:
     """The configured sandbox factory; the docker one takes its options from evaluators.docker."""
     cache_dir: Path = settings.paths.resolved_cache_dir()
     name = sandbox_name(settings)

@@ -6,9 +6,12 @@ a container. Agents only see this protocol, so they run unchanged in either.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..core.proc import CommandResult  # what a sandbox command returns (defined in the core)
+
+if TYPE_CHECKING:
+    from ..datasets.rows import SWEInstance
 
 
 @runtime_checkable
@@ -40,4 +43,18 @@ class Sandbox(Protocol):
 
     async def aclose(self) -> None:
         """Remove the workspace."""
+        ...
+
+
+class SandboxFactory(Protocol):
+    """Makes one fresh sandbox per attempt; what a run checks before it starts."""
+
+    name: str
+
+    async def create(self, instance: SWEInstance, key: str) -> Sandbox:
+        """A sandbox at the instance's base commit, named by ``key`` (unique per attempt)."""
+        ...
+
+    async def preflight(self, instances: list[SWEInstance]) -> list[str]:
+        """What is missing to make sandboxes for these instances (empty: ready)."""
         ...

@@ -80,3 +80,7 @@ class LocalSandboxFactory:
         dest = self.work_dir / key
         await self.repo_cache.checkout(instance.repo, instance.base_commit, dest)
         return LocalSandbox(dest, instance.base_commit)
+
+    async def preflight(self, instances: list[SWEInstance]) -> list[str]:
+        """Nothing beyond the host checks (git) and the repo cache, which every run checks."""
+        return []

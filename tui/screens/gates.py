@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from engine.core import gates
 from engine.results.projections import describe
 from engine.results.runview import PhaseView, RunSnapshot
 
@@ -88,7 +89,7 @@ class GatesScreen(Screen[None]):
             head.append(f"  decided by: {verdict.rule}")
             for c in verdict.checks:
                 label, style = RESULT[c["passed"]]
-                fired = c["passed"] is False and f"{c['rule']} failed" in verdict.rule
+                fired = gates.fired(c, verdict.rule)
                 checks.add_row(c["tier"], Text(c["rule"], style="bold" if fired else ""), _actual(c["actual"]),
                                Text(label + (" <- decided" if fired else ""), style=style))
         head.append("\n")
