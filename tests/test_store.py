@@ -119,3 +119,24 @@ async def test_a_version_1_file_is_migrated_in_place_and_keeps_its_data(tmp_path
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 2
     plan = conn.execute("EXPLAIN QUERY PLAN SELECT data FROM events WHERE run_id = 'r' AND instance_id = 'i'").fetchall()
     assert "events_by_instance" in str(plan)
+
+
+async def test_the_display_shows_the_event_as_the_store_redacted_it(tmp_path):
+    """Events are redacted once, on their way into the store; the run context shows the stored
+    event, so no display wrapper dumps and re-parses every event a second time."""
+    from engine.core.events import Alert
+    from engine.core.secrets import REDACTED, Redactor
+    from tests.runcontext import Harness, instance
+
+    key = "sk-test-0123456789abcdef0123"
+    async with Store(tmp_path / "ramp.sqlite", redact=Redactor([key])) as store:
+        await store.create_run("r", config={}, meta={}, instances=[("a", "acme/calc", 0, 0)], phases=[(1, None)])
+        h = Harness(store, tmp_path, instances=[instance("a")], phases=[1])
+        leaky = Alert(message=f"provider said: bad key {key}")
+        plain = Alert(message="nothing secret here")
+        await h.ctx.emit(leaky)
+        await h.ctx.emit(plain)
+        shown, stored = h.events, await store.events("r")
+    assert [e.message for e in shown] == [f"provider said: bad key {REDACTED}", "nothing secret here"]
+    assert [e.message for e in stored] == [e.message for e in shown] and shown[0].seq == stored[0].seq
+    assert shown[1] is plain                                  # nothing to redact: the same object, no re-parse

@@ -169,9 +169,12 @@ class GovernorSample(EventBase):
     blocked_by: str = Field(default="", description="Why admission is held, if it is.")
 
 
+AlertLevel = Literal["info", "warning", "error"]
+
+
 class Alert(EventBase):
     kind: Literal["alert"] = "alert"
-    level: Literal["info", "warning", "error"] = "warning"
+    level: AlertLevel = "warning"
     message: str
     instance_id: str | None = None
 

@@ -12,19 +12,23 @@ itself is pure; the scheduler persists each transition as a ``state`` event.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import get_args
+from typing import TypeGuard, get_args
 
 from .errors import ErrorClass, IllegalTransition
-from .events import State, StateChanged
+from .events import Outcome, State, StateChanged
 
 STATES: tuple[str, ...] = get_args(State)
 TERMINAL: frozenset[str] = frozenset({"resolved", "unresolved", "error"})
 
 #: An instance's outcome over its attempts: the first of these that any attempt reached.
-OUTCOME_PRECEDENCE: tuple[str, ...] = ("resolved", "unresolved", "error")
+OUTCOME_PRECEDENCE: tuple[Outcome, ...] = ("resolved", "unresolved", "error")
 
 
-def best_outcome(outcomes: Iterable[str | None]) -> str | None:
+def is_state(value: str) -> TypeGuard[State]:
+    return value in STATES
+
+
+def best_outcome(outcomes: Iterable[str | None]) -> Outcome | None:
     """The instance's outcome given its attempts' (None before any finished)."""
     seen = set(outcomes)
     return next((o for o in OUTCOME_PRECEDENCE if o in seen), None)
@@ -73,8 +77,11 @@ class InstanceMachine:
         detail: str = "",
     ) -> StateChanged:
         """Move to ``to`` and return the event describing the move. Raises on an illegal move."""
-        if to not in STATES:
+        if not is_state(to):
             raise IllegalTransition(f"{self.instance_id}: unknown state {to!r}")
+        before = self.state
+        if before is not None and not is_state(before):  # only a state the machine checked
+            raise IllegalTransition(f"{self.instance_id}: unknown state {before!r}")
         if not self.can(to):
             raise IllegalTransition(
                 f"{self.instance_id}: illegal transition {self.state} -> {to} "
@@ -90,8 +97,8 @@ class InstanceMachine:
             run_id=self.run_id,
             instance_id=self.instance_id,
             attempt=max(self.attempt, 1),
-            from_state=self.state,  # type: ignore[arg-type]
-            to_state=to,  # type: ignore[arg-type]
+            from_state=before,
+            to_state=to,
             error_class=error_class,
             detail=detail,
         )

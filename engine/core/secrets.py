@@ -192,17 +192,24 @@ def redacted_json(data: Any, redact: Callable[[str], str], **dump: Any) -> str:
     return json.dumps(redact_data(json.loads(json.dumps(data, default=str)), redact), **dump)
 
 
+def redact_event(event: Event, redact: Callable[[str], str]) -> tuple[dict[str, Any], Event]:
+    """An event's JSON data (without its seq) and the event itself, redacted value by value: the
+    same object when nothing in it was a secret. The store writes every event through this, and a
+    run's displays show the event the store returns."""
+    raw = event.model_dump(mode="json", exclude={"seq"})
+    data = redact_data(raw, redact)
+    return data, event if data is raw else parse_event(data)
+
+
 class RedactingDisplay:
-    """Wraps any Display (plain lines, JSON lines, the TUI) so that what it shows is redacted."""
+    """Wraps a Display fed by something other than a run's store (which already redacts)."""
 
     def __init__(self, inner: Display, redact: Redactor):
         self.inner = inner
         self.redact = redact
 
     def show(self, event: Event) -> None:
-        raw = event.model_dump(mode="json")
-        clean = redact_data(raw, self.redact)
-        self.inner.show(event if clean is raw else parse_event(json.dumps(clean)))
+        self.inner.show(redact_event(event, self.redact)[1])
 
     def close(self) -> None:
         self.inner.close()

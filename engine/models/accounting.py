@@ -19,19 +19,28 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Unpack
 
 import anyio
 
 from ..core.errors import RETRYABLE, AttemptError
-from ..core.events import Alert, EventBase, LLMCall
+from ..core.events import Alert, AlertLevel, Event, LLMCall
 from ..store import Store
-from .base import CallContext, Completion, Message, Model, ProviderError, SpendLimitReached, Usage
+from .base import (
+    CallContext,
+    Completion,
+    Message,
+    Model,
+    ProviderError,
+    Sampling,
+    SpendLimitReached,
+    Usage,
+)
 from .catalog import ModelEntry
 from .limits import AccountLimits, backoff_delay
 from .tokens import count_messages
 
-Emit = Callable[[EventBase], Awaitable[None]]
+Emit = Callable[[Event], Awaitable[None]]
 
 #: Prompt counts are cl100k estimates of another model's tokenizer; budget checks pad them by this,
 #: on top of what the provider was seen to count (:meth:`Ledger.calibrate`).
@@ -69,7 +78,7 @@ class Ledger:
         self._ratios: dict[str, tuple[float, float]] = {}
         self.budget_stopped = False
 
-    async def emit(self, event: EventBase) -> None:
+    async def emit(self, event: Event) -> None:
         if not event.run_id and self.run_id:
             event.run_id = self.run_id
         if self._emit is not None:
@@ -77,10 +86,10 @@ class Ledger:
         else:
             await self.store.append(event)
 
-    async def alert(self, level: str, message: str, instance_id: str | None = None) -> None:
-        await self.emit(Alert(level=level, message=self.redact(message), instance_id=instance_id))  # type: ignore[arg-type]
+    async def alert(self, level: AlertLevel, message: str, instance_id: str | None = None) -> None:
+        await self.emit(Alert(level=level, message=self.redact(message), instance_id=instance_id))
 
-    async def alert_once(self, key: str, level: str, message: str, instance_id: str | None = None) -> None:
+    async def alert_once(self, key: str, level: AlertLevel, message: str, instance_id: str | None = None) -> None:
         if key not in self._alerted:
             self._alerted.add(key)
             await self.alert(level, message, instance_id)
@@ -189,25 +198,21 @@ class AccountedModel:
         self.ledger = ledger
 
     async def complete(
-        self,
-        messages: list[Message],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        stop: list[str] | None = None,
-        context: CallContext | None = None,
+        self, messages: list[Message], *, context: CallContext | None = None, **sampling: Unpack[Sampling]
     ) -> Completion:
         ctx = context or CallContext(run_id=self.ledger.run_id)
         prompt_tokens = count_messages(messages)
         cap = self.entry.max_output_tokens
+        max_tokens = sampling.get("max_tokens")
         if cap is not None:  # the catalog's output limit is sent on every request, not only assumed
             max_tokens = cap if max_tokens is None else min(max_tokens, cap)
+        sampling = {**sampling, "max_tokens": max_tokens}
         policy = self.entry.retry
         retry = 0
         while True:
             try:
                 self.limits.breaker.check()
-                return await self._request(messages, prompt_tokens, ctx, max_tokens, temperature, stop)
+                return await self._request(messages, prompt_tokens, ctx, sampling)
             except ProviderError as exc:
                 message = self.ledger.redact(str(exc))
                 wait = exc.retry_after if exc.retry_after is not None else backoff_delay(
@@ -229,10 +234,10 @@ class AccountedModel:
                 raise AttemptError(exc.error_class, self.ledger.redact(str(exc))) from None
 
     async def _request(
-        self, messages: list[Message], prompt_tokens: int, ctx: CallContext,
-        max_tokens: int | None, temperature: float | None, stop: list[str] | None,
+        self, messages: list[Message], prompt_tokens: int, ctx: CallContext, sampling: Sampling
     ) -> Completion:
         """Exactly one request, recorded exactly once whatever happens to it."""
+        max_tokens = sampling.get("max_tokens")
         reserved = await self.ledger.admit(self.entry, prompt_tokens, max_tokens, ctx)
         completion: Completion | None = None
         error_class: str | None = None
@@ -242,9 +247,7 @@ class AccountedModel:
             async with self.limits.request() as slot:
                 began, sent = time.monotonic(), True
                 try:
-                    completion = await self.inner.complete(
-                        messages, max_tokens=max_tokens, temperature=temperature, stop=stop, context=ctx
-                    )
+                    completion = await self.inner.complete(messages, context=ctx, **sampling)
                 except AttemptError as exc:
                     error_class = exc.error_class
                     if error_class == "rate_limit":

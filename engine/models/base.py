@@ -17,7 +17,7 @@ and ``model_format`` is for what the model wrote, or a request the provider refu
 
 from __future__ import annotations
 
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypedDict, Unpack, runtime_checkable
 
 from pydantic import BaseModel, Field
 
@@ -98,18 +98,34 @@ class CallContext(BaseModel):
     purpose: str = Field(default="agent", description="agent, judge, ...")
 
 
+class Sampling(TypedDict, total=False):
+    """How a reply is sampled: the keyword options of :meth:`Model.complete`, one list for every
+    provider (each sends the ones set, under its own names)."""
+
+    max_tokens: int | None
+    temperature: float | None
+    stop: list[str] | None
+
+
+def sampling_options(sampling: Sampling, *, max_tokens_key: str = "max_tokens") -> dict[str, Any]:
+    """The options that are set, as a provider's request names them (``max_tokens`` is
+    ``num_predict`` for Ollama); an empty stop list is not sent."""
+    options: dict[str, Any] = {}
+    if sampling.get("max_tokens") is not None:
+        options[max_tokens_key] = sampling["max_tokens"]
+    if sampling.get("temperature") is not None:
+        options["temperature"] = sampling["temperature"]
+    if sampling.get("stop"):
+        options["stop"] = sampling["stop"]
+    return options
+
+
 @runtime_checkable
 class Model(Protocol):
     model_id: str
 
     async def complete(
-        self,
-        messages: list[Message],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        stop: list[str] | None = None,
-        context: CallContext | None = None,
+        self, messages: list[Message], *, context: CallContext | None = None, **sampling: Unpack[Sampling]
     ) -> Completion: ...
 
     async def aclose(self) -> None:

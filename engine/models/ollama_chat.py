@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, Unpack
 
 import anyio
 import httpx
 import ollama
 from pydantic import BaseModel, ConfigDict, Field
 
-from .base import CallContext, Completion, Message, ProviderError, Usage
+from .base import CallContext, Completion, Message, ProviderError, Sampling, Usage, sampling_options
 from .catalog import DEFAULT_OLLAMA_URL, ModelEntry
 from .tokens import estimate_usage
 
@@ -70,26 +70,14 @@ class OllamaModel:
             headers={"authorization": f"Bearer {api_key}"} if api_key else None,
         )
 
-    def _options(self, max_tokens: int | None, temperature: float | None, stop: list[str] | None) -> dict[str, Any]:
+    def _options(self, sampling: Sampling) -> dict[str, Any]:
         options = dict(self.config.model_options)
         if self.config.num_ctx:
             options["num_ctx"] = self.config.num_ctx
-        if max_tokens is not None:
-            options["num_predict"] = max_tokens
-        if temperature is not None:
-            options["temperature"] = temperature
-        if stop:
-            options["stop"] = stop
-        return options
+        return {**options, **sampling_options(sampling, max_tokens_key="num_predict")}
 
     async def complete(
-        self,
-        messages: list[Message],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        stop: list[str] | None = None,
-        context: CallContext | None = None,
+        self, messages: list[Message], *, context: CallContext | None = None, **sampling: Unpack[Sampling]
     ) -> Completion:
         began = time.monotonic()
         ttft: float | None = None
@@ -101,7 +89,7 @@ class OllamaModel:
                     model=self.entry.name,
                     messages=[m.model_dump() for m in messages],
                     stream=True,
-                    options=self._options(max_tokens, temperature, stop),
+                    options=self._options(sampling),
                     keep_alive=self.config.keep_alive,
                 )
                 async for part in stream:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, Unpack
 
 import anyio
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from .base import CallContext, Completion, Message, ProviderError, Usage
+from .base import CallContext, Completion, Message, ProviderError, Sampling, Usage, sampling_options
 from .catalog import ModelEntry
 from .limits import parse_retry_after
 from .tokens import estimate_usage
@@ -119,7 +119,7 @@ class OpenAICompatModel:
             limits=httpx.Limits(max_connections=entry.concurrency, max_keepalive_connections=entry.concurrency),
         )
 
-    def _body(self, messages: list[Message], max_tokens: int | None, temperature: float | None, stop: list[str] | None) -> dict[str, Any]:
+    def _body(self, messages: list[Message], sampling: Sampling) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.entry.name,
             "messages": [m.model_dump() for m in messages],
@@ -127,29 +127,17 @@ class OpenAICompatModel:
         }
         if self.config.stream and self.config.include_usage:
             body["stream_options"] = {"include_usage": True}
-        if max_tokens is not None:
-            body["max_tokens"] = max_tokens
-        if temperature is not None:
-            body["temperature"] = temperature
-        if stop:
-            body["stop"] = stop
-        return {**body, **self.config.extra_body}
+        return {**body, **sampling_options(sampling), **self.config.extra_body}
 
     async def complete(
-        self,
-        messages: list[Message],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        stop: list[str] | None = None,
-        context: CallContext | None = None,
+        self, messages: list[Message], *, context: CallContext | None = None, **sampling: Unpack[Sampling]
     ) -> Completion:
         began = time.monotonic()
         reply = _Reply()
         try:
             with anyio.fail_after(self.entry.timeouts.total_s):
                 async with self._client.stream(
-                    "POST", "chat/completions", json=self._body(messages, max_tokens, temperature, stop)
+                    "POST", "chat/completions", json=self._body(messages, sampling)
                 ) as response:
                     if response.status_code != 200:
                         raise _http_error(response.status_code, await response.aread(), response.headers)

@@ -15,14 +15,14 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import anyio
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..core.errors import AttemptError, ConfigError
-from .base import CallContext, Completion, Message
+from .base import CallContext, Completion, Message, Sampling
 from .catalog import ModelEntry
 from .tokens import estimate_usage
 
@@ -127,13 +127,7 @@ class ScriptedModel:
         raise AttemptError("model_format", f"scripted model {self.model_id!r} ran out of replies after {self._next}")
 
     async def complete(
-        self,
-        messages: list[Message],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        stop: list[str] | None = None,
-        context: CallContext | None = None,
+        self, messages: list[Message], *, context: CallContext | None = None, **sampling: Unpack[Sampling]
     ) -> Completion:
         began = time.monotonic()
         self.calls.append(list(messages))

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
-from ..agents.base import Agent, Budgets
+from ..agents.base import Agent
 from ..core.artifacts import RunFolder, safe_name
-from ..core.events import Display, EventBase, GovernorSample, RunStatus
+from ..core.config import Budgets
+from ..core.events import Display, Event, GovernorSample, RunStatus
 from ..core.fsm import TERMINAL
 from ..datasets.rows import SWEInstance
 from ..evaluators.base import Evaluator
@@ -157,16 +158,16 @@ class RunContext:
 
     # -- writes every layer above the store shares ----------------------------------------------
 
-    async def emit(self, event: EventBase) -> None:
-        """Store first, then show."""
+    async def emit(self, event: Event) -> None:
+        """Store first, then show what was stored: the store redacts every event on its way in,
+        so the display never needs to redact again."""
         if not event.run_id:
             event.run_id = self.run_id
-        await self.store.append(event)
-        self.show(event)
+        self.show(await self.store.append(event))
 
-    def show(self, event: EventBase) -> None:
+    def show(self, event: Event) -> None:
         try:
-            self.display.show(event)  # type: ignore[arg-type]  # every stored event is one of Event
+            self.display.show(event)
         except Exception:  # a broken display must never stop the engine
             pass
 
@@ -192,8 +193,8 @@ class RunContext:
             if attempt_fields:
                 await self.store.update_attempt_in_tx(self.run_id, iid, track.machine.attempt, **attempt_fields)
             await self.store.set_instance_in_tx(self.run_id, iid, **fields)
-            await self.store.append_in_tx(event)
-        self.show(event)
+            stored = await self.store.append_in_tx(event)
+        self.show(stored)
 
     async def governor_event(self) -> None:
         """A governor sample, at most every GOVERNOR_EVENT_S seconds."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from .context import RunContext
 
 AUTO, BUDGET, OPERATOR = "policy:auto", "policy:budget", "operator"
+Decision = Literal["approve", "reject"]
 DECISION_POLL_S = 0.3
 
 
@@ -89,12 +90,12 @@ class RampGate:
             return "stop" if verdict.tier == "STOP" else "proceed"
         decision, by = await self._decision(ctx, phase, verdict, waiting_since or verdict.ts)
         await store.update_phase(run_id, phase, decision=decision, decided_by=by, decided_at=time.time())
-        await ctx.emit(GateDecision(phase=phase, decision=decision, by=by))  # type: ignore[arg-type]
+        await ctx.emit(GateDecision(phase=phase, decision=decision, by=by))
         return "proceed" if decision == "approve" else "stop"
 
     async def _decision(
         self, ctx: RunContext, phase: int, verdict: GateVerdict, since: float
-    ) -> tuple[str, str]:
+    ) -> tuple[Decision, str]:
         if verdict.projection.get("within_budget") is False:
             await ctx.emit(Alert(level="error", message=f"gate {phase + 1}: {verdict.rule}; the run stops"))
             return "reject", BUDGET
@@ -120,7 +121,7 @@ class RampGate:
         while True:
             for command in await ctx.store.commands(run_id):
                 if command["command"] in ("approve", "reject") and command["ts"] >= since:
-                    return command["command"], OPERATOR
+                    return ("approve" if command["command"] == "approve" else "reject"), OPERATOR
             await anyio.sleep(DECISION_POLL_S)
 
 

@@ -21,8 +21,8 @@ import anyio
 from ..core.artifacts import RunFolder
 from ..core.config import Settings
 from ..core.errors import ConfigError, ExitCode
-from ..core.events import Alert, Display, RunFinished, RunStarted, Summary
-from ..core.secrets import MIN_SECRET_LENGTH, RedactingDisplay
+from ..core.events import Alert, Display, Outcome, RunFinished, RunStarted, Summary
+from ..core.secrets import MIN_SECRET_LENGTH
 from ..models.base import Model
 from ..models.factory import prepare_model
 from ..store import Store
@@ -43,7 +43,7 @@ class RunResult:
     run_id: str
     status: str
     exit_code: int
-    outcomes: dict[str, str | None]
+    outcomes: dict[str, Outcome | None]
     summary: Summary | None = None
 
 
@@ -126,7 +126,6 @@ async def execute_run(
     """Run (or resume) to the end and return the outcome. Raises ConfigError for bad input."""
     wiring = await wire(settings, run_id)
     run_id, redact, dataset = wiring.run_id, wiring.redact, wiring.dataset
-    display = RedactingDisplay(display, redact)
     runs_dir = settings.paths.runs_dir
     instances, phases, evaluator = wiring.instances, wiring.phases, wiring.evaluator
 
@@ -202,7 +201,7 @@ async def execute_run(
         exit_code = ExitCode.GATE_STOP if scheduler.budget_stop else _exit_code(status, await store.attempts(run_id))
         with anyio.CancelScope(shield=True):
             summary = Summary(
-                status=status, exit_code=exit_code, outcomes=outcomes,  # type: ignore[arg-type]
+                status=status, exit_code=exit_code, outcomes=outcomes,
                 metrics=await summary_metrics(store, run_id), skipped_rows=len(dataset.problems),
             )
             await store.update_run(run_id, status=status, exit_code=exit_code)

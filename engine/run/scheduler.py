@@ -28,18 +28,14 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ..core.errors import ErrorClass
-from ..core.events import Alert, CommandHandled, PhaseFinished, PhaseStarted, RunStatus
+from ..core.events import Alert, CommandHandled, Outcome, PhaseFinished, PhaseStarted, RunStatus
 from ..core.fsm import TERMINAL, InstanceMachine, best_outcome, rerun_failed_picks
 from ..datasets.rows import SWEInstance
 from .attempts import AttemptRunner, Halted
-from .context import RunContext, RunOptions
+from .context import RunContext
 
 COMMAND_POLL_S = 0.3
 HEARTBEAT_S = 5.0
-
-#: The options of a run's attempts (kept under the scheduler's name too).
-SchedulerOptions = RunOptions
-
 
 class GateKeeper(Protocol):
     """Decides, after each phase, whether the run goes on. Implemented in engine.run.gatekeeper."""
@@ -82,7 +78,7 @@ class InstanceTrack:
     def done(self) -> int:
         return len(self.outcomes)
 
-    def outcome(self) -> str | None:
+    def outcome(self) -> Outcome | None:
         return best_outcome(self.outcomes.values())
 
 
@@ -319,7 +315,7 @@ class Scheduler:
 
     # -- results -------------------------------------------------------------------------------
 
-    def outcomes(self) -> dict[str, str | None]:
+    def outcomes(self) -> dict[str, Outcome | None]:
         return {iid: track.outcome() for iid, track in self.tracks.items()}
 
     @property

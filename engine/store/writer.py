@@ -18,8 +18,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from ..core.events import Event, EventBase
-from ..core.secrets import redact_data
+from ..core.events import Event
+from ..core.secrets import redact_event
 from .connection import Connection
 from .queries import events_after, parsed
 from .schema import COMMANDS
@@ -30,32 +30,34 @@ class Store(Connection):
 
     # -- events --------------------------------------------------------------------------------
 
-    def _event_row(self, event: EventBase) -> tuple[Any, ...]:
-        data = json.dumps(
-            redact_data(event.model_dump(mode="json", exclude={"seq"}), self._redact),
-            separators=(",", ":"), ensure_ascii=False,
-        )
-        return (
+    def _event_row(self, event: Event) -> tuple[tuple[Any, ...], Event]:
+        """The row to insert, and the event as it is stored: redacted value by value (the same
+        object when nothing in it was a secret)."""
+        data, stored = redact_event(event, self._redact)
+        row = (
             event.run_id,
             event.ts,
             getattr(event, "kind"),  # noqa: B009  # every concrete event has its Literal tag
             getattr(event, "instance_id", None),
             getattr(event, "attempt", None),
-            data,
+            json.dumps(data, separators=(",", ":"), ensure_ascii=False),
         )
+        return row, stored
 
     _EVENT_SQL = "INSERT INTO events (run_id, ts, kind, instance_id, attempt, data) VALUES (?,?,?,?,?,?)"
 
-    async def append(self, event: EventBase) -> EventBase:
-        """Write an event; returns it with ``seq`` set."""
-        event.seq = await self._write(self._EVENT_SQL, self._event_row(event))
-        return event
+    async def append(self, event: Event) -> Event:
+        """Write an event; returns it as stored (redacted), with ``seq`` set on both."""
+        row, stored = self._event_row(event)
+        event.seq = stored.seq = await self._write(self._EVENT_SQL, row)
+        return stored
 
-    async def append_in_tx(self, event: EventBase) -> EventBase:
-        """Write an event inside an open :meth:`transaction`."""
-        cursor = await self.db.execute(self._EVENT_SQL, self._event_row(event))
-        event.seq = cursor.lastrowid
-        return event
+    async def append_in_tx(self, event: Event) -> Event:
+        """:meth:`append` inside an open :meth:`transaction`."""
+        row, stored = self._event_row(event)
+        cursor = await self.db.execute(self._EVENT_SQL, row)
+        event.seq = stored.seq = cursor.lastrowid
+        return stored
 
     async def events(
         self, run_id: str, after: int = 0, limit: int = 10_000, kinds: Iterable[str] | None = None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Footer, Input
 
 from engine.results.runview import RunSnapshot
@@ -17,13 +16,14 @@ from engine.results.runview import RunSnapshot
 from ..query import INSTANCE_SORTS, visible_rows
 from ..widgets.instance_table import InstanceTable
 from ..widgets.panels import AlertStrip, CountersBar, RunHeader
+from .base import RampScreen
 from .detail import DetailScreen
 
 #: ``d`` and ``l`` share one footer label: "d l diff/log".
 SHOW = Binding.Group("diff/log")
 
 
-class DashboardScreen(Screen[None]):
+class DashboardScreen(RampScreen):
     BINDINGS = [
         Binding("slash", "filter", "filter", key_display="/"),
         Binding("s", "sort", "sort"),
@@ -38,7 +38,7 @@ class DashboardScreen(Screen[None]):
         self.sort = 0
 
     def compose(self) -> ComposeResult:
-        glyphs = self.app.glyphs  # type: ignore[attr-defined]
+        glyphs = self.ramp.glyphs
         yield RunHeader(glyphs)
         yield InstanceTable(glyphs, id="instances")
         yield Input(placeholder="filter: words in the id, repo, state or outcome (Enter keeps, Esc clears)",
@@ -66,7 +66,7 @@ class DashboardScreen(Screen[None]):
         table.show_rows(rows, snapshot.now, snapshot.attempts_k, caption=f"instance ({scope}) by {name}")
 
     def _refresh_rows(self) -> None:
-        snapshot = self.app.snapshot  # type: ignore[attr-defined]
+        snapshot = self.ramp.snapshot
         if snapshot is not None:
             self._show_rows(snapshot)
 

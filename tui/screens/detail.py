@@ -16,7 +16,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
@@ -25,6 +24,7 @@ from engine.results.runview import InstanceRow, RunSnapshot
 from ..details import AttemptDetail, InstanceDetail, load_detail
 from ..format import OUTCOME_STYLE, attempt_label, count, duration, money, pipeline, state_label
 from ..messages import DetailLoaded
+from .base import RampScreen
 
 RELOAD_EVERY_S = 1.0
 TABS = ("diff", "tests", "steps", "log")
@@ -35,7 +35,7 @@ TAB = Binding.Group("tabs")
 ATTEMPT = Binding.Group("attempt")
 
 
-class DetailScreen(Screen[None]):
+class DetailScreen(RampScreen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "back"),
         Binding("d", "tab('diff')", "diff", group=TAB),
@@ -72,14 +72,14 @@ class DetailScreen(Screen[None]):
 
     @work(thread=True, exclusive=True)
     def load(self) -> None:
-        app = self.app
-        self.post_message(DetailLoaded(load_detail(app.db_path, app.run_id, self.instance_id)))  # type: ignore[attr-defined]
+        app = self.ramp
+        self.post_message(DetailLoaded(load_detail(app.db_path, app.run_id, self.instance_id)))
 
     def show_snapshot(self, snapshot: RunSnapshot | None) -> None:
         row = snapshot.row(self.instance_id) if snapshot is not None else None
         if snapshot is None or row is None:
             return
-        glyphs = self.app.glyphs  # type: ignore[attr-defined]
+        glyphs = self.ramp.glyphs
         title = Text(no_wrap=True, overflow="crop" if glyphs.ascii else "ellipsis")
         title.append(row.instance_id, style="bold")
         title.append(f"  {row.repo}  ", style="dim")
@@ -118,7 +118,7 @@ class DetailScreen(Screen[None]):
         self._draw()
 
     def _draw(self) -> None:
-        glyphs = self.app.glyphs  # type: ignore[attr-defined]
+        glyphs = self.ramp.glyphs
         detail = self.detail
         current = detail.attempt(self.attempt) if detail else None
         strip = Text("attempts ", style="dim")

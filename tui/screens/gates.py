@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from engine.core import gates
@@ -19,18 +18,19 @@ from engine.results.runview import PhaseView, RunSnapshot
 
 from ..format import TIER_STYLE
 from ..widgets.panels import RunHeader
+from .base import RampScreen
 
 RESULT = {True: ("holds", "green"), False: ("FAILED", "bold red"), None: ("not judged", "dim")}
 
 
-class GatesScreen(Screen[None]):
+class GatesScreen(RampScreen):
     def __init__(self) -> None:
         super().__init__()
         self.phase: int | None = None
         self._phases: tuple[PhaseView, ...] = ()
 
     def compose(self) -> ComposeResult:
-        yield RunHeader(self.app.glyphs)  # type: ignore[attr-defined]
+        yield RunHeader(self.ramp.glyphs)
         yield DataTable(id="plan", cursor_type="row", zebra_stripes=True)
         yield Static(id="verdict")
         yield DataTable(id="checks", cursor_type="row")
@@ -70,7 +70,7 @@ class GatesScreen(Screen[None]):
             self._show_phase()
 
     def _show_phase(self) -> None:
-        snapshot = self.app.snapshot  # type: ignore[attr-defined]
+        snapshot = self.ramp.snapshot
         if snapshot is None or self.phase is None or self.phase >= len(snapshot.phases):
             return
         phase = snapshot.phases[self.phase]

@@ -11,7 +11,6 @@ from __future__ import annotations
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from engine.results.leaderboard import leaderboard_rows
@@ -21,6 +20,7 @@ from engine.store import Store
 from ..format import money
 from ..messages import LeaderboardLoaded
 from ..query import LEADERBOARD_SORTS, sort_leaderboard
+from .base import RampScreen
 
 COLUMNS = ("#", "run", "agent / model", "resolved", "rate", "95% CI", "pass@1", "infra", "$/inst", "verdict",
            "status")
@@ -30,7 +30,7 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
-class LeaderboardScreen(Screen[None]):
+class LeaderboardScreen(RampScreen):
     BINDINGS = [Binding("s", "sort", "sort"), Binding("g", "reload", "reload")]
 
     def __init__(self) -> None:
@@ -60,9 +60,9 @@ class LeaderboardScreen(Screen[None]):
 
     @work(exclusive=True)
     async def load(self) -> None:
-        app = self.app
-        async with Store(app.db_path) as store:  # type: ignore[attr-defined]
-            rows = await leaderboard_rows(store, app.runs_dir)  # type: ignore[attr-defined]
+        app = self.ramp
+        async with Store(app.db_path) as store:
+            rows = await leaderboard_rows(store, app.runs_dir)
         self.post_message(LeaderboardLoaded(rows))
 
     def on_leaderboard_loaded(self, message: LeaderboardLoaded) -> None:
