@@ -47,7 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--slice", type=Path, help="pinned YAML slice of instance ids")
     run.add_argument("--limit", type=int, help="run at most N instances")
     run.add_argument("--seed", type=int, help="seed of the repo-stratified order")
-    run.add_argument("--agent", help="empty | gold | direct-edit | bash")
+    run.add_argument("--agent", help="empty | gold | direct-edit | bash | predictions")
+    run.add_argument("--predictions", nargs="+", metavar="PATH",
+                     help="with --agent predictions: .jsonl / .json / preds.json files or folders of .traj files")
+    run.add_argument("--predictions-model", metavar="NAME", help="the model_name_or_path to evaluate when the files hold several")
     run.add_argument("--model", help="model id from config/models.yaml")
     run.add_argument("--evaluator", help="local | docker")
     run.add_argument("--sandbox", choices=["auto", "local", "docker"], help="where agents work (auto: docker with the docker evaluator)")
@@ -113,19 +116,25 @@ def _settings(args: argparse.Namespace, overrides: dict[str, Any] | None = None)
 
 
 def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    agent = args.agent
+    if args.predictions and agent not in (None, "predictions"):
+        raise ConfigError(f"--predictions gives patches to evaluate, which --agent {agent} would not read; "
+                          "drop --agent (or use --agent predictions)", field="--predictions")
     return {
         "run.dataset": args.dataset,
         "run.instances": [i.strip() for i in args.instances.split(",") if i.strip()] if args.instances else None,
         "run.slice": str(args.slice) if args.slice else None,
         "run.limit": args.limit,
         "run.seed": args.seed,
-        "run.agent": args.agent,
+        "run.agent": "predictions" if args.predictions else agent,
         "run.model": args.model,
         "run.evaluator": args.evaluator,
         "run.sandbox": args.sandbox,
         "run.attempts": args.attempts,
         "run.attempt_policy": args.attempt_policy,
         "run.repo_source": args.repo_source,
+        "agents.predictions.paths": [str(Path(p).resolve()) for p in args.predictions] if args.predictions else None,
+        "agents.predictions.model": args.predictions_model,
         "ramp.phases": args.phases,
         "ramp.approval": "auto" if args.auto_approve else None,
     }

@@ -37,6 +37,8 @@ class OneCallAgent:
 
     name = "one-call-test"
     needs_model = True
+    instance_ids = None
+    model_label = None
 
     async def run(self, task, sandbox, model, reporter) -> AgentResult:
         done = await model.complete(

@@ -9,5 +9,6 @@ AGENTS = Registry(
         "gold": "engine.agents.baseline:GoldAgent",
         "direct-edit": "engine.agents.direct_edit:DirectEditAgent",
         "bash": "engine.agents.bash:BashAgent",
+        "predictions": "engine.agents.predictions:PredictionsAgent",
     },
 )

@@ -64,6 +64,18 @@ class Agent(Protocol):
     name: str
     needs_model: bool
 
+    @property
+    def instance_ids(self) -> frozenset[str] | None:
+        """The instances this agent has answers for (a predictions file's); None: any instance.
+        A run selects only these, and lists the dataset's others as not predicted."""
+        ...
+
+    @property
+    def model_label(self) -> str | None:
+        """The model its patches came from when the agent knows it (a predictions file's
+        ``model_name_or_path``); None: the run's ``--model``."""
+        ...
+
     async def run(
         self, task: AgentTask, sandbox: Sandbox, model: Any, reporter: AgentReporter
     ) -> AgentResult: ...

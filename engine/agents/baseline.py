@@ -13,6 +13,8 @@ class EmptyAgent:
 
     name = "empty"
     needs_model = False
+    instance_ids: frozenset[str] | None = None
+    model_label: str | None = None
 
     async def run(
         self, task: AgentTask, sandbox: Sandbox, model: Any, reporter: AgentReporter
@@ -26,6 +28,8 @@ class GoldAgent:
 
     name = "gold"
     needs_model = False
+    instance_ids: frozenset[str] | None = None
+    model_label: str | None = None
 
     async def run(
         self, task: AgentTask, sandbox: Sandbox, model: Any, reporter: AgentReporter

@@ -67,6 +67,8 @@ class BashAgent:
 
     name = "bash"
     needs_model = True
+    instance_ids: frozenset[str] | None = None
+    model_label: str | None = None
     Config = BashConfig
 
     def __init__(self, config: BashConfig | None = None):

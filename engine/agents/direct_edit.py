@@ -70,6 +70,8 @@ class DirectEditAgent:
 
     name = "direct-edit"
     needs_model = True
+    instance_ids: frozenset[str] | None = None
+    model_label: str | None = None
     Config = DirectEditConfig
 
     def __init__(self, config: DirectEditConfig | None = None):

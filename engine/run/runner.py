@@ -167,13 +167,13 @@ async def execute_run(
         plan = Plan.of(instances, phases)
         expired = await _record_run(store, settings, wiring, plan, config_dump, existing)
         ctx = RunContext(
-            run_id=run_id, store=store, folder=folder, options=run_options(settings),
+            run_id=run_id, store=store, folder=folder, options=run_options(settings, wiring.model_label),
             backends=Backends(wiring.agent, evaluator, wiring.sandboxes, prepared.model),
             governor=Governor(settings.governor, runs_dir), display=display, plan=plan,
         )
         scheduler = Scheduler(ctx, gate=gate if gate is not None else RampGate(settings))
         await ctx.emit(RunStarted(
-            agent=settings.run.agent, model=settings.run.model, evaluator=evaluator.name,
+            agent=settings.run.agent, model=wiring.model_label, evaluator=evaluator.name,
             dataset=settings.run.dataset, instances=len(instances), attempts=settings.run.attempts,
             phases=phases, resumed=existing is not None, pid=os.getpid(),
         ))
@@ -213,12 +213,12 @@ async def execute_run(
             await store.close()
 
 
-def run_options(settings: Settings) -> RunOptions:
+def run_options(settings: Settings, model_label: str | None = None) -> RunOptions:
     run = settings.run
     return RunOptions(
         attempts=run.attempts, attempt_policy=run.attempt_policy, max_retries=run.max_retries,
         retry_backoff_s=run.retry_backoff_s, agent_concurrency=run.agent_concurrency, budgets=run.budgets,
-        model_name=run.model or run.agent, public_share=settings.ramp.feedback.public_share,
+        model_name=run.model or model_label or run.agent, public_share=settings.ramp.feedback.public_share,
         split_seed=settings.ramp.feedback.seed,
     )
 
@@ -234,7 +234,7 @@ async def _record_run(
     phase_rows = [(size, names[i] if i < len(names) else None) for i, size in enumerate(plan.phases)]
     if existing is None:
         await store.create_run(wiring.run_id, config=config, meta={
-            "agent": settings.run.agent, "model": settings.run.model, "evaluator": wiring.evaluator.name,
+            "agent": settings.run.agent, "model": wiring.model_label, "evaluator": wiring.evaluator.name,
             "dataset": settings.run.dataset, "dataset_sha": wiring.dataset.sha256, "pid": os.getpid(),
             "host": platform.node(),
         }, instances=rows, phases=phase_rows)
@@ -269,6 +269,7 @@ def _start_alerts(wiring: Wiring, folder: RunFolder, expired: list[dict[str, Any
             f"command #{command['id']} `{command['command']}`, queued while no process ran this run, "
             "is not replayed now: give it again if it still holds"
         )))
+    alerts += [Alert(level="warning", message=note) for note in wiring.notes]
     if wiring.swept:
         alerts.append(Alert(level="info", message=(
             f"removed {len(wiring.swept)} scratch folder(s) that killed Ramp processes left under "

@@ -71,8 +71,12 @@ def describe_problems(problems: list[Any]) -> str:
     return f"{len(problems)} dataset row(s) skipped (run.on_malformed: refuse stops instead):\n" + "\n".join(lines)
 
 
-async def prepare_instances(settings: Settings) -> tuple[Any, list[SWEInstance], list[int]]:
-    """Load the dataset, select instances in order, and clip the phase plan to them."""
+async def prepare_instances(
+    settings: Settings, answers: frozenset[str] | None = None
+) -> tuple[Any, list[SWEInstance], list[int], list[str]]:
+    """Load the dataset, select instances in order, and clip the phase plan to them. With
+    ``answers`` (the instances an agent has predictions for) only those are selected; the notes
+    returned say which of the dataset's were left out and which predictions it does not hold."""
     from ..datasets import resolve_dataset, select
 
     run = settings.run
@@ -88,9 +92,10 @@ async def prepare_instances(settings: Settings) -> tuple[Any, list[SWEInstance],
     wanted = max(settings.phase_sizes(), default=0) or None
     if run.limit is not None:
         wanted = min(wanted or run.limit, run.limit)
+    rows, notes = _answered(dataset.rows, answers, run.instances, str(dataset.source))
     try:
         chosen = select(
-            dataset.rows,
+            rows,
             ids=run.instances or None,
             slice_file=run.slice,
             n=wanted,
@@ -103,7 +108,36 @@ async def prepare_instances(settings: Settings) -> tuple[Any, list[SWEInstance],
     if not chosen:
         why = f"\n{describe_problems(dataset.problems)}" if dataset.problems else ""
         raise ConfigError(f"no instances selected from {dataset.source}{why}", field="run.instances")
-    return dataset, chosen, phase_sizes(settings.phase_sizes(), len(chosen))
+    return dataset, chosen, phase_sizes(settings.phase_sizes(), len(chosen)), notes
+
+
+def _answered(
+    rows: list[SWEInstance], answers: frozenset[str] | None, asked: list[str], source: str
+) -> tuple[list[SWEInstance], list[str]]:
+    """The rows an agent can answer, and what the operator should know about the rest."""
+    if answers is None:
+        return rows, []
+    ids = {row.instance_id for row in rows}
+    unanswered = [i for i in asked if i not in answers]
+    if unanswered:
+        raise ConfigError(
+            f"no prediction for {len(unanswered)} instance(s) asked for: {', '.join(unanswered[:LISTED_PROBLEMS])}",
+            field="run.instances",
+        )
+    notes = []
+    missing = sorted(ids - answers)
+    if missing:
+        notes.append(f"{len(missing)} instance(s) of {source} have no prediction and are not run "
+                     f"(not counted against the model): {_listed(missing)}")
+    stray = sorted(answers - ids)
+    if stray:
+        notes.append(f"{len(stray)} prediction(s) are for instances {source} does not hold: {_listed(stray)}")
+    return [row for row in rows if row.instance_id in answers], notes
+
+
+def _listed(ids: list[str]) -> str:
+    more = len(ids) - LISTED_PROBLEMS
+    return ", ".join(ids[:LISTED_PROBLEMS]) + (f" and {more} more" if more > 0 else "")
 
 
 @dataclass
@@ -123,6 +157,8 @@ class Wiring:
     sandboxes: SandboxFactory
     #: Scratch folders that killed Ramp processes left, removed before anything else.
     swept: list[Any]
+    #: What the operator should know about the selection (instances without a prediction, ...).
+    notes: list[str]
 
     async def checks(self) -> list[Check]:
         """Every preflight check that does not need the model: the host, the evaluator, the
@@ -134,6 +170,11 @@ class Wiring:
         checks += [c for c in backend_checks(f"sandbox {self.sandboxes.name}", problems)
                    if c.ok or c.detail not in seen]
         return checks
+
+    @property
+    def model_label(self) -> str | None:
+        """The run's model as the store, reports and leaderboard name it."""
+        return self.settings.run.model or self.agent.model_label
 
     async def aclose(self) -> None:
         await self.evaluator.aclose()
@@ -163,13 +204,13 @@ async def wire(settings: Settings, run_id: str | None = None) -> Wiring:
     # Checkouts and worktrees that killed processes left (code, perhaps a secret an agent wrote).
     swept = await anyio.to_thread.run_sync(sweep_cache, cache_dir)
     agent = build_agent(settings)
-    dataset, instances, phases = await prepare_instances(settings)
+    dataset, instances, phases, notes = await prepare_instances(settings, agent.instance_ids)
     repo_source = settings.run.repo_source or dataset.repo_source or DEFAULT_SOURCE
     repo_cache = RepoCache(cache_dir, repo_source)
     evaluator = build_evaluator(settings, repo_source=repo_source, repo_cache=repo_cache)
     sandboxes = build_sandbox_factory(settings, repo_cache=repo_cache, run_id=run_id)
     return Wiring(settings, run_id, credentials, redact, agent, dataset, instances, phases, repo_source,
-                  evaluator, sandboxes, swept)
+                  evaluator, sandboxes, swept, notes)
 
 
 class PreflightFailed(RampError):
