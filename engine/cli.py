@@ -21,6 +21,8 @@ import anyio
 from .core.errors import ConfigError, ExitCode, RampError
 from .demo.command import add_parser as add_demo_parser
 from .demo.command import cmd_demo
+from .gatewaycmd import add_parser as add_gateway_parser
+from .gatewaycmd import cmd_gateway
 from .reports.commands import COMMANDS as OUTPUT_COMMANDS
 from .reports.commands import add_parsers as add_output_parsers
 
@@ -94,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     _runs_dir_arg(doctor)
 
     add_demo_parser(sub)
+    add_gateway_parser(sub, _config_arg, _runs_dir_arg)
     add_output_parsers(sub, _config_arg, _runs_dir_arg)
 
     dataset = sub.add_parser("dataset", help="dataset tools")
@@ -308,6 +311,7 @@ COMMANDS = {
     "doctor": cmd_doctor,
     "dataset": cmd_dataset,
     "demo": cmd_demo,
+    "gateway": lambda args: cmd_gateway(args, _settings(args)),
     **OUTPUT_COMMANDS,
 }
 

@@ -10,5 +10,6 @@ AGENTS = Registry(
         "direct-edit": "engine.agents.direct_edit:DirectEditAgent",
         "bash": "engine.agents.bash:BashAgent",
         "predictions": "engine.agents.predictions:PredictionsAgent",
+        "command": "engine.agents.command:CommandAgent",
     },
 )
