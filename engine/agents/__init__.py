@@ -11,5 +11,6 @@ AGENTS = Registry(
         "bash": "engine.agents.bash:BashAgent",
         "predictions": "engine.agents.predictions:PredictionsAgent",
         "command": "engine.agents.command:CommandAgent",
+        "mini": "engine.agents.mini:MiniAgent",
     },
 )
