@@ -66,6 +66,18 @@ def test_instance_detail(snap_compare, runs, size):
     assert snap_compare(app, terminal_size=SIZES[size], run_before=loaded)
 
 
+def test_instance_trajectory(snap_compare, runs):
+    app = RampApp(runs, "nightly-1", glyphs=UNICODE)
+    loaded = settle("down", "enter", until=lambda app: getattr(app.screen, "detail", None) is not None)
+
+    async def then_trajectory(pilot) -> None:
+        await loaded(pilot)
+        await pilot.press("j")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZES["80x24"], run_before=then_trajectory)
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_phases_and_gates(snap_compare, runs, size):
     app = RampApp(runs, "pilot-1", glyphs=UNICODE)

@@ -7,6 +7,7 @@ pipeline state is on screen), ``pilot-1`` waits at its second gate for approval.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,7 @@ class Filler:
         attempt_dir = self.folder / iid / str(n)
         attempt_dir.mkdir(parents=True, exist_ok=True)
         (attempt_dir / "patch.diff").write_text(PATCH.format(path=f"{iid.split('__')[1].split('-')[0]}/core.py"))
+        (attempt_dir / "trajectory.json").write_text(json.dumps(trajectory(iid)))
         (attempt_dir / "test_output.txt").write_text(
             "".join(f"tests/test_core.py::test_case_{i} PASSED\n" for i in range(8))
             + ("tests/test_core.py::test_separable FAILED\n" if outcome != "resolved" else "")
@@ -128,6 +130,7 @@ class Filler:
         await self.store.update_attempt(
             self.run_id, iid, n, status="done", outcome=outcome, finished_at=T0 + at, agent_s=48.0, eval_s=12.0,
             patch_path=str(attempt_dir / "patch.diff"), log_path=str(attempt_dir / "test_output.txt"),
+            trajectory_path=str(attempt_dir / "trajectory.json"),
         )
         await self.emit(AttemptFinished(instance_id=iid, attempt=n, outcome=outcome, agent_s=48.0, eval_s=12.0,
                                         patch_bytes=400), at)
@@ -150,6 +153,21 @@ class Filler:
             await self.store.update_phase(self.run_id, phase, decision=decision, decided_by="operator",
                                           decided_at=T0 + at + 5)
             await self.emit(GateDecision(phase=phase, decision=decision, by="operator"), at + 5)  # type: ignore[arg-type]
+
+
+def trajectory(iid: str) -> dict[str, Any]:
+    """A mini-swe-agent style trajectory: messages with roles, a tool call, observations, an exit."""
+    module = f"{iid.split('__')[1].split('-')[0]}/core.py"
+    return {"trajectory_format": "mini-swe-agent-1.1", "info": {"exit_status": "Submitted"}, "messages": [
+        {"role": "system", "content": "You are a helpful assistant that can interact with a computer shell."},
+        {"role": "user", "content": f"<pr_description>\n{iid}: separability is wrong for nested models\n</pr_description>"},
+        {"role": "assistant", "content": "THOUGHT: look at the module first.",
+         "tool_calls": [{"function": {"name": "bash", "arguments": json.dumps({"command": f"sed -n 1,20p {module}"})}}]},
+        {"role": "tool", "content": "<returncode>0</returncode>\n<output>\ndef separable(a, b):\n    return a & b\n</output>"},
+        {"role": "assistant", "content": f"THOUGHT: fix it.\n\n```mswea_bash_command\nsed -i 's/a & b/a | b/' {module}\n```"},
+        {"role": "user", "content": "<returncode>0</returncode>\n<output>\n</output>"},
+        {"role": "exit", "content": "Submitted"},
+    ]}
 
 
 async def make_run(store: Store, runs_dir: Path, run_id: str, sizes: list[int], agent: str = "direct-edit") -> Filler:

@@ -1,4 +1,5 @@
-"""One instance's attempts as the detail screen shows them: diff, per-test results, steps, log tail.
+"""One instance's attempts as the detail screen shows them: diff, per-test results, steps, the
+whole trajectory, log tail.
 
 Why a plain loader: it reads the store read-only and the attempt's files (patch, trajectory, test
 log) that the scheduler wrote, so it runs in a thread worker without touching the UI or the
@@ -18,6 +19,10 @@ from engine.store import StoreReader
 DIFF_LIMIT = 200_000
 LOG_TAIL_BYTES = 16_000
 LOG_TAIL_LINES = 120
+#: A trajectory file larger than this is not parsed (its steps come from the events instead).
+TRAJECTORY_LIMIT = 32 * 2**20
+#: Characters of one message the trajectory view shows; the rest is in the file.
+MESSAGE_LIMIT = 6_000
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,15 @@ class Step:
     index: int
     sub_state: str
     summary: str
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message of a trajectory: who said it (system, user, assistant, tool, observation, exit)
+    and what, tool calls included."""
+
+    role: str
+    content: str
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,7 @@ class AttemptDetail:
     pass_to_pass: tuple[tuple[str, bool], ...]
     steps: tuple[Step, ...]
     log_tail: str
+    trajectory: tuple[Turn, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,16 +102,59 @@ def _tests(raw: str | None) -> tuple[tuple[str, bool], ...]:
     return tuple((t, True) for t in group.get("success", [])) + tuple((t, False) for t in group.get("failure", []))
 
 
-def _steps(trajectory_path: str | None, events: list[dict[str, Any]]) -> tuple[Step, ...]:
+def _trajectory_file(path: str | None) -> dict[str, Any]:
+    """The attempt's trajectory file, parsed ({} when there is none, or it is too large or broken)."""
+    if not path:
+        return {}
+    try:
+        if Path(path).stat().st_size > TRAJECTORY_LIMIT:
+            return {}
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _steps(data: dict[str, Any], events: list[dict[str, Any]]) -> tuple[Step, ...]:
     """The trajectory file's steps (the agent's own record); the agent_step events when it has none."""
-    if trajectory_path:
-        try:
-            data = json.loads(Path(trajectory_path).read_text(encoding="utf-8"))
-            return tuple(Step(s.get("index", i), s.get("sub_state", ""), s.get("summary", ""))
-                         for i, s in enumerate(data.get("steps", [])))
-        except (OSError, ValueError):
-            pass
+    steps = data.get("steps")
+    if isinstance(steps, list) and steps and all(isinstance(s, dict) for s in steps):
+        return tuple(Step(s.get("index", i), str(s.get("sub_state", "")), str(s.get("summary", "")))
+                     for i, s in enumerate(steps))
     return tuple(Step(e["step"], e.get("sub_state", ""), e.get("summary", "")) for e in events)
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, list):  # content parts: their text
+        return "".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in content)
+    return "" if content is None else str(content)
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT] + f"\n... ({len(text) - MESSAGE_LIMIT} more characters in the file)"
+
+
+def _message(m: dict[str, Any]) -> Turn:
+    parts = [_text(m.get("content"))]
+    for call in m.get("tool_calls") or []:
+        function = call.get("function", {}) if isinstance(call, dict) else {}
+        parts.append(f"tool call {function.get('name', '?')}: {function.get('arguments', '')}")
+    return Turn(str(m.get("role", "?")), _cut("\n".join(p for p in parts if p)))
+
+
+def _turns(data: dict[str, Any]) -> tuple[Turn, ...]:
+    """Every message of a trajectory: Ramp's agents' and mini-swe-agent's ``messages``, SWE-agent's
+    ``history``, or SWE-agent's ``trajectory`` steps (thought and action, then the observation)."""
+    for key in ("messages", "history"):
+        messages = data.get(key)
+        if isinstance(messages, list) and messages:
+            return tuple(_message(m) for m in messages if isinstance(m, dict))
+    out: list[Turn] = []
+    for step in data.get("trajectory") or []:
+        if isinstance(step, dict):
+            said = "\n".join(x for x in (_text(step.get("thought")), f"$ {_text(step.get('action'))}") if x.strip())
+            out += [Turn("assistant", _cut(said)), Turn("observation", _cut(_text(step.get("observation"))))]
+    return tuple(out)
 
 
 def load_detail(db_path: Path, run_id: str, instance_id: str) -> InstanceDetail:
@@ -106,13 +164,15 @@ def load_detail(db_path: Path, run_id: str, instance_id: str) -> InstanceDetail:
     out = []
     for a in attempts:
         ev = evals.get(a["attempt"])
+        trajectory = _trajectory_file(a["trajectory_path"])
         out.append(AttemptDetail(
             number=a["attempt"], status=a["status"], outcome=a["outcome"], error_class=a["error_class"],
             detail=a["detail"], input_tokens=a["input_tokens"], output_tokens=a["output_tokens"],
             cost_usd=a["cost_usd"], calls=a["calls"], agent_s=a["agent_s"], eval_s=a["eval_s"],
             diff=_read(a["patch_path"], DIFF_LIMIT),
             fail_to_pass=_tests(ev["f2p_json"]) if ev else (), pass_to_pass=_tests(ev["p2p_json"]) if ev else (),
-            steps=_steps(a["trajectory_path"], steps.get(a["attempt"], [])),
+            steps=_steps(trajectory, steps.get(a["attempt"], [])),
             log_tail=_tail(a["log_path"] or (ev["log_path"] if ev else None)),
+            trajectory=_turns(trajectory),
         ))
     return InstanceDetail(run_id, instance_id, rows.repo, tuple(out))

@@ -1,4 +1,5 @@
-"""Instance detail: its attempts, each attempt's diff, per-test results, agent steps and log tail.
+"""Instance detail: its attempts, each attempt's diff, per-test results, agent steps, the whole
+trajectory (every message, tool call and observation) and the test log's tail.
 
 Pushed over the dashboard. The data comes from :func:`tui.details.load_detail` in a thread worker
 and is reloaded (at most once a second, and always after the last change) when the instance's row
@@ -21,13 +22,16 @@ from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from engine.results.runview import InstanceRow, RunSnapshot
 
-from ..details import AttemptDetail, InstanceDetail, load_detail
+from ..details import AttemptDetail, InstanceDetail, Turn, load_detail
 from ..format import OUTCOME_STYLE, attempt_label, count, duration, money, pipeline, state_label
 from ..messages import DetailLoaded
 from .base import RampScreen
 
 RELOAD_EVERY_S = 1.0
-TABS = ("diff", "tests", "steps", "log")
+TABS = ("diff", "tests", "steps", "trajectory", "log")
+#: How each role's header is drawn in the trajectory.
+ROLE_STYLE = {"system": "dim bold", "user": "bold green", "assistant": "bold cyan", "tool": "bold yellow",
+              "observation": "bold yellow", "exit": "bold magenta"}
 
 
 #: Footer groups, so the detail's keys and the run keys fit 80 columns.
@@ -41,6 +45,7 @@ class DetailScreen(RampScreen):
         Binding("d", "tab('diff')", "diff", group=TAB),
         Binding("t", "tab('tests')", "tests", group=TAB),
         Binding("e", "tab('steps')", "agent steps", group=TAB),
+        Binding("j", "tab('trajectory')", "trajectory", group=TAB),
         Binding("l", "tab('log')", "test log", group=TAB),
         Binding("left_square_bracket", "attempt(-1)", "previous attempt", key_display="[", group=ATTEMPT),
         Binding("right_square_bracket", "attempt(1)", "next attempt", key_display="]", group=ATTEMPT),
@@ -166,4 +171,16 @@ def _bodies(a: AttemptDetail | None, ok: str, fail: str) -> dict[str, Renderable
         steps.append(f"{step.sub_state:<9} ", style="cyan")
         steps.append(f"{step.summary}\n")
     log = Text(a.log_tail) if a.log_tail else Text("no test log", style="dim")
-    return {"diff": diff, "tests": tests, "steps": steps or Text("no agent steps", style="dim"), "log": log}
+    return {"diff": diff, "tests": tests, "steps": steps or Text("no agent steps", style="dim"), "log": log,
+            "trajectory": _conversation(a.trajectory)}
+
+
+def _conversation(turns: tuple[Turn, ...]) -> Text:
+    """The trajectory, message by message, each under its role."""
+    if not turns:
+        return Text("no trajectory recorded", style="dim")
+    text = Text()
+    for index, turn in enumerate(turns):
+        text.append(f"{index:>3} {turn.role}\n", style=ROLE_STYLE.get(turn.role, "bold"))
+        text.append(turn.content.rstrip() + "\n\n" if turn.content.strip() else "(empty)\n\n")
+    return text
