@@ -10,6 +10,7 @@ figures are printed (run with ``-s``) and kept in the run's store.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -64,7 +65,8 @@ def server():
         process.wait(timeout=30)
 
 
-def test_direct_edit_with_a_real_local_model(tmp_path, server):
+def run_real(tmp_path: Path, server: str, agent: str, agent_config: dict, run_id: str, max_steps: int = 6):
+    """``ramp run`` of ``agent`` against SmolLM2 on TASKS; returns the runs folder."""
     catalog = {"models": {"smollm2-135m": {
         "provider": "openai-compatible", "base_url": server, "name": "smollm2", "account": "llamacpp-test",
         "local": True, "concurrency": 1, "context_window": 8192, "max_output_tokens": 512,
@@ -73,33 +75,53 @@ def test_direct_edit_with_a_real_local_model(tmp_path, server):
     (tmp_path / "models.yaml").write_text(yaml.safe_dump(catalog))
     config = {
         "paths": {"models_file": str(tmp_path / "models.yaml")},
-        "run": {"dataset": "bundled", "instances": TASKS, "budgets": {"max_steps": 6, "max_wall_s": 900}},
-        "agents": {"direct-edit": {
-            "max_rounds": 2, "max_reply_tokens": 512,
-            "test_command": "PYTHONDONTWRITEBYTECODE=1 PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 "
-                            "python -m pytest -rA -p no:cacheprovider {tests}",
-        }},
+        "run": {"dataset": "bundled", "instances": TASKS, "budgets": {"max_steps": max_steps, "max_wall_s": 900}},
+        "agents": {agent: agent_config},
         "ramp": {"gate": {"stop": []}},  # a 135M model resolves nothing; the verdict is not the point
     }
     (tmp_path / "real.yaml").write_text(yaml.safe_dump(config))
     runs = tmp_path / "runs"
-    out = ramp(["run", "-c", str(tmp_path / "real.yaml"), "--agent", "direct-edit", "--model", "smollm2-135m",
-                "--run-id", "real-1", "--headless", "--json", "--runs-dir", str(runs)],
+    out = ramp(["run", "-c", str(tmp_path / "real.yaml"), "--agent", agent, "--model", "smollm2-135m",
+                "--run-id", run_id, "--headless", "--json", "--runs-dir", str(runs)],
                cache_dir=shared_cache(), timeout=1800)
     assert out.returncode == 0, out.stderr[-3000:]
     assert set(json_lines(out.stdout)[-1]["outcomes"]) == set(TASKS)
+    return runs
 
-    attempts = db_rows(runs, "SELECT * FROM attempts WHERE run_id = 'real-1'")
+
+def check_calls(runs: Path, run_id: str, label: str) -> list[dict]:
+    """Every call of a real model: measured tokens, latency, time to first token, cost 0 (printed)."""
+    attempts = db_rows(runs, "SELECT * FROM attempts WHERE run_id = ?", (run_id,))
     assert len(attempts) == 2 and all(a["status"] == "done" and a["exit_status"] for a in attempts)
-    calls = db_rows(runs, "SELECT * FROM llm_calls WHERE run_id = 'real-1'")
+    calls = db_rows(runs, "SELECT * FROM llm_calls WHERE run_id = ?", (run_id,))
     assert calls and all(c["status"] == "ok" for c in calls)
     for call in calls:
         assert call["input_tokens"] > 0 and call["output_tokens"] > 0
         assert call["latency_s"] > 0 and call["ttft_s"] is not None and 0 < call["ttft_s"] <= call["latency_s"]
         assert call["cost_usd"] == 0  # a local model costs exactly nothing
-    print(f"\nSmolLM2-135M via llama_cpp.server, {len(calls)} calls "
-          f"({os.cpu_count()} cores): exit statuses {[a['exit_status'] for a in attempts]}")
+    print(f"\n{label}: SmolLM2-135M via llama_cpp.server, {len(calls)} calls ({os.cpu_count()} cores): "
+          f"exit statuses {[a['exit_status'] for a in attempts]}, outcomes {[a['outcome'] for a in attempts]}")
     for call in calls:
         print(f"  {call['instance_id']}: in {call['input_tokens']} out {call['output_tokens']} tokens"
               f"{' (estimated)' if call['estimated'] else ''}, latency {call['latency_s']:.2f}s, "
               f"ttft {call['ttft_s']:.2f}s, cost ${call['cost_usd']}")
+    return attempts
+
+
+def test_mini_swe_agent_with_a_real_local_model(tmp_path, server):
+    runs = run_real(tmp_path, server, "mini", {"max_tokens": 256, "command_timeout_s": 30}, "real-mini", max_steps=4)
+    attempts = check_calls(runs, "real-mini", "mini")
+    for attempt in attempts:
+        trajectory = json.loads(Path(attempt["trajectory_path"]).read_text())
+        assert trajectory["trajectory_format"].startswith("mini-swe-agent")
+        assert [m["role"] for m in trajectory["messages"][:2]] == ["system", "user"]
+
+
+def test_direct_edit_with_a_real_local_model(tmp_path, server):
+    runs = run_real(tmp_path, server, "direct-edit", {
+        "max_rounds": 2, "max_reply_tokens": 512,
+        "test_command": "PYTHONDONTWRITEBYTECODE=1 PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 "
+                        "python -m pytest -rA -p no:cacheprovider {tests}",
+    }, "real-1")
+    check_calls(runs, "real-1", "direct-edit")
+
