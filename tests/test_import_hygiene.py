@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pkgutil
 import subprocess
 import sys
@@ -18,19 +19,32 @@ def engine_modules() -> list[str]:
     )
 
 
+def import_each(modules: list[str]) -> tuple[list[str], list[str]]:
+    """Import ``modules`` one by one in a fresh interpreter: (those that failed, with why; the UI
+    modules, textual's or tui's, that the imports pulled in)."""
+    script = (
+        "import importlib, json, sys\n"
+        "failed = []\n"
+        f"for name in {modules!r}:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except Exception as exc:\n"
+        "        failed.append(f'{name}: {type(exc).__name__}: {exc}')\n"
+        "ui = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'tui'))\n"
+        "print(json.dumps([failed, ui]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=180)
+    assert out.returncode == 0, out.stderr
+    failed, ui = json.loads(out.stdout.strip().splitlines()[-1])
+    return failed, ui
+
+
 def test_engine_never_imports_the_ui():
     modules = engine_modules()
     assert "engine.run.scheduler" in modules and "engine.cli" in modules
-    script = (
-        "import importlib, sys\n"
-        f"for name in {modules!r}:\n"
-        "    importlib.import_module(name)\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'tui'))\n"
-        "print(','.join(bad))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "", f"engine imported UI modules: {out.stdout.strip()}"
+    failed, ui = import_each(modules)
+    assert failed == [], failed
+    assert ui == [], f"engine imported UI modules: {ui}"
 
 
 def test_every_module_of_engine_and_tui_imports():
@@ -42,17 +56,8 @@ def test_every_module_of_engine_and_tui_imports():
     modules = engine_modules() + sorted(
         m.name for m in pkgutil.walk_packages(tui.__path__, prefix="tui.") if not m.name.endswith("__main__")
     )
-    script = (
-        "import importlib, traceback\n"
-        f"for name in {modules!r}:\n"
-        "    try:\n"
-        "        importlib.import_module(name)\n"
-        "    except Exception as exc:\n"
-        "        print(f'{name}: {type(exc).__name__}: {exc}')\n"
-    )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=180)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "", f"modules that do not import here:\n{out.stdout}"
+    failed, _ = import_each(modules)
+    assert failed == [], "modules that do not import here:\n" + "\n".join(failed)
 
 
 def test_no_engine_source_mentions_the_ui():

@@ -79,3 +79,18 @@ class Agent(Protocol):
     async def run(
         self, task: AgentTask, sandbox: Sandbox, model: Any, reporter: AgentReporter
     ) -> AgentResult: ...
+
+
+class AgentBase:
+    """What most agents share: they answer any instance and report the run's model. An agent with
+    options sets ``Config`` (a pydantic model, validated from ``agents.<name>``) and gets it as
+    ``self.config``."""
+
+    name: str
+    needs_model: bool = True
+    instance_ids: frozenset[str] | None = None
+    model_label: str | None = None
+    Config: type[BaseModel] | None = None
+
+    def __init__(self, config: Any = None):
+        self.config = config if config is not None or self.Config is None else self.Config()

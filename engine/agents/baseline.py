@@ -5,16 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..sandbox.base import Sandbox
-from .base import AgentReporter, AgentResult, AgentTask
+from .base import AgentBase, AgentReporter, AgentResult, AgentTask
 
 
-class EmptyAgent:
+class EmptyAgent(AgentBase):
     """Submits no patch: the baseline every resolved rate is compared against."""
 
     name = "empty"
     needs_model = False
-    instance_ids: frozenset[str] | None = None
-    model_label: str | None = None
 
     async def run(
         self, task: AgentTask, sandbox: Sandbox, model: Any, reporter: AgentReporter
@@ -23,13 +21,11 @@ class EmptyAgent:
         return AgentResult(patch="", exit_status="no_patch", steps=1)
 
 
-class GoldAgent:
+class GoldAgent(AgentBase):
     """Submits the reference patch, to validate the evaluator and the environment."""
 
     name = "gold"
     needs_model = False
-    instance_ids: frozenset[str] | None = None
-    model_label: str | None = None
 
     async def run(
         self, task: AgentTask, sandbox: Sandbox, model: Any, reporter: AgentReporter

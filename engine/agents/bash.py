@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..models.base import Model
 from ..sandbox.base import Sandbox
 from . import prompts
-from .base import AgentReporter, AgentResult, AgentTask
+from .base import AgentBase, AgentReporter, AgentResult, AgentTask
 from .session import FormatGiveUp, Session, Stuck, Submitted
 
 _BLOCK = re.compile(r"```bash[ \t]*\n(.*?)\n?```", re.S)
@@ -62,17 +62,12 @@ def truncate(output: str, limit: int) -> str:
     return f"{output[:half]}\n[... {len(output) - 2 * half} characters left out ...]\n{output[-half:]}"
 
 
-class BashAgent:
+class BashAgent(AgentBase):
     """Implements agents.base.Agent."""
 
     name = "bash"
-    needs_model = True
-    instance_ids: frozenset[str] | None = None
-    model_label: str | None = None
     Config = BashConfig
-
-    def __init__(self, config: BashConfig | None = None):
-        self.config = config or BashConfig()
+    config: BashConfig
 
     async def run(self, task: AgentTask, sandbox: Sandbox, model: Model, reporter: AgentReporter) -> AgentResult:
         session = Session(self.name, task, model, reporter, config=self.config.model_dump(),

@@ -30,7 +30,7 @@ from ..models.base import CallContext, Completion, Message, Model
 from ..models.gateway import Gateway
 from ..sandbox.base import Sandbox
 from ..sandbox.local import LocalSandbox
-from .base import AgentReporter, AgentResult, AgentTask
+from .base import AgentBase, AgentReporter, AgentResult, AgentTask
 from .session import Trajectory
 
 #: How much of the command's output the step summary and the trajectory quote.
@@ -52,17 +52,15 @@ class CommandConfig(BaseModel):
     )
 
 
-class CommandAgent:
+class CommandAgent(AgentBase):
     """Implements agents.base.Agent for an outside agent behind the model gateway."""
 
     name = "command"
-    needs_model = True
-    instance_ids: frozenset[str] | None = None
-    model_label: str | None = None
     Config = CommandConfig
+    config: CommandConfig
 
     def __init__(self, config: CommandConfig | None = None):
-        self.config = config or CommandConfig()
+        super().__init__(config)
         if not self.config.command.strip():
             raise ConfigError(
                 "agent command needs its command: set agents.command.command in the config, e.g. "

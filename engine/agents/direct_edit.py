@@ -21,7 +21,7 @@ from ..core.feedback import is_test_path
 from ..models.base import Completion, Message, Model
 from ..sandbox.base import Sandbox
 from . import prompts
-from .base import AgentReporter, AgentResult, AgentTask
+from .base import AgentBase, AgentReporter, AgentResult, AgentTask
 from .edits import Edit, EditFormatError, apply_edits, parse_edits
 from .localize import Candidate, rank_files
 from .session import FormatGiveUp, Session, Stuck, Submitted
@@ -65,17 +65,12 @@ class DirectEditConfig(BaseModel):
     )
 
 
-class DirectEditAgent:
+class DirectEditAgent(AgentBase):
     """Implements agents.base.Agent."""
 
     name = "direct-edit"
-    needs_model = True
-    instance_ids: frozenset[str] | None = None
-    model_label: str | None = None
     Config = DirectEditConfig
-
-    def __init__(self, config: DirectEditConfig | None = None):
-        self.config = config or DirectEditConfig()
+    config: DirectEditConfig
 
     async def run(self, task: AgentTask, sandbox: Sandbox, model: Model, reporter: AgentReporter) -> AgentResult:
         session = Session(self.name, task, model, reporter, config=self.config.model_dump(),

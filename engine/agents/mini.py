@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..core.errors import ConfigError
 from ..models.base import CallContext, Message, Model
 from ..sandbox.base import Sandbox
-from .base import AgentReporter, AgentResult, AgentTask
+from .base import AgentBase, AgentReporter, AgentResult, AgentTask
 
 # mini-swe-agent is imported quietly: no banner, and its global config folder (whose .env it would
 # load into this process's environment) is an empty one of Ramp's, not the user's.
@@ -172,17 +172,15 @@ class _EnvSettings(BaseModel):
     env: dict[str, str] = Field(default_factory=dict)
 
 
-class MiniAgent:
+class MiniAgent(AgentBase):
     """Implements agents.base.Agent with mini-swe-agent's DefaultAgent."""
 
     name = "mini"
-    needs_model = True
-    instance_ids: frozenset[str] | None = None
-    model_label: str | None = None
     Config = MiniConfig
+    config: MiniConfig
 
     def __init__(self, config: MiniConfig | None = None):
-        self.config = config or MiniConfig()
+        super().__init__(config)
         self.mini_config = load_mini_config(self.config.config)
 
     async def run(self, task: AgentTask, sandbox: Sandbox, model: Model, reporter: AgentReporter) -> AgentResult:

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.errors import ConfigError
 from ..sandbox.base import Sandbox
-from .base import AgentReporter, AgentResult, AgentTask
+from .base import AgentBase, AgentReporter, AgentResult, AgentTask
 
 TRAJECTORY_SUFFIXES = (".traj.json", ".traj")
 #: Patches a prediction may hold before the file is suspected of being something else.
@@ -194,15 +194,17 @@ def choose(predictions: list[Prediction], model: str | None) -> tuple[str, dict[
     return predictions[0].model, by_id
 
 
-class PredictionsAgent:
+class PredictionsAgent(AgentBase):
     """Hands each instance the patch a predictions file holds for it."""
 
     name = "predictions"
     needs_model = False
     Config = PredictionsConfig
+    config: PredictionsConfig
 
     def __init__(self, config: PredictionsConfig | None = None):
-        config = config or PredictionsConfig()
+        super().__init__(config)
+        config = self.config
         if not config.paths:
             raise ConfigError(
                 "agent predictions needs its files: pass --predictions PATH [PATH ...] "
