@@ -130,6 +130,7 @@ async def execute_run(
     instances, phases, evaluator = wiring.instances, wiring.phases, wiring.evaluator
 
     store = await Store(runs_dir / "ramp.sqlite", redact=redact).open()
+    model_in_use: Model | None = None
 
     async def emit_model_event(event: Any) -> None:  # model calls start after `ctx` exists
         await ctx.emit(event)
@@ -143,6 +144,7 @@ async def execute_run(
             settings, needs_model=wiring.agent.needs_model, given=model, store=store, run_id=run_id,
             secrets=wiring.credentials, redact=redact, emit=emit_model_event,
         )
+        model_in_use = prepared.model
         checks += [c for c in prepared.checks if not c.ok]
         if checks:
             raise PreflightFailed(checks)
@@ -189,13 +191,7 @@ async def execute_run(
                 await ctx.emit(Alert(level="warning", message=f"preflight: {check.line()}"))
         if on_scheduler is not None:
             on_scheduler(scheduler)
-        try:
-            status = await scheduler.run()
-        finally:
-            with anyio.CancelScope(shield=True):
-                await wiring.aclose()
-                if prepared.model is not None:
-                    await prepared.model.aclose()
+        status = await scheduler.run()
         outcomes = scheduler.outcomes()
         # A budget or quota stop is a limit firing, like a gate's STOP: the run did not go on.
         exit_code = ExitCode.GATE_STOP if scheduler.budget_stop else _exit_code(status, await store.attempts(run_id))
@@ -209,7 +205,10 @@ async def execute_run(
             await ctx.emit(summary)
         return RunResult(run_id, status, exit_code, outcomes, summary)
     finally:
-        with anyio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=True):  # also when preflight refused the run
+            await wiring.aclose()
+            if model_in_use is not None:
+                await model_in_use.aclose()
             await store.close()
 
 
