@@ -159,7 +159,8 @@ class GovernorConfig(Section):
     sample_interval_s: float = Field(default=0.5, gt=0, description="How often CPU is measured.")
     settle_s: float = Field(
         default=2.0, ge=0,
-        description="A newly started evaluation counts as one busy core for this long, until its load shows.",
+        description="A newly started evaluation, while it runs, counts as the cores one running evaluation "
+        "was measured to take (at first one) for this long, until its load shows in the samples.",
     )
 
 

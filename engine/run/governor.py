@@ -2,17 +2,22 @@
 
 Evaluations are CPU-bound test runs. The governor measures host CPU with psutil (an exponential
 moving average over a few samples) and admits a new evaluation only while the busy cores, counting
-one core for each evaluation started in the last ``settle_s`` seconds (its load has not shown yet),
-are under ``cpu_target`` of all cores. It also keeps floors for available memory and free disk, and a
+for each evaluation that is still running and started in the last ``settle_s`` seconds (its load has
+not shown in the samples yet) what one running evaluation has been measured to take (at first one
+whole core), are under ``cpu_target`` of all cores. An evaluation that
+already finished counts for nothing, so short evaluations do not serialise behind their own starts.
+A freed slot wakes one waiter (the longest waiting); a new sample wakes them all. It also keeps floors for available memory and free disk, and a
 hard cap on concurrent evaluations. When nothing is running it admits one evaluation even on a busy
 host, so that a run always makes progress; the floors still hold.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,6 +27,9 @@ import anyio
 import psutil
 
 from ..core.config import GovernorConfig
+
+#: The least a running evaluation is assumed to take, however idle its samples look.
+MIN_CORES_PER_EVAL = 0.1
 
 
 @dataclass(frozen=True)
@@ -73,11 +81,23 @@ class Governor:
         self._sampler = sampler or (lambda: host_sample(disk_path))
         self._cpu_ewma: float | None = None
         self._last = self._sampler()
-        self._running = 0
-        self._waiting = 0
-        self._recent_starts: list[float] = []
-        self._changed = anyio.Event()
+        #: Cores one running evaluation takes, as measured (EWMA of busy cores / running); it starts
+        #: at one whole core and never goes under MIN_CORES_PER_EVAL.
+        self._cores_per_eval = 1.0
+        #: Start time of each running evaluation, by its ticket.
+        self._starts: dict[int, float] = {}
+        self._tickets = itertools.count()
+        #: One event per waiting evaluation, longest waiting first.
+        self._waiters: deque[anyio.Event] = deque()
         self.blocked_by = ""
+
+    @property
+    def _running(self) -> int:
+        return len(self._starts)
+
+    @property
+    def _waiting(self) -> int:
+        return len(self._waiters)
 
     # -- measurement ---------------------------------------------------------------------------
 
@@ -86,7 +106,11 @@ class Governor:
         alpha = 0.5
         cpu = self._last.cpu_percent
         self._cpu_ewma = cpu if self._cpu_ewma is None else alpha * cpu + (1 - alpha) * self._cpu_ewma
-        self._wake()
+        if self._starts:
+            measured = min(1.0, max(MIN_CORES_PER_EVAL, cpu / 100 * self.cores / len(self._starts)))
+            self._cores_per_eval = alpha * measured + (1 - alpha) * self._cores_per_eval
+        for waiter in self._waiters:  # the host changed: every waiter looks again
+            waiter.set()
         return self._last
 
     async def run(self) -> None:
@@ -121,21 +145,18 @@ class Governor:
         if self._running == 0:
             return ""
         now = time.monotonic()
-        self._recent_starts = [t for t in self._recent_starts if now - t < cfg.settle_s]
+        unseen = sum(1 for started in self._starts.values() if now - started < cfg.settle_s)
         cpu = self._cpu_ewma if self._cpu_ewma is not None else self._last.cpu_percent
-        busy = cpu / 100 * self.cores + len(self._recent_starts)
+        busy = cpu / 100 * self.cores + unseen * self._cores_per_eval
         if busy >= self.target_cores:
             return f"CPU {busy:.1f} of {self.cores} cores busy (target {self.target_cores:.1f})"
         return ""
 
-    def _wake(self) -> None:
-        self._changed.set()
-        self._changed = anyio.Event()
-
     @asynccontextmanager
     async def eval_slot(self, on_wait: Callable[[str], None] | None = None) -> AsyncIterator[None]:
         """Wait until an evaluation may start, hold the slot for its duration, then release it."""
-        self._waiting += 1
+        waiter = anyio.Event()
+        self._waiters.append(waiter)
         try:
             while True:
                 reason = self._why_not()
@@ -144,15 +165,18 @@ class Governor:
                     break
                 if on_wait is not None:
                     on_wait(reason)
-                changed = self._changed
                 with anyio.move_on_after(self.config.sample_interval_s):
-                    await changed.wait()
+                    await waiter.wait()
+                if waiter.is_set():
+                    self._waiters[self._waiters.index(waiter)] = waiter = anyio.Event()
         finally:
-            self._waiting -= 1
-        self._running += 1
-        self._recent_starts.append(time.monotonic())
+            self._waiters.remove(waiter)
+        ticket = next(self._tickets)
+        self._starts[ticket] = time.monotonic()
         try:
             yield
         finally:
-            self._running -= 1
-            self._wake()
+            del self._starts[ticket]
+            # One slot freed: the longest waiting that is not already looking looks again (what
+            # admits one waiter admits any, so if it cannot start, none can).
+            next((w for w in self._waiters if not w.is_set()), anyio.Event()).set()
