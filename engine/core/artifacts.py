@@ -143,11 +143,12 @@ class RunFolder:
         }
 
     def append_prediction(self, instance_id: str, attempt: int, model_name: str, patch: str) -> None:
+        """One line of predictions.jsonl, appended whole (from the event loop, so lines never
+        interleave). Not fsynced: the store holds every finished attempt's patch, and a resumed run
+        rewrites the file from it (:meth:`rebuild_predictions`)."""
         line = redacted_json(self.prediction(instance_id, attempt, model_name, patch), self._redact)
         with open(self.predictions_path, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
 
     def rebuild_predictions(self, predictions: Iterable[dict[str, Any]]) -> int:
         """Rewrite predictions.jsonl from the store's finished attempts; returns the line count."""

@@ -121,7 +121,8 @@ class AttemptRunner:
             if result.error_class in RETRYABLE:
                 raise AttemptError(result.error_class, result.detail or result.exit_status)  # type: ignore[arg-type]
             # Redacted before it touches the disk; what is saved is what is graded, now and on resume.
-            path, sha, patch = c.folder.write_patch(iid, number, result.patch or "")
+            # Durable (fsync) before the store says agent_done, and off the event loop.
+            path, sha, patch = await anyio.to_thread.run_sync(c.folder.write_patch, iid, number, result.patch or "")
             await c.transition(track, "patched" if patch.strip() else "no_patch", attempt_fields=dict(
                 status="agent_done", patch_path=str(path), patch_sha=sha,
                 patch_bytes=len(patch), exit_status=result.exit_status, agent_done_at=time.time(),
@@ -176,7 +177,7 @@ class AttemptRunner:
             tests=result.tests, f2p=result.fail_to_pass.model_dump(), p2p=result.pass_to_pass.model_dump(),
             log_path=result.log_path, duration_s=result.duration_s, setup_s=result.setup_s,
         )
-        c.folder.write_json(iid, number, "eval.json", result.model_dump())
+        await anyio.to_thread.run_sync(c.folder.write_json, iid, number, "eval.json", result.model_dump())
         await anyio.to_thread.run_sync(c.folder.redact_attempt, iid, number)
         f2p, p2p = result.fail_to_pass, result.pass_to_pass
         await c.emit(EvaluationDone(
