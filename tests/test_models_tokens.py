@@ -28,3 +28,25 @@ def test_without_any_encoding_the_heuristic_is_used_and_says_so(monkeypatch, tmp
         assert (usage.input_tokens, usage.output_tokens, usage.estimated) == (40, 2, True)
     finally:
         tokens._counter.cache_clear()
+
+
+def test_a_history_resent_every_turn_is_encoded_once_and_the_memory_stays_bounded(monkeypatch):
+    from engine.models import tokens
+
+    encoded: list[str] = []
+    real = tokens._counter()
+
+    def counting(text: str) -> int:
+        encoded.append(text)
+        return real[0](text)
+
+    monkeypatch.setattr(tokens, "_counter", lambda: (counting, real[1]))
+    monkeypatch.setattr(tokens, "_COUNTS", tokens.OrderedDict())
+    history = [Message(role="user", content=f"turn {i}: " + "x = 1\n" * 50) for i in range(10)]
+    first = [tokens.count_messages(history[: i + 1]) for i in range(10)]
+    again = [tokens.count_messages(history[: i + 1]) for i in range(10)]
+    assert first == again and len(encoded) == 10          # each message encoded once, not 55 + 55 times
+    monkeypatch.setattr(tokens, "COUNT_CACHE_SIZE", 4)
+    for i in range(20):
+        tokens.count_text(f"distinct text {i}")
+    assert len(tokens._COUNTS) == 4

@@ -17,6 +17,7 @@ import hashlib
 import math
 import os
 import tempfile
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
@@ -66,8 +67,27 @@ def _counter() -> tuple[Callable[[str], int], str]:
     )
 
 
+#: Token counts of recent texts, by the counter and a 16-byte digest (the cache holds no text).
+_COUNTS: OrderedDict[tuple[int, bytes], int] = OrderedDict()
+COUNT_CACHE_SIZE = 8192
+
+
 def count_text(text: str) -> int:
-    return _counter()[0](text) if text else 0
+    """Tokens of one text, remembered: an agent's history is re-sent (and re-counted by the
+    accounting, and again by a provider that reports no usage) on every turn, and only its newest
+    messages are new."""
+    if not text:
+        return 0
+    counter = _counter()[0]
+    key = (id(counter), hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest())
+    count = _COUNTS.get(key)
+    if count is None:
+        count = _COUNTS[key] = counter(text)
+        while len(_COUNTS) > COUNT_CACHE_SIZE:
+            _COUNTS.popitem(last=False)
+    else:
+        _COUNTS.move_to_end(key)
+    return count
 
 
 def count_messages(messages: Sequence[Message]) -> int:
