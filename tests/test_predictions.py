@@ -61,6 +61,17 @@ def test_a_malformed_file_names_the_file_the_line_and_the_field(tmp_path, conten
     assert said in str(caught.value) and str(tmp_path / name) in str(caught.value)
 
 
+def test_predictions_files_are_decoded_like_every_operator_file(tmp_path):
+    """A UTF-8 byte-order mark is accepted; UTF-16 is named with the fix, as for config files."""
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes(b"\xef\xbb\xbf" + json.dumps(_pred("a__x-1", "diff")).encode() + b"\n")
+    assert set(choose(read_predictions([bom]), None)[1]) == {"a__x-1"}
+    wide = tmp_path / "preds.json"
+    wide.write_text(json.dumps([_pred("a__x-1", "diff")]), encoding="utf-16")
+    with pytest.raises(ConfigError, match="not UTF-8 text: it is UTF-16.*save the file as UTF-8"):
+        read_predictions([wide])
+
+
 def test_several_models_are_refused_naming_them_and_the_flag_unless_one_is_picked(tmp_path):
     path = tmp_path / "p.jsonl"
     path.write_text(json.dumps(_pred("a", "x", "m1")) + "\n" + json.dumps(_pred("b", "y", "m2")) + "\n")

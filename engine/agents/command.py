@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import shlex
 import time
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,7 +29,7 @@ from ..models.base import CallContext, Completion, Message, Model
 from ..models.gateway import Gateway
 from ..sandbox.base import Sandbox
 from ..sandbox.local import LocalSandbox
-from .base import AgentBase, AgentReporter, AgentResult, AgentTask
+from .base import AgentBase, AgentReporter, AgentResult, AgentTask, ExitStatus
 from .session import Trajectory
 
 #: How much of the command's output the step summary and the trajectory quote.
@@ -119,7 +118,7 @@ class CommandAgent(AgentBase):
         trajectory.save()
         await reporter.step(len(trajectory.data["steps"]), f"command ended: {outcome} after {seconds:.1f}s, "
                                                            f"{gateway.calls} model call(s), {len(patch)} bytes of patch")
-        status: Any = "submitted" if patch.strip() else "no_patch"
+        status: ExitStatus = "submitted" if patch.strip() else "no_patch"
         if result.timed_out:
             status = "budget_exhausted"  # the patch so far is graded, as for any agent out of time
         return AgentResult(patch=patch, exit_status=status, steps=gateway.calls,

@@ -30,13 +30,13 @@ from typing import Any
 
 import anyio
 import anyio.from_thread
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.errors import ConfigError
+from ..core.yamlfile import read_yaml
 from ..models.base import CallContext, Message, Model
 from ..sandbox.base import Sandbox
-from .base import AgentBase, AgentReporter, AgentResult, AgentTask
+from .base import AgentBase, AgentReporter, AgentResult, AgentTask, ExitStatus
 
 # mini-swe-agent is imported quietly: no banner, and its global config folder (whose .env it would
 # load into this process's environment) is an empty one of Ramp's, not the user's.
@@ -66,10 +66,7 @@ class MiniConfig(BaseModel):
 
 def load_mini_config(path: Path | None) -> dict[str, Any]:
     source = path or Path(package_dir) / "config" / "benchmarks" / "swebench_backticks.yaml"
-    try:
-        data = yaml.safe_load(Path(source).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{source}: cannot read the mini-swe-agent config ({exc})", field="agents.mini.config") from None
+    data = read_yaml(source, missing="set agents.mini.config to a mini-swe-agent config YAML, or leave it unset")
     if not isinstance(data, dict) or not isinstance(data.get("agent"), dict):
         raise ConfigError(f"{source}: expected an 'agent' section (system_template, instance_template, ...)",
                           field="agents.mini.config")
@@ -203,7 +200,7 @@ class MiniAgent(AgentBase):
         patch = await sandbox.diff()
         exit_status = str(outcome.get("exit_status", ""))
         if exit_status in ("LimitsExceeded", "TimeExceeded"):
-            status: Any = "budget_exhausted"
+            status: ExitStatus = "budget_exhausted"
         elif exit_status == "RepeatedFormatError":
             return AgentResult(patch=patch, exit_status="error", error_class="model_format", steps=agent.n_calls,
                                detail="mini: the model kept answering without exactly one bash block",

@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.errors import ConfigError
+from ..core.yamlfile import read_text
 from ..sandbox.base import Sandbox
 from .base import AgentBase, AgentReporter, AgentResult, AgentTask
 
@@ -86,22 +87,25 @@ def _record(obj: Any, where: str, key: str | None = None) -> Prediction:
     return Prediction(iid, model, patch, where)
 
 
+def _read(path: Path) -> str:
+    """The file's text, decoded the way every operator file is (a folder, an unreadable file or one
+    that is not UTF-8 named with the fix; a UTF-8 byte-order mark accepted)."""
+    try:
+        return read_text(path)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found", field="agents.predictions.paths") from None
+
+
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text", field="agents.predictions.paths") from None
+        return json.loads(_read(path))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}:{exc.lineno}: not JSON ({exc.msg})", field="agents.predictions.paths") from None
 
 
 def _from_jsonl(path: Path) -> list[Prediction]:
     out = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text", field="agents.predictions.paths") from None
-    for number, line in enumerate(lines, 1):
+    for number, line in enumerate(_read(path).splitlines(), 1):
         if not line.strip():
             continue
         try:
