@@ -86,62 +86,55 @@ def test_real_host_sample_reads_sane_values(tmp_path):
     assert sample.memory_available_mb > 0 and sample.disk_free_mb > 0
 
 
-async def run_sampler(gov: Governor, stop: anyio.Event) -> None:
-    while not stop.is_set():
-        gov.sample()
-        await anyio.sleep(0.05)
+async def peak_running(gov: Governor, jobs: int, hold_s: float) -> int:
+    """Run ``jobs`` evaluations of ``hold_s`` seconds through ``gov`` while it samples every 0.05 s;
+    the most that ran at once."""
+    peak = 0
+    stop = anyio.Event()
+
+    async def sampler() -> None:
+        while not stop.is_set():
+            gov.sample()
+            await anyio.sleep(0.05)
+
+    async def evaluation() -> None:
+        nonlocal peak
+        async with gov.eval_slot():
+            peak = max(peak, gov.snapshot().running)
+            await anyio.sleep(hold_s)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(sampler)
+        async with anyio.create_task_group() as lane:
+            for _ in range(jobs):
+                lane.start_soon(evaluation)
+        stop.set()
+    return peak
 
 
 async def test_short_light_evaluations_do_not_serialise_behind_their_own_starts():
     """Each start counts as unseen load for settle_s, but only while that evaluation runs, and only
     as much as a running evaluation is measured to take: evaluations that barely use the CPU fill
     the lane to its cap instead of running one or two at a time."""
-    host = Host(cpu=5)
     gov = Governor(GovernorConfig(sample_interval_s=0.05, settle_s=5, max_concurrent_evals=4), Path("/"),
-                   sampler=host, cores=2)  # target 1.6 cores: two unseen whole cores would block
-    peak = 0
-    stop = anyio.Event()
-
-    async def evaluation():
-        nonlocal peak
-        async with gov.eval_slot():
-            peak = max(peak, gov.snapshot().running)
-            await anyio.sleep(0.4)
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(run_sampler, gov, stop)
-        async with anyio.create_task_group() as lane:
-            for _ in range(12):
-                lane.start_soon(evaluation)
-        stop.set()
-    assert peak == 4
+                   sampler=Host(cpu=5), cores=2)  # target 1.6 cores: two unseen whole cores would block
+    assert await peak_running(gov, jobs=12, hold_s=0.4) == 4
 
 
 async def test_cpu_bound_evaluations_still_hold_the_target():
     """Each running evaluation burns one of two cores: the measured share stays at a whole core, so a
     second starts only while one runs (1.0 busy core < 1.6), and never a third: the host is never
     oversubscribed, however long they have run."""
-    running = [0]
+    governors: list[Governor] = []
+
+    def burning() -> HostSample:  # 50% of the host for each evaluation running
+        running = governors[0].snapshot().running if governors else 0
+        return HostSample(min(100.0, 50.0 * running), 8000, 50000)
+
     gov = Governor(GovernorConfig(sample_interval_s=0.05, settle_s=0.2, max_concurrent_evals=8), Path("/"),
-                   sampler=lambda: HostSample(min(100.0, 50.0 * running[0]), 8000, 50000), cores=2)
-    peak = 0
-    stop = anyio.Event()
-
-    async def evaluation():
-        nonlocal peak
-        async with gov.eval_slot():
-            running[0] += 1
-            peak = max(peak, gov.snapshot().running)
-            await anyio.sleep(0.3)
-            running[0] -= 1
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(run_sampler, gov, stop)
-        async with anyio.create_task_group() as lane:
-            for _ in range(6):
-                lane.start_soon(evaluation)
-        stop.set()
-    assert peak == 2
+                   sampler=burning, cores=2)
+    governors.append(gov)
+    assert await peak_running(gov, jobs=6, hold_s=0.3) == 2
 
 
 async def test_a_freed_slot_admits_the_longest_waiting_first():
