@@ -82,5 +82,13 @@ class InfraError(AttemptError):
         super().__init__("infra", message)
 
 
+class SourceIncomplete(InfraError):
+    """The repository's source lacks files of a commit (a mirror missing old blobs): the row cannot
+    be evaluated from it, which says nothing about the environment or the patch."""
+
+    def __init__(self, message: str):
+        super().__init__(f"source incomplete: {message}")
+
+
 class IllegalTransition(RampError):
     """A state machine was asked for a transition DESIGN.md does not allow."""

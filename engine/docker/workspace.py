@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..core.errors import InfraError
 from ..core.proc import git
-from ..workspace.repos import RepoCache
+from ..workspace.repos import RepoCache, verify_tree
 from .containers import Box
 
 WORKDIR = "/testbed"
@@ -40,6 +40,7 @@ async def snapshot(repos: RepoCache, repo: str, commit: str, dest: Path) -> Path
         result = await git(*args)
         if result.exit_code != 0:
             raise InfraError(f"could not snapshot {repo}@{commit[:12]}: {result.output[-400:]}")
+    await verify_tree(dest, f"{repo}@{commit[:12]}")
     return dest
 
 

@@ -1,10 +1,10 @@
-"""A cache of bare repository clones, and cheap checkouts from it.
+"""A cache of bare repositories holding the commits evaluations need, and cheap checkouts from it.
 
-Repositories are cloned once per cache from a URL template (default GitHub; a local mirror such as
-``file:///m/{owner}+{name}`` works the same) and reused by every attempt and evaluation. A checkout is
-a ``git clone --shared`` of the bare cache: it borrows the objects, so it takes milliseconds and
-concurrent checkouts never write to shared state. Two processes sharing a cache serialise their
-clones and fetches through a lock file.
+Commits are fetched one at a time, depth 1, from a URL template (default GitHub; a local mirror such
+as ``file:///m/{owner}+{name}`` works the same), never the whole history, and reused by every attempt
+and evaluation. A checkout borrows the cache's objects (as ``clone --shared`` does), so it takes
+milliseconds and concurrent checkouts never write to shared state. Two processes sharing a cache
+serialise their fetches through a lock file.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import anyio
 
-from ..core.errors import ConfigError, InfraError
+from ..core.errors import ConfigError, InfraError, SourceIncomplete
 from ..core.proc import git
 from .locks import file_lock
 
@@ -76,7 +76,14 @@ class RepoCache:
         )
 
     async def ensure(self, repo: str, commit: str) -> Path:
-        """Return the bare clone of ``repo``, cloning or fetching until it holds ``commit``."""
+        """Return the bare cache of ``repo``, fetching ``commit`` into it if it lacks it.
+
+        Only the commit is fetched, depth 1 (its tree and nothing else), kept under
+        ``refs/ramp/<sha>``: evaluating one commit never needs the repository's history, and a
+        mirror whose old commits lack some blobs still serves every commit whose tree is whole.
+        A source that refuses to serve a commit by its sha gets one full fetch of its branches
+        and tags instead. A commit whose tree the source cannot supply is a SourceIncomplete.
+        """
         bare = self.bare_path(repo)
         if await self._has_commit(bare, commit):
             return bare
@@ -88,36 +95,84 @@ class RepoCache:
             if not (bare / "HEAD").exists():
                 partial = bare.with_name(bare.name + ".partial")
                 shutil.rmtree(partial, ignore_errors=True)
-                result = await git("clone", "--bare", "--quiet", url, str(partial), timeout=3600)
+                result = await git("init", "--quiet", "--bare", str(partial), timeout=60)
                 if result.exit_code != 0:
-                    shutil.rmtree(partial, ignore_errors=True)
-                    raise InfraError(
-                        f"could not clone {repo} from {url}: {result.output.strip()[-400:]} "
-                        "(set --repo-source to a reachable mirror, e.g. file:///mirrors/{owner}+{name})"
-                    )
+                    raise InfraError(f"cannot create {partial}: {result.output.strip()[-300:]}")
                 partial.rename(bare)
+            shallow = await git(
+                "fetch", "--quiet", "--no-tags", "--depth=1", url, f"+{commit}:refs/ramp/{commit}",
+                cwd=bare, timeout=3600,
+            )  # fmt: skip
+            if shallow.exit_code != 0 and not _incomplete(shallow.output):
+                await git(
+                    "fetch", "--quiet", "--no-tags", url,
+                    "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*", cwd=bare, timeout=3600,
+                )  # fmt: skip
             if not await self._has_commit(bare, commit):
-                await git("fetch", "--quiet", "origin", "+refs/*:refs/*", cwd=bare, timeout=3600)
-                if not await self._has_commit(bare, commit):
-                    # Some servers allow fetching a reachable sha directly.
-                    await git("fetch", "--quiet", "origin", commit, cwd=bare, timeout=3600)
-            if not await self._has_commit(bare, commit):
-                raise InfraError(f"commit {commit} of {repo} is not in {url}")
+                reason = shallow.output.strip()[-400:] or "no answer"
+                if _incomplete(shallow.output):
+                    raise SourceIncomplete(
+                        f"{repo}@{commit[:12]}: the source {url} lacks objects of this commit's "
+                        f"tree ({reason}); use a complete mirror (--repo-source)"
+                    )
+                raise InfraError(
+                    f"could not fetch {repo}@{commit[:12]} from {url}: {reason} (set --repo-source "
+                    "to a reachable mirror, e.g. file:///mirrors/{owner}+{name})"
+                )
         return bare
 
     async def checkout(self, repo: str, commit: str, dest: Path) -> Path:
-        """Make ``dest`` a fresh working copy of ``repo`` at ``commit`` (detached, clean)."""
+        """Make ``dest`` a fresh working copy of ``repo`` at ``commit`` (detached, clean).
+
+        The copy borrows the cache's objects (``objects/info/alternates``, as ``clone --shared``
+        does) and has no refs, remotes or history beyond what the cache holds, so an agent cannot
+        see the future. A file git could not write (a blob missing from the cache) is a
+        SourceIncomplete, never a silent gap in the tree that is tested.
+        """
         bare = await self.ensure(repo, commit)
         dest = Path(dest)
         if dest.exists():
             shutil.rmtree(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        result = await git("clone", "--shared", "--no-checkout", "--quiet", str(bare), str(dest))
+        result = await git("init", "--quiet", str(dest))
         if result.exit_code == 0:
+            (dest / ".git" / "objects" / "info" / "alternates").write_text(f"{bare / 'objects'}\n")
+            if (bare / "shallow").exists():
+                shutil.copyfile(bare / "shallow", dest / ".git" / "shallow")
             result = await git("checkout", "--quiet", "--detach", commit, cwd=dest)
         if result.exit_code != 0:
             shutil.rmtree(dest, ignore_errors=True)
+            if _incomplete(result.output):
+                raise SourceIncomplete(f"{repo}@{commit[:12]}: {result.output.strip()[-400:]}")
             raise InfraError(f"could not check out {repo}@{commit[:12]}: {result.output.strip()[-400:]}")
-        # The agent must not see the future: drop the remote and every ref but HEAD.
-        await git("remote", "remove", "origin", cwd=dest)
+        try:
+            await verify_tree(dest, f"{repo}@{commit[:12]}")
+        except SourceIncomplete:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise
         return dest
+
+
+async def verify_tree(worktree: Path, label: str) -> None:
+    """Raise SourceIncomplete when files of the checked-out commit are missing from ``worktree``."""
+    result = await git("ls-files", "--deleted", cwd=worktree, timeout=120)
+    missing = result.output.split() if result.exit_code == 0 else []
+    if result.exit_code != 0 or missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise SourceIncomplete(
+            f"{label}: the checkout lacks {shown or 'files (git ls-files failed)'}: the source is "
+            "missing their content; use a complete mirror (--repo-source)"
+        )
+
+
+#: What git says when the source lacks objects (as opposed to being unreachable or refusing a sha).
+_INCOMPLETE = (
+    "missing blob", "missing tree", "unable to read", "did not send all necessary objects",
+    "bad object", "invalid object",
+)  # fmt: skip
+
+
+def _incomplete(output: str) -> bool:
+    """Whether git's output says objects were missing from the source."""
+    lower = output.lower()
+    return any(marker in lower for marker in _INCOMPLETE)
