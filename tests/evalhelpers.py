@@ -29,6 +29,13 @@ register(
         "1.0": SPEC,
         "broken": {**SPEC, "install": "echo 'cannot build calc: missing libcalc' >&2; exit 7"},
         "ancient": {**SPEC, "python": "3.4"},
+        # The install writes an ignored version file the package imports (as setuptools_scm does).
+        "generated": {
+            **SPEC,
+            "install": SPEC["install"] + " && printf 'version = \"1.0\"\\n' > src/calc/_version.py",
+        },
+        # A test runner the environment never installs.
+        "no-runner": {**SPEC, "test_cmd": "nosetests -v"},
     },
 )
 
@@ -97,6 +104,19 @@ class CalcRepo:
         }
         row.update(changes)
         return SWEInstance.model_validate(row)
+
+
+def commit_on_top(calc: CalcRepo, edits: dict[str, str], message: str, **env: str) -> str:
+    """Commit ``edits`` on the work tree's main, push it to the mirror, return the new sha."""
+    work = calc.root / "work"
+    for path, content in edits.items():
+        (work / path).parent.mkdir(parents=True, exist_ok=True)
+        (work / path).write_text(content)
+    git(work, "add", "-A")
+    subprocess.run(["git", "commit", "-qm", message], cwd=work, check=True,
+                   env={**os.environ, **_GIT_ENV, **env})  # fmt: skip
+    git(work, "push", "-q", str(calc.root / "mirror" / "ramp-tests+calc"), "main")
+    return git(work, "rev-parse", "HEAD").strip()
 
 
 def make_calc_repo(root: Path) -> CalcRepo:

@@ -206,8 +206,8 @@ async def test_era_pinning_resolves_as_of_the_setup_commit_and_spec_pins_win(
         ["uv", "pip", "freeze", "--python", str(env.python)], capture_output=True, text=True
     ).stdout
     versions = dict(line.split("==") for line in frozen.split() if "==" in line)
-    assert versions["pytest"] == "8.3.5"  # the spec's pin wins over the era ...
-    assert any("pytest" in w for w in env.warnings)  # ... and the relaxation is recorded
+    assert versions["pytest"] == "8.3.5"  # the spec's pin wins over the era, exempt up front
+    assert not any("pytest" in w for w in env.warnings)  # so nothing had to be relaxed
     assert versions["pip"].startswith("24.")  # pip as of 2025-01-01 (25.0 came out on 2025-01-26)
 
 
@@ -248,8 +248,21 @@ def test_tools_floor_is_the_python_release_and_exempt_packages_are_let_through()
     args = exclude_newer_args("2019-09-15T20:14:51Z", "3.9", ["atomicwrites"])
     assert args[:2] == ["--exclude-newer", "2019-09-15T20:14:51Z"]
     assert "pip=2020-10-05T00:00:00Z" in args and "setuptools=2020-10-05T00:00:00Z" in args
+    assert "pytest=2020-10-05T00:00:00Z" in args  # requests' era pytest 2.x has no `pytest`
     assert any(a.startswith("atomicwrites=") for a in args)
     assert "pip=2023-05-01T00:00:00Z" in exclude_newer_args("2023-05-01T00:00:00Z", "3.9", [])
+
+
+def test_every_package_the_spec_pins_is_exempt_from_the_era_tools_included() -> None:
+    """pytest 4.4's spec pins setuptools==68.0.0 and seaborn's contourpy==1.1.0: both newer than
+    their era; the pins must win without waiting for uv to complain."""
+    args = exclude_newer_args(
+        "2019-01-01T00:00:00Z", "3.9", [], ["setuptools==68.0.0", "contourpy==1.1.0", "numpy>=1.2"]
+    )
+    packages = [a.split("=")[0] for a in args if "=" in a and not a.startswith("-")]
+    assert packages.count("setuptools") == 1  # no floor for a pinned tool, only the exemption
+    exempt = {a.split("=")[0] for a in args[args.index("wheel=2020-10-05T00:00:00Z") :]}
+    assert {"setuptools", "contourpy"} <= exempt and "numpy" not in exempt
 
 
 def test_uv_hint_names_the_package_to_let_past_the_era() -> None:
@@ -258,7 +271,13 @@ def test_uv_hint_names_the_package_to_let_past_the_era() -> None:
         "2025-01-01T00:00:00Z. The latest version satisfying the requirement is v8.3.5, published at "
         "2025-03-02T12:34:56.123Z. Consider using `exclude-newer-package` to override the cutoff."
     )
-    assert relaxation(output) == "pytest=2025-03-02T12:34:57Z"
+    assert relaxation(output) == "pytest=2025-03-03T12:34:56Z"  # a day on: wheels come later
+    floored = (
+        "hint: `setuptools` was filtered by `exclude-newer-package` to only include packages "
+        "uploaded before 2020-10-05T00:00:00Z. The requested version, v68.0.0, was published at "
+        "2023-06-19T15:53:03.089Z. Consider removing the setting or updating it to a later date."
+    )
+    assert relaxation(floored) == "setuptools=2023-06-20T15:53:03Z"  # uv's other wording
     assert relaxation("error: no solution") is None
 
 

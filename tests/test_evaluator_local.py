@@ -14,7 +14,7 @@ from engine.core.errors import InfraError
 from engine.evaluators import EVALUATORS
 from engine.evaluators.base import EvalRequest, Evaluator
 from engine.evaluators.local import LocalEvaluator, LocalEvaluatorConfig
-from tests.evalhelpers import FILES, CalcRepo, diff_of, make_calc_repo
+from tests.evalhelpers import FILES, CalcRepo, commit_on_top, diff_of, make_calc_repo
 
 
 @pytest.fixture(scope="module")
@@ -165,6 +165,15 @@ async def test_failed_install_is_an_infra_error_with_the_log_tail(
     with pytest.raises(InfraError):  # the same evaluator does not rebuild a known-broken env
         await ev.evaluate(request(calc, tmp_path, "", instance=instance))
     assert time.monotonic() - started < 1.0
+    # Nor does a later run: the failure is remembered until the inputs change or a retry is asked.
+    with pytest.raises(InfraError, match="remembered from a build at") as later:
+        await evaluator(calc, cache).evaluate(request(calc, tmp_path, "", instance=instance))
+    assert "cannot build calc: missing libcalc" in str(later.value)
+    assert "--rebuild-failed" in str(later.value)
+    retry = evaluator(calc, cache, retry_failed_builds=True)
+    with pytest.raises(InfraError) as rebuilt:
+        await retry.evaluate(request(calc, tmp_path, "", instance=instance))
+    assert "remembered" not in str(rebuilt.value) and "exit code 7" in str(rebuilt.value)
 
 
 async def test_timeout_kills_the_whole_test_process_group(
@@ -282,3 +291,56 @@ async def test_preflight_names_what_is_missing_and_the_fix(calc: CalcRepo, tmp_p
     assert "does not exist" in text and "--repo-source" in text
     ok = await evaluator(calc, tmp_path).preflight([calc.instance()])
     assert ok == []
+
+
+async def test_files_the_install_generates_reach_every_worktree(tmp_path: Path) -> None:
+    """pytest 8.0: setuptools_scm writes src/_pytest/_version.py at install time; it is ignored
+    by git, so a worktree lacks it and collection failed with ModuleNotFoundError."""
+    calc = make_calc_repo(tmp_path / "repo")
+    init = FILES["src/calc/__init__.py"]
+    commit = commit_on_top(
+        calc,
+        {"src/calc/__init__.py": "from ._version import version\n\n" + init,
+         ".gitignore": "src/calc/_version.py\n"},
+        "version from the install",
+    )  # fmt: skip
+    gold = diff_of(
+        calc.root / "work",
+        {"src/calc/__init__.py": "from ._version import version\n\n" + init.replace("a - b", "a + b", 1)},
+    )  # fmt: skip
+    instance = calc.instance("generated", base_commit=commit, environment_setup_commit=commit)
+    ev = evaluator(calc, tmp_path / "cache")
+    result = await ev.evaluate(request(calc, tmp_path, gold, instance=instance))
+    assert result.resolved, result.detail
+    env, _ = await ev.envs.get(instance)
+    assert env.generated == ["src/calc/_version.py"]
+    empty = await ev.evaluate(request(calc, tmp_path, "", instance=instance))
+    assert not empty.resolved and empty.pass_to_pass.success == ["tests/test_calc.py::test_sub"]
+
+
+async def test_a_test_runner_missing_from_the_environment_is_infra_not_a_failed_test(
+    calc: CalcRepo, tmp_path: Path
+) -> None:
+    """requests: the era's pytest 2.x had no `pytest` command, so the host's ran instead and the
+    row was scored unresolved. A program the environment lacks must stop the evaluation as infra."""
+    instance = calc.instance("no-runner")
+    with pytest.raises(InfraError, match="`nosetests` is not installed in the environment"):
+        await evaluator(calc, tmp_path / "cache").evaluate(
+            request(calc, tmp_path, calc.gold, instance=instance)
+        )
+
+
+async def test_tests_run_with_time_zone_locale_and_hash_seed_pinned(
+    calc: CalcRepo, shared_cache: Path, tmp_path: Path
+) -> None:
+    probe = (
+        "\n\ndef test_add():\n    import os\n    from calc import add\n\n"
+        "    assert (os.environ['TZ'], os.environ['LC_ALL'], os.environ['PYTHONHASHSEED']) == "
+        "('UTC', 'C.UTF-8', '0')\n    assert add(2, 2) == 4\n"
+    )
+    test_patch = diff_of(calc.root / "work", {"tests/test_calc.py": FILES["tests/test_calc.py"] + probe})
+    instance = calc.instance(test_patch=test_patch)
+    result = await evaluator(calc, shared_cache).evaluate(
+        request(calc, tmp_path, calc.gold, instance=instance)
+    )
+    assert result.resolved, result.detail

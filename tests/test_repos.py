@@ -68,7 +68,7 @@ async def test_only_the_commit_asked_for_is_fetched(tmp_path: Path, mirror: dict
     assert held == [mirror["middle"]]  # not the old history, not the future
     dest = await cache.checkout("acme/widget", str(mirror["middle"]), tmp_path / "wt")
     assert (dest / "code.py").read_text() == "x = 2\n"
-    assert git(dest, "branch", "-a").strip() == "* (HEAD detached at %s)" % str(mirror["middle"])[:7]
+    assert git(dest, "branch", "-a").strip() == f"* (HEAD detached at {str(mirror['middle'])[:7]})"
     assert git(dest, "status", "--porcelain") == ""
 
 

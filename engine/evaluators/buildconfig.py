@@ -52,6 +52,13 @@ class EnvBuildConfig(BaseModel):
         "environment build and, in the local evaluator, the worktree of an evaluation that did not "
         "resolve (they are removed otherwise).",
     )
+    retry_failed_builds: bool = Field(
+        default=False,
+        description="Rebuild an environment whose last build failed. Off: a failed build is "
+        "remembered (failed.json beside its log) and every later evaluation of that environment "
+        "fails at once with the same error, until its inputs change (a new spec, setup commit or "
+        "recipe is a new environment) or this is on.",
+    )
     log_tail_lines: int = Field(
         default=40, ge=1, description="Lines of a failed build log quoted in its infra error."
     )

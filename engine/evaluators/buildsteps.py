@@ -4,7 +4,8 @@ Every step (``uv venv``, each ``uv pip install``, the spec's own ``install``) ap
 output to ``build.log`` as it runs, so a failure carries the log's tail in its InfraError and the
 whole log survives as ``last-failure.log``. uv installs are resolved at the era (era.py); when uv
 reports that only an upload newer than the era satisfies a requirement, that package alone is let
-through and the step retried, a bounded number of times, each one recorded as a warning.
+through and the step retried, as long as each retry lets in something new, each one recorded as a
+warning.
 """
 
 from __future__ import annotations
@@ -19,10 +20,6 @@ from .era import pinned_name, relaxation
 
 #: Runs one build command: ``run_command`` on the host, ``docker exec`` in a build container.
 Runner = Callable[..., Awaitable[CommandResult]]
-
-#: How many packages one install step may let past the era before the build gives up.
-MAX_RELAXATIONS = 8
-
 
 def venv_env(venv: Path) -> dict[str, str]:
     """Variables that activate ``venv`` for a subprocess, with nothing inherited on PYTHONPATH."""
@@ -109,10 +106,14 @@ class BuildSteps:
         if not self.uv_path:
             await self.step(name, [str(self.python), "-m", "pip", "install", *args])
             return
-        for _ in range(MAX_RELAXATIONS):
+        await self.at_era(name, lambda: [*self.uv("install"), *self.exclude_args, *args])
+
+    async def at_era(self, name: str, command: Callable[[], list[str]]) -> str:
+        """Run a uv step; while uv names a package only a newer upload satisfies, let that one
+        through and retry. Ends when the step passes or a retry would let in nothing new."""
+        while True:
             try:
-                await self.step(name, [*self.uv("install"), *self.exclude_args, *args])
-                return
+                return await self.step(name, command())
             except InfraError:
                 option = relaxation(self.log.read_text(errors="replace").split(f"### {name}\n")[-1])
                 if not self.exclude_args or option is None or option in self.exclude_args:
@@ -121,9 +122,6 @@ class BuildSteps:
                     f"{name}: nothing before the era satisfies it, so allowed {option}"
                 )
                 self.exclude_args += ["--exclude-newer-package", option]
-        raise self.failure(
-            f"step '{name}' needs more than {MAX_RELAXATIONS} packages newer than the era"
-        )
 
     async def freeze(self) -> list[str]:
         if self.uv_path:

@@ -14,6 +14,7 @@ its stale repository snapshots.
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ from ..docker.workspace import GIT_IDENTITY, WORKDIR
 from ..workspace.repos import RepoCache
 from ..workspace.scratch import owned_dir, sweep
 from .docker_envs import DockerEnvManager, env_tag, run_env
-from .envs import Environment
+from .envs import Environment, missing_program
 from .imports import import_check_script, misplaced_imports
 from .prebuilt import ACTIVATE, official_image, registry_answers
 from .steps import steps_script
@@ -189,13 +190,34 @@ class ContainerWorkspace:
         return await self.exec(script, timeout=timeout, log_file=log_file)
 
     async def pre_install(self) -> None:
-        """Replay the spec's repo-local pre_install edits and commit them, as the local evaluator does."""
-        if self.target.env is None or not self.target.env.repo_steps:
+        """Replay the spec's repo-local pre_install edits and commit them, then give /testbed the
+        files the install generated, as the local evaluator does."""
+        env = self.target.env
+        if env is None:
             return
-        result = await self.exec(steps_script(self.target.env.repo_steps))
-        if result.exit_code != 0:
-            raise InfraError(f"pre_install steps failed in the container: {result.output[-400:]}")
-        await self.exec("git add -A && git commit --quiet --allow-empty --no-verify -m 'ramp: pre_install'")
+        if env.repo_steps:
+            result = await self.exec(steps_script(env.repo_steps))
+            if result.exit_code != 0:
+                raise InfraError(f"pre_install steps failed in the container: {result.output[-400:]}")
+            await self.exec("git add -A && git commit --quiet --allow-empty --no-verify -m 'ramp: pre_install'")
+        if env.generated:
+            source = Path(env.build_dir) / "src"
+            copies = [
+                f"[ -e {shlex.quote(rel)} ] || {{ mkdir -p {shlex.quote(str(Path(rel).parent))} && "
+                f"cp -p {shlex.quote(str(source / rel))} {shlex.quote(rel)}; }}"
+                for rel in env.generated
+            ]
+            result = await self.exec("\n".join(["set -e", *copies]))
+            if result.exit_code != 0:
+                raise InfraError(f"could not copy generated files into /testbed: {result.output[-400:]}")
+
+    async def check_program(self, program: str) -> None:
+        env = self.target.env
+        if env is None or self.target.official:
+            return  # an official image's conda env is activated; its PATH is the image's own
+        found = await self.exec(f"test -x {shlex.quote(str(env.venv / 'bin' / program))}")
+        if found.exit_code != 0:
+            raise InfraError(missing_program(env, program))
 
     async def check_imports(self) -> None:
         env = self.target.env

@@ -32,7 +32,7 @@ from ..docker.images import ImageStore, python_problem
 from ..workspace.pythons import uv_binary
 from ..workspace.repos import RepoCache
 from .buildsteps import Runner
-from .envs import Environment, EnvManager
+from .envs import PINNED_TEST_ENV, Environment, EnvManager
 
 if TYPE_CHECKING:
     from .docker import DockerEvaluatorConfig
@@ -59,7 +59,7 @@ def run_env(env: Environment, workdir: str) -> dict[str, str]:
         "PATH": f"{env.venv / 'bin'}:{CONTAINER_PATH}",
         "PYTHONPATH": env.layout.pythonpath(Path(workdir)),
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "LANG": "C.UTF-8",
+        **PINNED_TEST_ENV,
     }
 
 

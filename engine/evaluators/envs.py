@@ -20,8 +20,10 @@ Why built the way it is:
   isolated builds are held to the era's pip/setuptools/wheel through ``PIP_CONSTRAINT``.
 - **Requirement files come from the local clone** (requirements.py), never from the network.
 - **No host changes** (steps.py): steps needing root or the network are skipped and recorded.
-- **Failures are infra errors** carrying the tail of ``build.log``, and a failed key is not rebuilt
-  by the same evaluator, so 50 instances of a broken environment fail fast.
+- **Failures are infra errors** carrying the tail of ``build.log``, and a failed key is not rebuilt:
+  not by the same evaluator (50 instances of a broken environment fail fast), and not by later runs
+  either, through ``failed.json``, unless the failure looked transient (the network, the disk) or
+  ``retry_failed_builds`` is on. Its inputs changing makes a new key, which is built afresh.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import shlex
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -41,6 +44,7 @@ import anyio
 from pydantic import BaseModel, Field
 
 from ..core.errors import ConfigError, InfraError
+from ..core.proc import git
 from ..datasets.rows import SWEInstance
 from ..datasets.specs import get_spec
 from ..workspace.locks import file_lock
@@ -50,6 +54,7 @@ from .buildsteps import BuildSteps, venv_env
 from .era import (
     TOOLS,
     build_constraints,
+    build_requires,
     commit_era,
     exclude_newer_args,
     pinned_name,
@@ -62,7 +67,7 @@ if TYPE_CHECKING:
     from .buildconfig import EnvBuildConfig
 
 #: Bump when the build recipe changes in a way that invalidates existing environments.
-RECIPE = 3
+RECIPE = 4
 
 
 class Environment(BaseModel):
@@ -90,6 +95,11 @@ class Environment(BaseModel):
     warnings: list[str] = Field(
         default_factory=list, description="Where the build departed from the era."
     )
+    generated: list[str] = Field(
+        default_factory=list,
+        description="Files the install generated inside the package (setuptools_scm's _version.py, "
+        "compiled extensions), relative to the checkout; given to each worktree that lacks them.",
+    )
     build_s: float = 0.0
 
     @property
@@ -101,11 +111,75 @@ class Environment(BaseModel):
         return self.venv / "bin" / "python"
 
     def run_env(self, worktree: Path | None = None) -> dict[str, str]:
-        """Variables that activate the venv; with a worktree, its code shadows the installed one."""
-        env = venv_env(self.venv)
+        """Variables that activate the venv; with a worktree, its code shadows the installed one.
+        Time zone, locale and hash seed are pinned, as in the official images, so a test that
+        depends on them gives the same verdict on every host."""
+        env = venv_env(self.venv) | PINNED_TEST_ENV
         if worktree is not None:
             env["PYTHONPATH"] = self.layout.pythonpath(worktree)
         return env
+
+
+#: Failures worth trying again later: the network, the disk, a killed build.
+_TRANSIENT = re.compile(
+    r"dns error|error sending request|connection (?:refused|reset|aborted)|timed out|temporary "
+    r"failure|network is unreachable|no space left|could not fetch|cannot reach|killed",
+    re.I,
+)
+
+#: Pinned for every test run (the spec's eval_commands run after and may override them).
+PINNED_TEST_ENV = {"TZ": "UTC", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0"}
+
+
+def test_program(test_cmd: str) -> str | None:
+    """The program a test command runs by bare name (``pytest``, ``tox``), looked up on PATH;
+    None for a path (``bin/test``) or the interpreter, which resolve to the environment anyway."""
+    for word in test_cmd.split():
+        if "=" in word and not word.startswith("-"):
+            continue  # a VAR=value prefix
+        if "/" in word or re.fullmatch(r"python[\d.]*", word):
+            return None
+        return word
+    return None
+
+
+def missing_program(env: Environment, program: str) -> str:
+    """The infra message for a test program the environment does not provide."""
+    return (
+        f"{env.key}: the test command's `{program}` is not installed in the environment "
+        f"({env.venv / 'bin'}); running it would run another installation's, so the tests did "
+        "not run. Add it to the spec's pip_packages or fix the build (see its build.log)"
+    )
+
+
+#: What an install generates that the package imports: setuptools_scm version files, extensions.
+GENERATED_SUFFIXES = (".py", ".so", ".pyd")
+#: Build byproducts that are never imported from the package's folders.
+_NOT_GENERATED = ("__pycache__", ".egg-info", ".eggs", "build/", ".tox/", ".git/")
+
+
+async def generated_files(checkout: Path, layout: ImportLayout) -> list[str]:
+    """Untracked files the install left inside the project's packages (relative paths).
+
+    The harness installs at base_commit in the checkout it tests, so a file the install generates
+    (pytest's ``src/_pytest/_version.py``, astropy's compiled extensions) is there when the tests
+    import the package. A worktree checked out for an evaluation has only tracked files; these are
+    the ones it must get from the environment's checkout.
+    """
+    result = await git("ls-files", "--others", "-z", cwd=checkout, timeout=300)
+    if result.exit_code != 0:
+        return []
+    packages = {
+        (Path(root) / name).as_posix().removeprefix("./")
+        for root in layout.roots for name in layout.top_level
+    }  # fmt: skip
+    found = []
+    for path in result.output.split("\0"):
+        if not path.endswith(GENERATED_SUFFIXES) or any(bad in path for bad in _NOT_GENERATED):
+            continue
+        if any(path == f"{pkg}.py" or path.startswith(f"{pkg}/") for pkg in packages):
+            found.append(path)
+    return sorted(found)
 
 
 class EnvManager:
@@ -152,13 +226,40 @@ class EnvManager:
             async with file_lock(self.root / f"{key}.lock"):
                 if env := await self._ready(key):
                     return env, False
+                if (known := self.known_failure(key)) and not self.config.retry_failed_builds:
+                    self._failed[key] = known
+                    raise known
                 try:
                     env = await self._build(key, instance)
                 except InfraError as exc:
                     self._failed[key] = exc
+                    self._remember_failure(key, exc)
                     raise
+                (self.root / key / "failed.json").unlink(missing_ok=True)
                 self.builds += 1
                 return env, True
+
+    def known_failure(self, key: str) -> InfraError | None:
+        """The remembered failure of the last build of ``key``, or None."""
+        try:
+            record = json.loads((self.root / key / "failed.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return InfraError(
+            f"{record['error']}\n(remembered from a build at {record['at']}; its inputs have not "
+            "changed. To build it again: ramp validate --rebuild-failed, or "
+            f"evaluator.retry_failed_builds: true, or delete {self.root / key / 'failed.json'})"
+        )
+
+    def _remember_failure(self, key: str, exc: InfraError) -> None:
+        """Keep a build step's failure for later runs. Not a missing interpreter or an incomplete
+        source (fixed outside the key's inputs), nor one that looked transient."""
+        if not str(exc).startswith(f"environment {key}:") or _TRANSIENT.search(str(exc)):
+            return
+        record = {"error": str(exc), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        partial = self.root / key / "failed.json.partial"
+        partial.write_text(json.dumps(record, indent=2))
+        os.replace(partial, self.root / key / "failed.json")
 
     def _new_build(self, key: str) -> tuple[Path, BuildSteps]:
         """The environment's home, cleared of earlier builds' debris, and the steps of a new build
@@ -210,8 +311,12 @@ class EnvManager:
                 "era pinning needs uv (`pip install uv`); resolved at today's versions"
             )
             era = None
+        requirements = await spec_requirements(spec, bare, instance.repo, instance.setup_commit)
         if era:
-            build.exclude_args = exclude_newer_args(era, version, self.config.exclude_newer_exempt)
+            build.exclude_args = exclude_newer_args(
+                era, version, self.config.exclude_newer_exempt,
+                [*requirements, *spec.get("pip_packages", [])],
+            )  # fmt: skip
         build.note(
             f"# {instance.repo} {instance.version} @ {instance.setup_commit}\n# {interpreter}, era {era}"
         )
@@ -225,7 +330,6 @@ class EnvManager:
         else:
             await build.step("venv", [str(interpreter), "-m", "venv", str(build.venv)])
         await build.install("tools", [pins.get(tool, tool) for tool in TOOLS])
-        requirements = await spec_requirements(spec, bare, instance.repo, instance.setup_commit)
         if requirements:
             (build.folder / "packages.txt").write_text("\n".join(requirements) + "\n")
             await build.install("packages", ["-r", str(build.folder / "packages.txt")])
@@ -254,6 +358,9 @@ class EnvManager:
                 "be tested through PYTHONPATH (see engine/evaluators/imports.py)"
             )
         build.note(f"\n# import roots {layout.roots}, top-level names {layout.top_level}")
+        generated = await generated_files(checkout, layout)
+        if generated:
+            build.note(f"# generated by the install: {', '.join(generated[:20])}")
         eval_steps, skipped_eval = split_steps(list(spec.get("eval_commands", [])))
         return Environment(
             key=key,
@@ -270,6 +377,7 @@ class EnvManager:
             eval_steps=eval_steps,
             skipped_steps=skipped + skipped_eval,
             warnings=build.warnings,
+            generated=generated,
         )
 
     def python_problem(self, version: str) -> str | None:
@@ -329,8 +437,11 @@ class EnvManager:
             await self._preresolve(build, target, checkout, [*tools, *explicit], own)
         pyproject = checkout / "pyproject.toml"
         pyproject_text = pyproject.read_text() if pyproject.is_file() else None
+        held_for_builds = build_constraints(tools, pyproject_text)
+        if build.exclude_args and (requires := build_requires(pyproject_text)):
+            held_for_builds = await self._era_build_requires(build, requires, held_for_builds)
         build_pins = build.folder / "build-constraints.txt"
-        build_pins.write_text("".join(f"{p}\n" for p in build_constraints(tools, pyproject_text)))
+        build_pins.write_text("".join(f"{p}\n" for p in held_for_builds))
         # Older pips hold isolated builds to PIP_CONSTRAINT; pip 25.3+ reads PIP_BUILD_CONSTRAINT
         # (and refuses it together with --no-build-isolation).
         env = {"PIP_CONSTRAINT": str(build_pins)}
@@ -344,6 +455,33 @@ class EnvManager:
             option = f"pip install -c {shlex.quote(str(era_pins))}"
             command = re.sub(r"\bpip\s+install\b", lambda _: option, install, count=1)
         await build.step("install", command, cwd=checkout, env=env)
+
+    async def _era_build_requires(
+        self, build: BuildSteps, requires: list[str], tool_pins: list[str]
+    ) -> list[str]:
+        """The project's build requirements resolved as of the era (with the era's tools where the
+        project allows them), as pins for pip's isolated builds; the tool pins alone if uv cannot."""
+        (build.folder / "build-requires.in").write_text("".join(f"{r}\n" for r in requires))
+        (build.folder / "build-held.txt").write_text("".join(f"{p}\n" for p in tool_pins))
+        def compile_with(held: list[str]) -> Callable[[], list[str]]:
+            return lambda: [
+                *build.uv("compile"), "--no-header", "--no-annotate", "--quiet", *held,
+                *build.exclude_args, str(build.folder / "build-requires.in"),
+            ]  # fmt: skip
+
+        for held in (["-c", str(build.folder / "build-held.txt")], []):
+            try:
+                output = await build.at_era("resolve build requirements", compile_with(held))
+            except InfraError:
+                continue
+            resolved = {pinned_name(line): line for line in output.splitlines() if pinned_name(line)}
+            tools = {pinned_name(p): p for p in tool_pins}
+            return list({**tools, **resolved}.values())
+        build.warnings.append(
+            "uv could not resolve the build requirements at the era; pip's isolated builds "
+            "took today's versions of everything but the tools (see build.log)"
+        )
+        return tool_pins
 
     async def _project_name(
         self, build: BuildSteps, target: tuple[str, bool], checkout: Path

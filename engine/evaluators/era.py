@@ -5,23 +5,31 @@ DESIGN measured that resolving today's releases breaks old tasks: numpy 2 remove
 editables (astroid). So every resolution excludes uploads newer than the environment_setup_commit's
 commit date, with three deliberate exceptions:
 
-- pip, setuptools and wheel get a later floor, the first release date of the spec's Python: tools
-  older than the interpreter do not run on it (an era-2014 pip cannot even start on Python 3.9).
+- pip, setuptools, wheel and pytest get a later floor, the first release date of the spec's Python:
+  tools older than the interpreter do not run on it (an era-2014 pip cannot even start on Python
+  3.9, and pytest 2.x, requests' era, has no ``pytest`` command and does not run on 3.9 either).
 - Packages whose old releases were deleted from PyPI (atomicwrites only has 1.4.1, from 2022) are
   exempt; otherwise uv silently backtracks to ancient pytest releases that did not need them.
-- When uv says a requirement is satisfied only by newer uploads (typically a spec pin such as
-  ``pytest==8.3.5`` newer than the commit), that one package is allowed up to its first matching
-  upload: the spec's own pins win over the era.
+- The spec's own pins win over the era, tools included: every ``name==version`` the spec installs
+  (its ``pip_packages``, its requirement files) is exempt from the cutoff, so ``setuptools==68.0.0``
+  or ``contourpy==1.1.0`` install whatever their date.
+- When uv says a requirement is satisfied only by newer uploads (a pinned package's own
+  dependencies, say), that package is allowed up to a day past its first matching upload (wheels
+  often come hours after the sdist), and the step retried; as many times as uv asks, each package
+  once per date.
 
-pip's isolated builds (``pip install -e .`` of a pyproject project) are held to the same era tools
-through ``PIP_CONSTRAINT``, except for a tool the project's ``build-system.requires`` bounds in a way
-the era's version does not meet (astroid 2.14 asks for ``setuptools~=62.6``): the project wins.
+pip's isolated builds (``pip install -e .`` of a pyproject project) are held to the era too, through
+``PIP_CONSTRAINT``: the era's tools, except one the project's ``build-system.requires`` bounds in a
+way the era's version does not meet (astroid 2.14 asks for ``setuptools~=62.6``: the project wins),
+and every other build requirement (setuptools_scm, cython, numpy, ...) resolved as of the era, so
+today's setuptools_scm never meets the era's setuptools.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -43,9 +51,11 @@ PYTHON_RELEASED = {
 }
 #: The packaging tools pinned to the era (unless the spec pins them) and handed to pip's builds.
 TOOLS = ("pip", "setuptools", "wheel")
+#: Packages held no older than the spec's Python: the tools, and the test runner.
+FLOORED = (*TOOLS, "pytest")
 
 _FILTERED_HINT = re.compile(
-    r"`([A-Za-z0-9_.\-]+)` was filtered by `exclude-newer`.*?published at "
+    r"`([A-Za-z0-9_.\-]+)` was filtered by `exclude-newer(?:-package)?`.*?published at "
     r"(\d{4}-\d\d-\d\dT[\d:.]+Z)",
     re.S,
 )
@@ -64,14 +74,20 @@ async def commit_era(bare: Path, commit: str) -> str:
     return _stamp(datetime.fromisoformat(result.output.strip()))
 
 
-def exclude_newer_args(era: str, python_version: str, exempt: list[str]) -> list[str]:
-    """uv options that resolve as of ``era``, with the tools floor and the exemptions."""
+def exclude_newer_args(
+    era: str, python_version: str, exempt: list[str], pins: Sequence[str] = ()
+) -> list[str]:
+    """uv options that resolve as of ``era``, with the tools floor, the exemptions, and every
+    package the spec pins (``pins``: its ``name==version`` requirements) let through whatever
+    its date."""
     floor = max(era, PYTHON_RELEASED.get(python_version, era))
+    pinned = {name for name in map(pinned_name, pins) if name}
     args = ["--exclude-newer", era]
-    for tool in TOOLS:
-        args += ["--exclude-newer-package", f"{tool}={floor}"]
+    for tool in FLOORED:
+        if tool not in pinned:
+            args += ["--exclude-newer-package", f"{tool}={floor}"]
     now = _stamp(datetime.now(UTC))
-    for package in exempt:
+    for package in dict.fromkeys([*exempt, *sorted(pinned)]):
         args += ["--exclude-newer-package", f"{package}={now}"]
     return args
 
@@ -82,7 +98,7 @@ def relaxation(uv_output: str) -> str | None:
     if not hints:
         return None
     package, published = hints[-1]
-    allowed = datetime.fromisoformat(published.replace("Z", "+00:00")) + timedelta(seconds=1)
+    allowed = datetime.fromisoformat(published.replace("Z", "+00:00")) + timedelta(days=1)
     return f"{package}={_stamp(allowed)}"
 
 
@@ -96,14 +112,19 @@ def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", text)[:4])
 
 
-def build_constraints(tool_pins: list[str], pyproject: str | None) -> list[str]:
-    """The ``tool==version`` pins that do not contradict the project's ``build-system.requires``."""
+def build_requires(pyproject: str | None) -> list[str]:
+    """The project's ``build-system.requires`` (empty without a pyproject.toml or the table)."""
     try:
         requires = tomllib.loads(pyproject or "").get("build-system", {}).get("requires", [])
     except tomllib.TOMLDecodeError:
-        requires = []
+        return []
+    return [str(r) for r in requires] if isinstance(requires, list) else []
+
+
+def build_constraints(tool_pins: list[str], pyproject: str | None) -> list[str]:
+    """The ``tool==version`` pins that do not contradict the project's ``build-system.requires``."""
     bounds: dict[str, list[str]] = {}
-    for requirement in requires:
+    for requirement in build_requires(pyproject):
         match = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(?:\[[^\]]*\])?\s*([^;]*)", str(requirement))
         if match and match.group(2).strip():
             bounds[match.group(1).lower()] = [

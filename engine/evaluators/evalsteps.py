@@ -22,6 +22,7 @@ from ..core.errors import InfraError
 from ..core.proc import CommandResult
 from ..datasets.specs import get_spec
 from .base import EvalRequest, EvalResult
+from .envs import test_program
 from .grading import TEST_LOG_NAME, Grade, TestLog, grade_log
 from .patching import apply_patch, check_patch_paths
 
@@ -42,6 +43,10 @@ class Workspace(Protocol):
 
     async def check_imports(self) -> None:
         """Raise InfraError unless the project's packages import from this repository."""
+        ...
+
+    async def check_program(self, program: str) -> None:
+        """Raise InfraError unless ``program`` (the test command's) is the environment's own."""
         ...
 
     async def run_tests(self, script: str, timeout: float, log_file: Path) -> CommandResult:
@@ -126,6 +131,8 @@ async def run_eval(
         notes.append("the test patch did not apply on top of the model patch")
     await workspace.check_imports()
     spec = get_spec(instance.repo, instance.version)
+    if program := test_program(spec["test_cmd"]):
+        await workspace.check_program(program)
     test_cmd = " ".join([spec["test_cmd"], *get_test_directives(instance.to_swebench_row())])
     log.start_tests(test_cmd)
     run = await workspace.run_tests("\n".join([*eval_steps, test_cmd]), test_timeout_s, log.path)

@@ -27,6 +27,7 @@ breakage is not scored as a model regression (``resolved`` stays the official ve
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 import uuid
@@ -44,7 +45,7 @@ from ..workspace.repos import RepoCache
 from ..workspace.scratch import owned_dir, remove_if_empty
 from .base import EvalRequest, EvalResult
 from .buildconfig import EvaluatorConfig
-from .envs import Environment, EnvManager
+from .envs import Environment, EnvManager, missing_program
 from .evalsteps import refused, run_eval, screen
 from .imports import import_check_script, misplaced_imports
 from .patching import check_patch_targets
@@ -188,7 +189,12 @@ class LocalEvaluator:
                 remove_if_empty(self.worktrees)  # git makes it again for the next worktree
 
     async def _prepare_worktree(self, env: Environment, worktree: Path) -> None:
-        """Replay the spec's repo-local pre_install edits and commit them, as the harness's image does."""
+        """Replay the spec's repo-local pre_install edits and commit them, as the harness's image
+        does; then give the worktree the files the install generated (envs.generated_files)."""
+        await self._replay_pre_install(env, worktree)
+        await anyio.to_thread.run_sync(give_generated, env, worktree)
+
+    async def _replay_pre_install(self, env: Environment, worktree: Path) -> None:
         if env.repo_steps:
             result = await run_command(
                 steps_script(env.repo_steps), cwd=worktree, env=safe_environ(env.run_env()),
@@ -208,6 +214,20 @@ class LocalEvaluator:
                 "ramp: pre_install",
                 cwd=worktree,
             )
+
+
+def give_generated(env: Environment, worktree: Path) -> None:
+    """Link (or copy) into ``worktree`` each generated file it lacks, from the env's checkout."""
+    source = Path(env.build_dir) / "src"
+    for relative in env.generated:
+        target = worktree / relative
+        if target.exists() or not (source / relative).is_file():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source / relative, target)
+        except OSError:
+            shutil.copy2(source / relative, target)
 
 
 class _HostWorkspace:
@@ -234,6 +254,10 @@ class _HostWorkspace:
             script, cwd=self.worktree, env=safe_environ(self.run_env), inherit_env=False,
             timeout=timeout, log_file=log_file,
         )  # fmt: skip
+
+    async def check_program(self, program: str) -> None:
+        if not (self.env.venv / "bin" / program).exists():
+            raise InfraError(missing_program(self.env, program))
 
     async def check_imports(self) -> None:
         env, worktree = self.env, self.worktree
