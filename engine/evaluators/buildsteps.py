@@ -80,6 +80,10 @@ class BuildSteps:
                 **venv_env(self.venv),
                 "UV_PYTHON_DOWNLOADS": "never",
                 "UV_NO_PROGRESS": "1",
+                # pip compiles bytecode at install and the harness's images hold it; without it, a
+                # package's first import under `-W error` (flask's setup.cfg) fails on an era
+                # module's invalid escape sequence (blinker on Python 3.9).
+                "UV_COMPILE_BYTECODE": "1",
                 **(env or {}),
             }),
             inherit_env=False,

@@ -34,10 +34,11 @@ from ..docker.workspace import GIT_IDENTITY, WORKDIR
 from ..workspace.repos import RepoCache
 from ..workspace.scratch import owned_dir, sweep
 from .docker_envs import DockerEnvManager, env_tag, run_env
-from .envs import Environment, missing_program
+from .envs import Environment
 from .imports import import_check_script, misplaced_imports
 from .prebuilt import ACTIVATE, official_image, registry_answers
 from .steps import steps_script
+from .testenv import missing_program
 
 if TYPE_CHECKING:
     from .docker import DockerEvaluatorConfig
@@ -217,7 +218,7 @@ class ContainerWorkspace:
             return  # an official image's conda env is activated; its PATH is the image's own
         found = await self.exec(f"test -x {shlex.quote(str(env.venv / 'bin' / program))}")
         if found.exit_code != 0:
-            raise InfraError(missing_program(env, program))
+            raise InfraError(missing_program(env.key, env.venv, program))
 
     async def check_imports(self) -> None:
         env = self.target.env

@@ -32,7 +32,8 @@ from ..docker.images import ImageStore, python_problem
 from ..workspace.pythons import uv_binary
 from ..workspace.repos import RepoCache
 from .buildsteps import Runner
-from .envs import PINNED_TEST_ENV, Environment, EnvManager
+from .envs import Environment, EnvManager
+from .testenv import PINNED_TEST_ENV
 
 if TYPE_CHECKING:
     from .docker import DockerEvaluatorConfig

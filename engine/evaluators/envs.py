@@ -32,11 +32,9 @@ import hashlib
 import json
 import os
 import re
-import shlex
 import shutil
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -44,7 +42,6 @@ import anyio
 from pydantic import BaseModel, Field
 
 from ..core.errors import ConfigError, InfraError
-from ..core.proc import git
 from ..datasets.rows import SWEInstance
 from ..datasets.specs import get_spec
 from ..workspace.locks import file_lock
@@ -53,21 +50,23 @@ from ..workspace.repos import RepoCache
 from .buildsteps import BuildSteps, venv_env
 from .era import (
     TOOLS,
-    build_constraints,
-    build_requires,
     commit_era,
     exclude_newer_args,
+    floor_args,
     pinned_name,
+    tools_floor,
 )
 from .imports import ImportLayout, find_layout
+from .projectinstall import install_project
 from .requirements import spec_requirements
-from .steps import pip_install_target, split_steps, steps_script
+from .steps import split_steps, steps_script
+from .testenv import PINNED_TEST_ENV, generated_files
 
 if TYPE_CHECKING:
     from .buildconfig import EnvBuildConfig
 
 #: Bump when the build recipe changes in a way that invalidates existing environments.
-RECIPE = 4
+RECIPE = 6
 
 
 class Environment(BaseModel):
@@ -126,61 +125,6 @@ _TRANSIENT = re.compile(
     r"failure|network is unreachable|no space left|could not fetch|cannot reach|killed",
     re.I,
 )
-
-#: Pinned for every test run (the spec's eval_commands run after and may override them).
-PINNED_TEST_ENV = {"TZ": "UTC", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0"}
-
-
-def test_program(test_cmd: str) -> str | None:
-    """The program a test command runs by bare name (``pytest``, ``tox``), looked up on PATH;
-    None for a path (``bin/test``) or the interpreter, which resolve to the environment anyway."""
-    for word in test_cmd.split():
-        if "=" in word and not word.startswith("-"):
-            continue  # a VAR=value prefix
-        if "/" in word or re.fullmatch(r"python[\d.]*", word):
-            return None
-        return word
-    return None
-
-
-def missing_program(env: Environment, program: str) -> str:
-    """The infra message for a test program the environment does not provide."""
-    return (
-        f"{env.key}: the test command's `{program}` is not installed in the environment "
-        f"({env.venv / 'bin'}); running it would run another installation's, so the tests did "
-        "not run. Add it to the spec's pip_packages or fix the build (see its build.log)"
-    )
-
-
-#: What an install generates that the package imports: setuptools_scm version files, extensions.
-GENERATED_SUFFIXES = (".py", ".so", ".pyd")
-#: Build byproducts that are never imported from the package's folders.
-_NOT_GENERATED = ("__pycache__", ".egg-info", ".eggs", "build/", ".tox/", ".git/")
-
-
-async def generated_files(checkout: Path, layout: ImportLayout) -> list[str]:
-    """Untracked files the install left inside the project's packages (relative paths).
-
-    The harness installs at base_commit in the checkout it tests, so a file the install generates
-    (pytest's ``src/_pytest/_version.py``, astropy's compiled extensions) is there when the tests
-    import the package. A worktree checked out for an evaluation has only tracked files; these are
-    the ones it must get from the environment's checkout.
-    """
-    result = await git("ls-files", "--others", "-z", cwd=checkout, timeout=300)
-    if result.exit_code != 0:
-        return []
-    packages = {
-        (Path(root) / name).as_posix().removeprefix("./")
-        for root in layout.roots for name in layout.top_level
-    }  # fmt: skip
-    found = []
-    for path in result.output.split("\0"):
-        if not path.endswith(GENERATED_SUFFIXES) or any(bad in path for bad in _NOT_GENERATED):
-            continue
-        if any(path == f"{pkg}.py" or path.startswith(f"{pkg}/") for pkg in packages):
-            found.append(path)
-    return sorted(found)
-
 
 class EnvManager:
     """Finds or builds the environment of an instance; safe for concurrent callers and processes."""
@@ -312,16 +256,18 @@ class EnvManager:
             )
             era = None
         requirements = await spec_requirements(spec, bare, instance.repo, instance.setup_commit)
+        pins = [*requirements, *spec.get("pip_packages", [])]
         if era:
             build.exclude_args = exclude_newer_args(
-                era, version, self.config.exclude_newer_exempt,
-                [*requirements, *spec.get("pip_packages", [])],
-            )  # fmt: skip
+                era, version, self.config.exclude_newer_exempt, pins
+            )
         build.note(
             f"# {instance.repo} {instance.version} @ {instance.setup_commit}\n# {interpreter}, era {era}"
         )
 
-        pins = {pinned_name(req): req for req in spec.get("pip_packages", []) if pinned_name(req)}
+        tool_pins = {
+            pinned_name(req): req for req in spec.get("pip_packages", []) if pinned_name(req)
+        }
         if self.uv:
             await build.step(
                 "venv",
@@ -329,7 +275,17 @@ class EnvManager:
             )
         else:
             await build.step("venv", [str(interpreter), "-m", "venv", str(build.venv)])
-        await build.install("tools", [pins.get(tool, tool) for tool in TOOLS])
+        await build.install("tools", [tool_pins.get(tool, tool) for tool in TOOLS])
+        if era and (floor := tools_floor(era, version)) > era:
+            # The test runner's dependencies get the runner's cutoff, or uv backtracks the runner.
+            (build.folder / "runner.in").write_text("pytest\n")
+            needs = await build.step(
+                "test runner's dependencies",
+                [*build.uv("compile"), "--no-header", "--no-annotate", "--quiet",
+                 "--exclude-newer", floor, str(build.folder / "runner.in")],
+            )  # fmt: skip
+            names = [n for n in map(pinned_name, needs.splitlines()) if n]
+            build.exclude_args += floor_args(names, floor, pins, build.exclude_args)
         if requirements:
             (build.folder / "packages.txt").write_text("\n".join(requirements) + "\n")
             await build.install("packages", ["-r", str(build.folder / "packages.txt")])
@@ -344,7 +300,10 @@ class EnvManager:
             await build.step("pre_install", steps_script(repo_steps), cwd=checkout)
         if install := spec.get("install"):
             explicit = [r for r in [*requirements, *spec.get("pip_packages", [])] if pinned_name(r)]
-            await self._install_project(build, install, checkout, explicit)
+            scm = await self.repos.scm_version(instance.repo, instance.setup_commit)
+            await install_project(
+                build, install, checkout, explicit, uv=bool(self.uv), scm_version=scm
+            )
         if "pytest" in str(spec.get("test_cmd", "")):
             await build.install("pytest", ["pytest"])  # a no-op when the spec already brought it
 
@@ -416,113 +375,3 @@ class EnvManager:
         if interpreter is None:
             raise InfraError(missing_python_message(version, finders))
         return interpreter
-
-    async def _install_project(
-        self, build: BuildSteps, install: str, checkout: Path, explicit: list[str]
-    ) -> None:
-        """Run the spec's install with pip, the project's dependencies resolved at the era first.
-
-        uv resolves the project's dependencies at the era, holding only the tools and the spec's
-        own pins, and installs them. pip then runs the spec's command with everything installed as
-        constraints: it can add what uv could not resolve, but cannot move the era's versions. Its
-        isolated builds are held to the era's tools only, since build requirements often pin exact
-        versions (numpy for C extensions) that the runtime set would contradict.
-        """
-        target = pip_install_target(install)
-        tools = [line for line in await build.freeze() if pinned_name(line) in TOOLS]
-        # The project's own name: a dependency may pull its released version from PyPI (pvlib's
-        # extras do), and holding that would forbid installing the checkout.
-        own = await self._project_name(build, target, checkout) if self.uv and target else None
-        if self.uv and target:
-            await self._preresolve(build, target, checkout, [*tools, *explicit], own)
-        pyproject = checkout / "pyproject.toml"
-        pyproject_text = pyproject.read_text() if pyproject.is_file() else None
-        held_for_builds = build_constraints(tools, pyproject_text)
-        if build.exclude_args and (requires := build_requires(pyproject_text)):
-            held_for_builds = await self._era_build_requires(build, requires, held_for_builds)
-        build_pins = build.folder / "build-constraints.txt"
-        build_pins.write_text("".join(f"{p}\n" for p in held_for_builds))
-        # Older pips hold isolated builds to PIP_CONSTRAINT; pip 25.3+ reads PIP_BUILD_CONSTRAINT
-        # (and refuses it together with --no-build-isolation).
-        env = {"PIP_CONSTRAINT": str(build_pins)}
-        if "--no-build-isolation" not in install:
-            env["PIP_BUILD_CONSTRAINT"] = str(build_pins)
-        command = install
-        if target and build.exclude_args:
-            era_pins = build.folder / "era-constraints.txt"
-            held = [line for line in await build.freeze() if pinned_name(line) != own]
-            era_pins.write_text("".join(f"{line}\n" for line in held))
-            option = f"pip install -c {shlex.quote(str(era_pins))}"
-            command = re.sub(r"\bpip\s+install\b", lambda _: option, install, count=1)
-        await build.step("install", command, cwd=checkout, env=env)
-
-    async def _era_build_requires(
-        self, build: BuildSteps, requires: list[str], tool_pins: list[str]
-    ) -> list[str]:
-        """The project's build requirements resolved as of the era (with the era's tools where the
-        project allows them), as pins for pip's isolated builds; the tool pins alone if uv cannot."""
-        (build.folder / "build-requires.in").write_text("".join(f"{r}\n" for r in requires))
-        (build.folder / "build-held.txt").write_text("".join(f"{p}\n" for p in tool_pins))
-        def compile_with(held: list[str]) -> Callable[[], list[str]]:
-            return lambda: [
-                *build.uv("compile"), "--no-header", "--no-annotate", "--quiet", *held,
-                *build.exclude_args, str(build.folder / "build-requires.in"),
-            ]  # fmt: skip
-
-        for held in (["-c", str(build.folder / "build-held.txt")], []):
-            try:
-                output = await build.at_era("resolve build requirements", compile_with(held))
-            except InfraError:
-                continue
-            resolved = {pinned_name(line): line for line in output.splitlines() if pinned_name(line)}
-            tools = {pinned_name(p): p for p in tool_pins}
-            return list({**tools, **resolved}.values())
-        build.warnings.append(
-            "uv could not resolve the build requirements at the era; pip's isolated builds "
-            "took today's versions of everything but the tools (see build.log)"
-        )
-        return tool_pins
-
-    async def _project_name(
-        self, build: BuildSteps, target: tuple[str, bool], checkout: Path
-    ) -> str | None:
-        isolation = ["--no-build-isolation"] if target[1] else []
-        command = [*build.uv("install"), "--dry-run", "--no-deps", *isolation, str(checkout)]
-        try:
-            output = await build.step("project name", [*command, *build.exclude_args])
-        except InfraError:
-            return None
-        match = re.search(r"^ \+ ([A-Za-z0-9_.\-]+)", output, re.M)
-        return pinned_name(f"{match.group(1)}==0") if match else None
-
-    async def _preresolve(
-        self,
-        build: BuildSteps,
-        target: tuple[str, bool],
-        checkout: Path,
-        held: list[str],
-        own: str | None,
-    ) -> None:
-        """Install the project's dependencies at the era with uv, so pip finds them satisfied."""
-        path, no_isolation = target
-        extras = path[path.index("[") :] if "[" in path else ""
-        (build.folder / "project.in").write_text(f"{checkout}{extras}\n")
-        (build.folder / "held.txt").write_text("".join(f"{line}\n" for line in held))
-        command = [
-            *build.uv("compile"), "--no-header", "--no-annotate", "--quiet",
-            "-c", str(build.folder / "held.txt"), *build.exclude_args,
-            *(["--no-build-isolation"] if no_isolation else []), str(build.folder / "project.in"),
-        ]  # fmt: skip
-        try:
-            output = await build.step("resolve project dependencies", command)
-        except InfraError:
-            build.warnings.append(
-                "uv could not resolve the project's dependencies at the era; pip added the missing "
-                "ones at today's versions, holding everything already installed (see build.log)"
-            )
-            return
-        if pinned := [line for line in output.splitlines() if pinned_name(line) not in (None, own)]:
-            (build.folder / "project-deps.txt").write_text("\n".join(pinned) + "\n")
-            await build.install(
-                "project dependencies", ["-r", str(build.folder / "project-deps.txt")]
-            )

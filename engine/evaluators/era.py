@@ -5,9 +5,10 @@ DESIGN measured that resolving today's releases breaks old tasks: numpy 2 remove
 editables (astroid). So every resolution excludes uploads newer than the environment_setup_commit's
 commit date, with three deliberate exceptions:
 
-- pip, setuptools, wheel and pytest get a later floor, the first release date of the spec's Python:
-  tools older than the interpreter do not run on it (an era-2014 pip cannot even start on Python
-  3.9, and pytest 2.x, requests' era, has no ``pytest`` command and does not run on 3.9 either).
+- pip, setuptools, wheel, pytest and everything pytest needs get a later cutoff, the first
+  release date of the spec's Python: tools older than the interpreter do not run on it (an
+  era-2014 pip cannot even start on Python 3.9, and pytest 2.x, requests' era, has no ``pytest``
+  command and does not run on 3.9 either).
 - Packages whose old releases were deleted from PyPI (atomicwrites only has 1.4.1, from 2022) are
   exempt; otherwise uv silently backtracks to ancient pytest releases that did not need them.
 - The spec's own pins win over the era, tools included: every ``name==version`` the spec installs
@@ -51,7 +52,9 @@ PYTHON_RELEASED = {
 }
 #: The packaging tools pinned to the era (unless the spec pins them) and handed to pip's builds.
 TOOLS = ("pip", "setuptools", "wheel")
-#: Packages held no older than the spec's Python: the tools, and the test runner.
+#: Packages whose cutoff is raised to the spec's Python: the tools and the test runner. The
+#: runner's own dependencies get the same cutoff (envs.py resolves them: with only pytest's raised,
+#: uv backtracks to a pytest its era ``py`` allows, and requests 0.14 got pytest 2.2.4).
 FLOORED = (*TOOLS, "pytest")
 
 _FILTERED_HINT = re.compile(
@@ -74,13 +77,30 @@ async def commit_era(bare: Path, commit: str) -> str:
     return _stamp(datetime.fromisoformat(result.output.strip()))
 
 
+def tools_floor(era: str, python_version: str) -> str:
+    """The cutoff of the tools and the test runner: the era, or the spec's Python's release."""
+    return max(era, PYTHON_RELEASED.get(python_version, era))
+
+
+def floor_args(names: list[str], floor: str, pins: Sequence[str], args: list[str]) -> list[str]:
+    """Options raising ``names``' cutoff to ``floor``, except for packages the spec pins or
+    ``args`` already sets."""
+    pinned = {name for name in map(pinned_name, pins) if name}
+    present = {a.split("=", 1)[0] for a in args if "=" in a and not a.startswith("-")}
+    extra: list[str] = []
+    for name in dict.fromkeys(names):
+        if name not in pinned and name not in present:
+            extra += ["--exclude-newer-package", f"{name}={floor}"]
+    return extra
+
+
 def exclude_newer_args(
     era: str, python_version: str, exempt: list[str], pins: Sequence[str] = ()
 ) -> list[str]:
     """uv options that resolve as of ``era``, with the tools floor, the exemptions, and every
     package the spec pins (``pins``: its ``name==version`` requirements) let through whatever
     its date."""
-    floor = max(era, PYTHON_RELEASED.get(python_version, era))
+    floor = tools_floor(era, python_version)
     pinned = {name for name in map(pinned_name, pins) if name}
     args = ["--exclude-newer", era]
     for tool in FLOORED:

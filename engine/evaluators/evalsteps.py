@@ -22,9 +22,9 @@ from ..core.errors import InfraError
 from ..core.proc import CommandResult
 from ..datasets.specs import get_spec
 from .base import EvalRequest, EvalResult
-from .envs import test_program
 from .grading import TEST_LOG_NAME, Grade, TestLog, grade_log
 from .patching import apply_patch, check_patch_paths
+from .testenv import test_program
 
 
 class Workspace(Protocol):

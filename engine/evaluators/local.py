@@ -45,11 +45,12 @@ from ..workspace.repos import RepoCache
 from ..workspace.scratch import owned_dir, remove_if_empty
 from .base import EvalRequest, EvalResult
 from .buildconfig import EvaluatorConfig
-from .envs import Environment, EnvManager, missing_program
+from .envs import Environment, EnvManager
 from .evalsteps import refused, run_eval, screen
 from .imports import import_check_script, misplaced_imports
 from .patching import check_patch_targets
 from .steps import steps_script
+from .testenv import missing_program
 
 
 class LocalEvaluatorConfig(EvaluatorConfig):
@@ -257,7 +258,7 @@ class _HostWorkspace:
 
     async def check_program(self, program: str) -> None:
         if not (self.env.venv / "bin" / program).exists():
-            raise InfraError(missing_program(self.env, program))
+            raise InfraError(missing_program(self.env.key, self.env.venv, program))
 
     async def check_imports(self) -> None:
         env, worktree = self.env, self.worktree

@@ -29,3 +29,13 @@ def parsed(rows: Iterable[Any]) -> list[Event]:
         event.seq = row["seq"]
         out.append(event)
     return out
+
+
+def validation_query(evaluator: str | None = None) -> tuple[str, list[Any]]:
+    """The validation registry, by repo and instance (one evaluator's, or every one's)."""
+    sql = "SELECT * FROM validation"
+    params: list[Any] = []
+    if evaluator is not None:
+        sql += " WHERE evaluator = ?"
+        params.append(evaluator)
+    return sql + " ORDER BY repo, instance_id, evaluator", params

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.events import Event
-from .queries import events_after, parsed
+from .queries import events_after, parsed, validation_query
 
 
 @dataclass(frozen=True)
@@ -86,3 +86,10 @@ class StoreReader:
                               " AND kind = 'agent_step' ORDER BY seq", key):
             steps.setdefault(r["attempt"], []).append(json.loads(r["data"]))
         return InstanceRows(row["repo"] if row else "", attempts, evaluations, steps)
+
+    def validations(self, evaluator: str | None = None) -> list[dict[str, Any]]:
+        """The validation registry (an empty list for a store that predates it)."""
+        try:
+            return [dict(r) for r in self.conn.execute(*validation_query(evaluator))]
+        except sqlite3.OperationalError:
+            return []

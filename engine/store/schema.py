@@ -84,8 +84,20 @@ SCHEMA_V2 = """
 CREATE INDEX events_by_instance ON events (run_id, instance_id, seq);
 """
 
+#: v3: the validation registry (``ramp validate``): per instance and evaluator, whether the gold
+#: patch resolves and the empty one does not in this environment, and if not, which tests and why.
+SCHEMA_V3 = """
+CREATE TABLE validation (
+    instance_id TEXT NOT NULL, evaluator TEXT NOT NULL, repo TEXT NOT NULL, version TEXT,
+    dataset TEXT, status TEXT NOT NULL, reason TEXT,
+    broken_json TEXT, flaky_json TEXT, gold_resolved INTEGER, empty_resolved INTEGER,
+    runs INTEGER NOT NULL DEFAULT 0, env_key TEXT, build_s REAL, test_s REAL, validated_at REAL,
+    PRIMARY KEY (instance_id, evaluator)
+);
+"""
+
 #: Index i holds the script that takes user_version i to i + 1.
-MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_V2]
+MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 COMMANDS = ("pause", "resume", "stop", "approve", "reject", "rerun", "rerun-failed")

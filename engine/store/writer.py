@@ -21,7 +21,7 @@ from typing import Any
 from ..core.events import Event
 from ..core.secrets import redact_event
 from .connection import Connection
-from .queries import events_after, parsed
+from .queries import events_after, parsed, validation_query
 from .schema import COMMANDS
 
 
@@ -315,3 +315,22 @@ class Store(Connection):
 
     async def commands(self, run_id: str) -> list[dict[str, Any]]:
         return await self._all("SELECT * FROM commands WHERE run_id = ? ORDER BY id", (run_id,))
+
+    # -- validation registry -------------------------------------------------------------------
+
+    async def record_validation(self, instance_id: str, evaluator: str, **fields: Any) -> None:
+        """One instance's validation under ``evaluator``, replacing any earlier one."""
+        for key in ("broken", "flaky"):
+            if key in fields:
+                fields[f"{key}_json"] = self._json(fields.pop(key))
+        if fields.get("reason"):
+            fields["reason"] = self._redact(str(fields["reason"]))
+        fields.setdefault("validated_at", time.time())
+        cols = ["instance_id", "evaluator", *fields]
+        await self._write(
+            f"INSERT OR REPLACE INTO validation ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            (instance_id, evaluator, *fields.values()),
+        )
+
+    async def validations(self, evaluator: str | None = None) -> list[dict[str, Any]]:
+        return await self._all(*validation_query(evaluator))

@@ -9,6 +9,7 @@ serialise their fetches through a lock file.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -121,6 +122,16 @@ class RepoCache:
                 )
         return bare
 
+    async def scm_version(self, repo: str, commit: str) -> str | None:
+        """The version setuptools_scm would give ``commit`` in a full clone, asked of a local
+        source with ``git describe`` (the cache has no tags); None for a remote source or a
+        commit no tag precedes."""
+        local = source_url(self.source_template, repo).removeprefix("file://")
+        if not local.startswith("/") or not Path(local).exists():
+            return None
+        result = await git("describe", "--tags", "--long", commit, cwd=Path(local), timeout=60)
+        return scm_version(result.output.strip()) if result.exit_code == 0 else None
+
     async def checkout(self, repo: str, commit: str, dest: Path) -> Path:
         """Make ``dest`` a fresh working copy of ``repo`` at ``commit`` (detached, clean).
 
@@ -151,6 +162,23 @@ class RepoCache:
             shutil.rmtree(dest, ignore_errors=True)
             raise
         return dest
+
+
+def scm_version(described: str) -> str | None:
+    """setuptools_scm's default version for ``git describe --long`` output: the tag itself at
+    distance 0, else the next patch release, ``.devN+gSHA`` (its guess-next-dev scheme)."""
+    match = re.fullmatch(r"[^\d]*(\d+(?:\.\d+)*)(.*)-(\d+)-g([0-9a-f]+)", described)
+    if not match:
+        return None
+    release, suffix, distance, sha = match.groups()
+    suffix = suffix.replace("-", "")
+    if int(distance) == 0:
+        return release + suffix
+    parts = release.split(".")
+    prerelease = re.sub(r"\.?dev\d*$", "", suffix)
+    if not suffix:  # a release tag: the next patch release is in development
+        parts[-1] = str(int(parts[-1]) + 1)
+    return f"{'.'.join(parts)}{prerelease}.dev{distance}+g{sha}"
 
 
 async def verify_tree(worktree: Path, label: str) -> None:

@@ -1,0 +1,150 @@
+"""Installing the project itself into a built environment, as the spec's ``install`` says.
+
+The spec's install runs with pip, as written: ``install`` is usually ``python -m pip install -e .``,
+and old setuptools only support editables through ``setup.py develop``, which uv does not do. So uv
+first resolves the project's dependencies at the era and installs them; pip then runs the command
+with ``-c <everything installed>`` added, so it only adds what is missing, and its isolated builds
+are held to the era's tools and build requirements (era.py) through ``PIP_CONSTRAINT``. A project
+versioned by setuptools_scm gets the version a full clone would give it (the cache has no tags).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+
+from ..core.errors import InfraError
+from .buildsteps import BuildSteps
+from .era import TOOLS, build_constraints, build_requires, pinned_name
+from .steps import pip_install_target
+
+
+async def install_project(
+    build: BuildSteps,
+    install: str,
+    checkout: Path,
+    explicit: list[str],
+    *,
+    uv: bool,
+    scm_version: str | None,
+) -> None:
+    """Run the spec's install with pip, the project's dependencies resolved at the era first.
+
+    uv resolves the project's dependencies at the era, holding only the tools and the spec's
+    own pins, and installs them. pip then runs the spec's command with everything installed as
+    constraints: it can add what uv could not resolve, but cannot move the era's versions. Its
+    isolated builds are held to the era's tools only, since build requirements often pin exact
+    versions (numpy for C extensions) that the runtime set would contradict.
+    """
+    target = pip_install_target(install)
+    tools = [line for line in await build.freeze() if pinned_name(line) in TOOLS]
+    # The project's own name: a dependency may pull its released version from PyPI (pvlib's
+    # extras do), and holding that would forbid installing the checkout.
+    own = await _project_name(build, target, checkout) if uv and target else None
+    if uv and target:
+        await _preresolve(build, target, checkout, [*tools, *explicit], own)
+    pyproject = checkout / "pyproject.toml"
+    pyproject_text = pyproject.read_text() if pyproject.is_file() else None
+    installed = [line for line in await build.freeze() if pinned_name(line) != own]
+    held_for_builds = build_constraints(tools, pyproject_text)
+    if build.exclude_args and (requires := build_requires(pyproject_text)):
+        held_for_builds = await _era_build_requires(
+            build, requires, held_for_builds, installed
+        )
+    build_pins = build.folder / "build-constraints.txt"
+    build_pins.write_text("".join(f"{p}\n" for p in held_for_builds))
+    # Older pips hold isolated builds to PIP_CONSTRAINT; pip 25.3+ reads PIP_BUILD_CONSTRAINT
+    # (and refuses it together with --no-build-isolation).
+    env = {"PIP_CONSTRAINT": str(build_pins)}
+    if "--no-build-isolation" not in install:
+        env["PIP_BUILD_CONSTRAINT"] = str(build_pins)
+    if scm_version:
+        # The harness installs from a full clone, so setuptools_scm finds the tags; a
+        # depth-1 fetch has none, and would make pytest 8.0 into pytest 0.1.dev1.
+        env["SETUPTOOLS_SCM_PRETEND_VERSION"] = scm_version
+    command = install
+    if target and build.exclude_args:
+        era_pins = build.folder / "era-constraints.txt"
+        era_pins.write_text("".join(f"{line}\n" for line in installed))
+        option = f"pip install -c {shlex.quote(str(era_pins))}"
+        command = re.sub(r"\bpip\s+install\b", lambda _: option, install, count=1)
+    await build.step("install", command, cwd=checkout, env=env)
+
+async def _era_build_requires(
+    build: BuildSteps, requires: list[str], tool_pins: list[str], installed: list[str]
+) -> list[str]:
+    """The project's build requirements resolved as of the era, as pins for pip's isolated
+    builds: held to what is installed where they can be (older pips apply PIP_CONSTRAINT to the
+    install itself too, so a build pin must not contradict an installed version), else to the
+    era's tools the project allows; the tool pins alone if uv cannot resolve them."""
+    (build.folder / "build-requires.in").write_text("".join(f"{r}\n" for r in requires))
+    tools = {pinned_name(p): p for p in tool_pins}
+    runtime = {pinned_name(p): p for p in installed if pinned_name(p) not in TOOLS}
+    attempts = [[*tool_pins, *runtime.values()], tool_pins, []]
+
+    def compile_with(index: int, held: list[str]) -> Callable[[], list[str]]:
+        held_file = build.folder / f"build-held-{index}.txt"
+        held_file.write_text("".join(f"{p}\n" for p in held))
+        return lambda: [
+            *build.uv("compile"), "--no-header", "--no-annotate", "--quiet",
+            "-c", str(held_file), *build.exclude_args, str(build.folder / "build-requires.in"),
+        ]  # fmt: skip
+
+    for index, held in enumerate(attempts):
+        try:
+            output = await build.at_era("resolve build requirements", compile_with(index, held))
+        except InfraError:
+            continue
+        resolved = {pinned_name(line): line for line in output.splitlines() if pinned_name(line)}
+        merged = {**tools, **resolved}
+        return [pin for name, pin in merged.items() if runtime.get(name, pin) == pin]
+    build.warnings.append(
+        "uv could not resolve the build requirements at the era; pip's isolated builds "
+        "took today's versions of everything but the tools (see build.log)"
+    )
+    return tool_pins
+
+async def _project_name(
+    build: BuildSteps, target: tuple[str, bool], checkout: Path
+) -> str | None:
+    isolation = ["--no-build-isolation"] if target[1] else []
+    command = [*build.uv("install"), "--dry-run", "--no-deps", *isolation, str(checkout)]
+    try:
+        output = await build.step("project name", [*command, *build.exclude_args])
+    except InfraError:
+        return None
+    match = re.search(r"^ \+ ([A-Za-z0-9_.\-]+)", output, re.M)
+    return pinned_name(f"{match.group(1)}==0") if match else None
+
+async def _preresolve(
+    build: BuildSteps,
+    target: tuple[str, bool],
+    checkout: Path,
+    held: list[str],
+    own: str | None,
+) -> None:
+    """Install the project's dependencies at the era with uv, so pip finds them satisfied."""
+    path, no_isolation = target
+    extras = path[path.index("[") :] if "[" in path else ""
+    (build.folder / "project.in").write_text(f"{checkout}{extras}\n")
+    (build.folder / "held.txt").write_text("".join(f"{line}\n" for line in held))
+    command = [
+        *build.uv("compile"), "--no-header", "--no-annotate", "--quiet",
+        "-c", str(build.folder / "held.txt"), *build.exclude_args,
+        *(["--no-build-isolation"] if no_isolation else []), str(build.folder / "project.in"),
+    ]  # fmt: skip
+    try:
+        output = await build.step("resolve project dependencies", command)
+    except InfraError:
+        build.warnings.append(
+            "uv could not resolve the project's dependencies at the era; pip added the missing "
+            "ones at today's versions, holding everything already installed (see build.log)"
+        )
+        return
+    if pinned := [line for line in output.splitlines() if pinned_name(line) not in (None, own)]:
+        (build.folder / "project-deps.txt").write_text("\n".join(pinned) + "\n")
+        await build.install(
+            "project dependencies", ["-r", str(build.folder / "project-deps.txt")]
+        )
