@@ -25,6 +25,9 @@ from .gatewaycmd import add_parser as add_gateway_parser
 from .gatewaycmd import cmd_gateway
 from .reports.commands import COMMANDS as OUTPUT_COMMANDS
 from .reports.commands import add_parsers as add_output_parsers
+from .validatecmd import add_parser as add_validate_parser
+from .validatecmd import cmd_validate
+from .validatecmd import overrides as validate_overrides
 
 
 def _runs_dir_arg(parser: argparse.ArgumentParser) -> None:
@@ -97,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_demo_parser(sub)
     add_gateway_parser(sub, _config_arg, _runs_dir_arg)
+    add_validate_parser(sub, _config_arg, _runs_dir_arg)
     add_output_parsers(sub, _config_arg, _runs_dir_arg)
 
     dataset = sub.add_parser("dataset", help="dataset tools")
@@ -312,6 +316,7 @@ COMMANDS = {
     "dataset": cmd_dataset,
     "demo": cmd_demo,
     "gateway": lambda args: cmd_gateway(args, _settings(args)),
+    "validate": lambda args: cmd_validate(args, _settings(args, validate_overrides(args))),
     **OUTPUT_COMMANDS,
 }
 

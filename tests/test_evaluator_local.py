@@ -288,9 +288,28 @@ async def test_preflight_names_what_is_missing_and_the_fix(calc: CalcRepo, tmp_p
     text = "\n".join(problems)
     assert "Python 3.4 not found" in text and "pyenv install 3.4" in text
     assert "no spec for ramp-tests/calc version '9.9'" in text
-    assert "does not exist" in text and "--repo-source" in text
+    assert "does not exist" not in text  # a missing source skips its rows (wiring), see below
     ok = await evaluator(calc, tmp_path).preflight([calc.instance()])
     assert ok == []
+
+
+async def test_rows_whose_repository_has_no_source_are_skipped_and_named(
+    calc: CalcRepo, tmp_path: Path
+) -> None:
+    """pyvista had no mirror, and the preflight refused the whole run; now its rows are skipped."""
+    from engine.core.errors import ConfigError
+    from engine.run.wiring import without_source
+    from engine.workspace.repos import RepoCache
+
+    orphan = calc.instance(instance_id="pyvista__pyvista-1", repo="pyvista/pyvista")
+    kept, notes = await without_source(
+        [calc.instance(), orphan], RepoCache(tmp_path / "cache", calc.source)
+    )
+    assert [i.instance_id for i in kept] == [calc.instance().instance_id]
+    assert len(notes) == 1 and notes[0].startswith("1 instance(s) of pyvista/pyvista skipped: ")
+    assert "does not exist" in notes[0] and "--repo-source" in notes[0]
+    with pytest.raises(ConfigError, match="no selected instance has a repository source"):
+        await without_source([orphan], RepoCache(tmp_path / "cache", calc.source))
 
 
 async def test_files_the_install_generates_reach_every_worktree(tmp_path: Path) -> None:

@@ -189,8 +189,9 @@ class EnvManager:
             record = json.loads((self.root / key / "failed.json").read_text())
         except (OSError, ValueError):
             return None
+        first, _, rest = str(record["error"]).partition("\n")
         return InfraError(
-            f"{record['error']}\n(remembered from a build at {record['at']}; its inputs have not "
+            f"remembered from a build at {record['at']}: {first}\n{rest}\n(its inputs have not "
             "changed. To build it again: ramp validate --rebuild-failed, or "
             f"evaluator.retry_failed_builds: true, or delete {self.root / key / 'failed.json'})"
         )
@@ -347,8 +348,8 @@ class EnvManager:
         return missing_python_message(version, finders)
 
     async def spec_problems(self, instances: list[SWEInstance]) -> list[str]:
-        """Preflight once per (repo, version): its spec is known, its Python can be had, and its
-        repository's source answers. One line each, naming the fix."""
+        """Preflight once per (repo, version): its spec is known and its Python can be had. One
+        line each, naming the fix. (A repository without a source skips its rows: wiring.py.)"""
         first: dict[tuple[str, str], SWEInstance] = {}
         for instance in instances:
             first.setdefault((instance.repo, instance.version), instance)
@@ -364,8 +365,6 @@ class EnvManager:
                 pythons[version] = await anyio.to_thread.run_sync(self.python_problem, version)
             if pythons[version]:
                 problems.append(f"{instance.repo} {instance.version}: {pythons[version]}")
-            if problem := await self.repos.check_source(instance.repo):
-                problems.append(problem)
         return problems
 
     async def _interpreter(self, version: str) -> Path:

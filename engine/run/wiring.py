@@ -140,6 +140,29 @@ def _listed(ids: list[str]) -> str:
     return ", ".join(ids[:LISTED_PROBLEMS]) + (f" and {more} more" if more > 0 else "")
 
 
+async def without_source(
+    instances: list[SWEInstance], repos: RepoCache
+) -> tuple[list[SWEInstance], list[str]]:
+    """The instances whose repository's source answers, and a note per repository that does not:
+    its rows are skipped and reported, not a reason to refuse the whole run. ConfigError when no
+    instance is left."""
+    problems: dict[str, str] = {}
+    for repo in dict.fromkeys(i.repo for i in instances):
+        if problem := await repos.check_source(repo):
+            problems[repo] = problem
+    if not problems:
+        return instances, []
+    kept = [i for i in instances if i.repo not in problems]
+    notes = [
+        f"{sum(1 for i in instances if i.repo == repo)} instance(s) of {repo} skipped: {problem}"
+        for repo, problem in problems.items()
+    ]
+    if not kept:
+        raise ConfigError("no selected instance has a repository source:\n  " + "\n  ".join(notes),
+                          field="run.repo_source")
+    return kept, notes
+
+
 @dataclass
 class Wiring:
     """What a run is made of, before any of it runs."""
@@ -207,6 +230,9 @@ async def wire(settings: Settings, run_id: str | None = None) -> Wiring:
     dataset, instances, phases, notes = await prepare_instances(settings, agent.instance_ids)
     repo_source = settings.run.repo_source or dataset.repo_source or DEFAULT_SOURCE
     repo_cache = RepoCache(cache_dir, repo_source)
+    instances, unsourced = await without_source(instances, repo_cache)
+    notes += unsourced
+    phases = phase_sizes(settings.phase_sizes(), len(instances)) if unsourced else phases
     evaluator = build_evaluator(settings, repo_source=repo_source, repo_cache=repo_cache)
     sandboxes = build_sandbox_factory(settings, repo_cache=repo_cache, run_id=run_id)
     return Wiring(settings, run_id, credentials, redact, agent, dataset, instances, phases, repo_source,

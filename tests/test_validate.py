@@ -1,0 +1,120 @@
+"""``ramp validate`` on a real repository: every status of the registry, from real test runs.
+
+Rows of the ``calc`` repository (tests/evalhelpers.py) made to be: valid; env-broken (the gold
+patch does not fix the test); flaky (the test fails every other run); empty-resolves (the test
+passes without any fix); infra (the environment cannot build); and a row whose repository has no
+source (skipped and named, the rest still validated). Then the run is validated again: nothing is
+redone, and a kill mid-way loses nothing already recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.cli import main
+from engine.results.validation import repo_table, validated_rates
+from tests.evalhelpers import FILES, CalcRepo, diff_of, make_calc_repo
+
+
+@pytest.fixture(scope="module")
+def calc(tmp_path_factory: pytest.TempPathFactory) -> CalcRepo:
+    return make_calc_repo(tmp_path_factory.mktemp("calc"))
+
+
+def _row(calc: CalcRepo, instance_id: str, **changes: Any) -> dict[str, Any]:
+    row = calc.instance(instance_id=instance_id).model_dump(mode="json", by_alias=True)
+    row.update(changes)
+    return row
+
+
+def _rows(calc: CalcRepo, tmp_path: Path) -> list[dict[str, Any]]:
+    work = calc.root / "work"
+    counter = tmp_path / f"flaky-{uuid.uuid4().hex[:6]}"
+    flaky_test = diff_of(work, {"tests/test_calc.py": FILES["tests/test_calc.py"] + (
+        "\n\ndef test_add():\n    import pathlib\n    from calc import add\n\n"
+        f"    p = pathlib.Path({str(counter)!r})\n    n = int(p.read_text()) if p.exists() else 0\n"
+        "    p.write_text(str(n + 1))\n    assert add(2, 2) == 4 and n % 2 == 1\n"
+    )})  # fmt: skip
+    always_passes = diff_of(work, {"tests/test_calc.py": FILES["tests/test_calc.py"] + (
+        "\n\ndef test_sub_again():\n    from calc import sub\n\n    assert sub(5, 2) == 3\n"
+    )})  # fmt: skip
+    no_fix = diff_of(work, {"src/calc/__init__.py": "# a comment\n" + FILES["src/calc/__init__.py"]})
+    return [
+        _row(calc, "calc__valid-1"),
+        _row(calc, "calc__broken-1", patch=no_fix),
+        _row(calc, "calc__flaky-1", test_patch=flaky_test),
+        _row(calc, "calc__emptyok-1", test_patch=always_passes,
+             FAIL_TO_PASS=["tests/test_calc.py::test_sub_again"]),  # fmt: skip
+        _row(calc, "calc__infra-1", version="broken"),
+        _row(calc, "ghost__repo-1", repo="ghost/repo"),
+    ]
+
+
+def _validate(tmp_path: Path, calc: CalcRepo, dataset: Path, *extra: str) -> int:
+    return main([
+        "validate", "--dataset", str(dataset), "--repo-source", calc.source,
+        "--runs-dir", str(tmp_path / "runs"), "--jobs", "2", "--reruns", "2", *extra,
+    ])  # fmt: skip
+
+
+def _registry(tmp_path: Path) -> dict[str, dict[str, Any]]:
+    conn = sqlite3.connect(tmp_path / "runs" / "ramp.sqlite")
+    conn.row_factory = sqlite3.Row
+    try:
+        return {r["instance_id"]: dict(r) for r in conn.execute("SELECT * FROM validation")}
+    finally:
+        conn.close()
+
+
+def test_validate_records_every_status_with_its_reason(
+    calc: CalcRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAMP_PATHS__CACHE_DIR", str(tmp_path / "cache"))
+    dataset = tmp_path / "rows.jsonl"
+    dataset.write_text("".join(json.dumps(r) + "\n" for r in _rows(calc, tmp_path)))
+    assert _validate(tmp_path, calc, dataset) == 0
+    out = capsys.readouterr().out
+    registry = _registry(tmp_path)
+    statuses = {i: r["status"] for i, r in registry.items()}
+    assert statuses == {
+        "calc__valid-1": "valid",
+        "calc__broken-1": "env_broken",
+        "calc__flaky-1": "flaky",
+        "calc__emptyok-1": "empty_resolves",
+        "calc__infra-1": "infra",
+    }
+    assert "1 instance(s) of ghost/repo skipped" in out  # named, and the rest still validated
+    broken = registry["calc__broken-1"]
+    assert json.loads(broken["broken_json"]) == ["tests/test_calc.py::test_add"]
+    assert broken["runs"] == 3 and "gold does not resolve" in broken["reason"]
+    assert json.loads(registry["calc__flaky-1"]["flaky_json"]) == {"tests/test_calc.py::test_add": "failed 2 of 3"}
+    assert "exit code 7" in registry["calc__infra-1"]["reason"]
+    assert registry["calc__valid-1"]["gold_resolved"] == 1 and registry["calc__valid-1"]["empty_resolved"] == 0
+    # The table and the reasons are printed.
+    assert "ramp-tests/calc" in out and "env_broken" in out and "calc__flaky-1" in out
+    table = repo_table(list(registry.values()))
+    assert table.splitlines()[-1].split()[:8] == ["total", "5", "1", "1", "1", "1", "0", "1"]
+    # A run's resolved rate over every scored instance and over the valid ones.
+    rates = validated_rates({"calc__valid-1": True, "calc__broken-1": False, "other-1": False},
+                            list(registry.values()))  # fmt: skip
+    assert (rates["scored"], rates["resolved"], rates["validated"], rates["resolved_validated"]) == (3, 1, 1, 1)
+    assert rates["not_valid"] == ["calc__broken-1"] and rates["unvalidated"] == 1
+
+    # Validating again redoes nothing (the failed environment is remembered, too).
+    before = {i: r["validated_at"] for i, r in registry.items()}
+    assert _validate(tmp_path, calc, dataset) == 0
+    assert "5 instance(s) already in the registry" in capsys.readouterr().out
+    assert {i: r["validated_at"] for i, r in _registry(tmp_path).items()} == before
+    assert _validate(tmp_path, calc, dataset, "--again", "--instances", "calc__infra-1") == 0
+    assert "remembered from a build" in _registry(tmp_path)["calc__infra-1"]["reason"]
+
+
+def test_validate_refuses_bad_flags(calc: CalcRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--dataset", "bundled", "--jobs", "0", "--runs-dir", str(tmp_path)]) == 2
+    assert "--jobs must be at least 1" in capsys.readouterr().err
