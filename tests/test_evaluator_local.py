@@ -363,3 +363,37 @@ async def test_tests_run_with_time_zone_locale_and_hash_seed_pinned(
         request(calc, tmp_path, calc.gold, instance=instance)
     )
     assert result.resolved, result.detail
+
+
+async def test_the_code_under_test_is_installed_at_its_base_commit_when_the_install_differs(
+    tmp_path: Path,
+) -> None:
+    """pytest 5.4: the shared environment's `pytest` script (setup commit) called a function the
+    base commit did not have. The harness installs at base_commit; so does the overlay."""
+    calc = make_calc_repo(tmp_path / "repo")
+    init = FILES["src/calc/__init__.py"] + "\n\ndef cli():\n    print(add(2, 2))\n"
+    base = commit_on_top(
+        calc,
+        {"pyproject.toml": FILES["pyproject.toml"] + '\n[project.scripts]\ncalc-cli = "calc:cli"\n',
+         "src/calc/__init__.py": init},
+        "a command-line entry point",
+    )  # fmt: skip
+    work = calc.root / "work"
+    gold = diff_of(work, {"src/calc/__init__.py": init.replace("a - b", "a + b", 1)})
+    test_patch = diff_of(work, {"tests/test_calc.py": FILES["tests/test_calc.py"] + (
+        "\n\ndef test_add():\n    import subprocess\n\n"
+        "    assert subprocess.run(['calc-cli'], capture_output=True, text=True).stdout == '4\\n'\n"
+    )})  # fmt: skip
+    instance = calc.instance(base_commit=base, test_patch=test_patch, patch=gold)
+    assert instance.setup_commit == calc.base_commit != base  # the environment is built before it
+    cache = tmp_path / "cache"
+    result = await evaluator(calc, cache).evaluate(request(calc, tmp_path, gold, instance=instance))
+    assert result.resolved, result.detail
+    assert result.pass_to_pass.success == ["tests/test_calc.py::test_sub"]
+    env, _ = await evaluator(calc, cache).envs.get(instance)
+    assert not (env.venv / "bin" / "calc-cli").exists()  # the shared venv was never written
+    assert not list((cache / "worktrees").glob("*/*.venv"))  # the overlay went with the worktree
+    without = await evaluator(calc, cache, install_at_base="never").evaluate(
+        request(calc, tmp_path, gold, instance=instance)
+    )
+    assert not without.resolved  # through PYTHONPATH alone, `calc-cli` does not exist

@@ -82,6 +82,7 @@ class Environment(BaseModel):
     installer: Literal["uv", "pip"]
     era: str | None = Field(description="The --exclude-newer cutoff, or None without era pinning.")
     layout: ImportLayout
+    install: str | None = Field(default=None, description="The spec's install command.")
     repo_steps: list[str] = Field(
         default_factory=list, description="pre_install steps rerun per worktree."
     )
@@ -333,6 +334,7 @@ class EnvManager:
             installer="uv" if self.uv else "pip",
             era=era,
             layout=layout,
+            install=install or None,
             repo_steps=repo_steps,
             eval_steps=eval_steps,
             skipped_steps=skipped + skipped_eval,

@@ -32,6 +32,7 @@ import shutil
 import time
 import uuid
 from pathlib import Path
+from typing import Literal
 
 import anyio
 from pydantic import BaseModel, Field
@@ -48,14 +49,22 @@ from .buildconfig import EvaluatorConfig
 from .envs import Environment, EnvManager
 from .evalsteps import refused, run_eval, screen
 from .imports import import_check_script, misplaced_imports
+from .overlay import Overlay, install_differs
 from .patching import check_patch_targets
-from .steps import steps_script
+from .steps import pip_install_target, steps_script
 from .testenv import missing_program
 
 
 class LocalEvaluatorConfig(EvaluatorConfig):
     """Settings of the docker-less evaluator (the shared ones come from EvaluatorConfig)."""
 
+    install_at_base: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Run the spec's install again at each instance's base commit, into an overlay "
+        "over the shared environment (overlay.py), as the harness installs at base_commit. auto: "
+        "when the base commit's setup.py, setup.cfg, pyproject.toml or requirement files differ "
+        "from the environment's setup commit; always; never (test through PYTHONPATH only).",
+    )
     gold_validation: bool = Field(
         default=False,
         description="Run the gold patch once per (environment, instance) before grading, and report "
@@ -170,10 +179,13 @@ class LocalEvaluator:
         try:
             await self.repos.checkout(instance.repo, instance.base_commit, worktree)
             await self._prepare_worktree(env, worktree)
-            setup_s = time.monotonic() - started
             if problems := check_patch_targets(request.patch or "", worktree):
                 return refused(problems, started)
-            workspace = _HostWorkspace(env, worktree, Path(request.log_dir), self.config.verify_imports)
+            overlay = await self._overlay(env, instance, worktree)
+            setup_s = time.monotonic() - started
+            workspace = _HostWorkspace(
+                env, worktree, Path(request.log_dir), self.config.verify_imports, overlay
+            )
             result = await run_eval(
                 request, workspace, eval_steps=env.eval_steps, test_timeout_s=self.config.test_timeout_s
             )
@@ -187,7 +199,26 @@ class LocalEvaluator:
         finally:
             if not keep:
                 shutil.rmtree(worktree, ignore_errors=True)
+                shutil.rmtree(worktree.with_name(worktree.name + ".venv"), ignore_errors=True)
                 remove_if_empty(self.worktrees)  # git makes it again for the next worktree
+
+    async def _overlay(
+        self, env: Environment, instance: SWEInstance, worktree: Path
+    ) -> Overlay | None:
+        """An overlay with the worktree's project installed at its base commit, when the install
+        there differs from the environment's (install_at_base), else None."""
+        mode = self.config.install_at_base
+        if mode == "never" or not env.install or not pip_install_target(env.install):
+            return None
+        if mode == "auto":
+            bare = await self.repos.ensure(instance.repo, instance.setup_commit)
+            await self.repos.ensure(instance.repo, instance.base_commit)
+            if not await install_differs(bare, instance.setup_commit, instance.base_commit):
+                return None
+        overlay = Overlay(env, worktree.with_name(worktree.name + ".venv"))
+        scm = await self.repos.scm_version(instance.repo, instance.base_commit)
+        await overlay.create(worktree, scm, self.config.install_timeout_s)
+        return overlay
 
     async def _prepare_worktree(self, env: Environment, worktree: Path) -> None:
         """Replay the spec's repo-local pre_install edits and commit them, as the harness's image
@@ -234,13 +265,22 @@ def give_generated(env: Environment, worktree: Path) -> None:
 class _HostWorkspace:
     """The local evaluator's evalsteps.Workspace: a worktree on the host, tested in the env's venv."""
 
-    def __init__(self, env: Environment, worktree: Path, log_dir: Path, verify_imports: bool):
+    def __init__(
+        self,
+        env: Environment,
+        worktree: Path,
+        log_dir: Path,
+        verify_imports: bool,
+        overlay: Overlay | None = None,
+    ):
         self.env = env
         self.worktree = worktree
         self.root = str(worktree)
         self.log_dir = log_dir
         self.verify_imports = verify_imports
-        self.run_env = env.run_env(worktree)
+        self.overlay = overlay
+        self.run_env = overlay.run_env(worktree) if overlay else env.run_env(worktree)
+        self.python = overlay.python if overlay else env.python
 
     async def shell(self, command: str) -> CommandResult:
         return await run_command(command, cwd=self.worktree, timeout=600)
@@ -257,7 +297,8 @@ class _HostWorkspace:
         )  # fmt: skip
 
     async def check_program(self, program: str) -> None:
-        if not (self.env.venv / "bin" / program).exists():
+        bins = [self.env.venv / "bin", *([self.overlay.folder / "bin"] if self.overlay else [])]
+        if not any((folder / program).exists() for folder in bins):
             raise InfraError(missing_program(self.env.key, self.env.venv, program))
 
     async def check_imports(self) -> None:
@@ -275,7 +316,7 @@ class _HostWorkspace:
         if not names:
             return
         check = await run_command(
-            [str(env.python), "-c", import_check_script(), *names],
+            [str(self.python), "-c", import_check_script(), *names],
             cwd=worktree,
             env=safe_environ(self.run_env),
             inherit_env=False,

@@ -53,24 +53,58 @@ async def install_project(
         held_for_builds = await _era_build_requires(
             build, requires, held_for_builds, installed
         )
-    build_pins = build.folder / "build-constraints.txt"
-    build_pins.write_text("".join(f"{p}\n" for p in held_for_builds))
+    (build.folder / BUILD_PINS).write_text("".join(f"{p}\n" for p in held_for_builds))
+    if target and build.exclude_args:
+        (build.folder / ERA_PINS).write_text("".join(f"{line}\n" for line in installed))
+    command, env = pip_install(install, build.folder, scm_version)
+    try:
+        await build.step("install", command, cwd=checkout, env=env)
+    except InfraError:
+        if command == install or not CONFLICT.search(build.log.read_text(errors="replace")[-20_000:]):
+            raise
+        # The project asks for versions the spec's pins or the era's resolution contradict (sphinx
+        # 4.0's pre_install rewrites setup.py to Jinja2<3.0 while the spec pins Jinja2==3.0.3):
+        # the harness's pip lets the project win, and so does this second try.
+        build.warnings.append(
+            "the install's requirements contradict what was installed before it; pip let the "
+            "project's requirements win, as in the harness (see build.log)"
+        )
+        command, env = pip_install(install, build.folder, scm_version, hold=False)
+        await build.step("install (the project's requirements win)", command, cwd=checkout, env=env)
+
+
+#: pip's words for a resolution the constraints make impossible.
+CONFLICT = re.compile(r"ResolutionImpossible|conflicting dependencies")
+
+
+#: Beside a build's venv: pins for pip's isolated builds, and everything the build installed.
+BUILD_PINS = "build-constraints.txt"
+ERA_PINS = "era-constraints.txt"
+
+
+def pip_install(
+    install: str, folder: Path, scm_version: str | None, *, hold: bool = True
+) -> tuple[str, dict[str, str]]:
+    """The spec's install command as Ramp runs it, and its variables: held to what the build
+    ``folder`` installed (``-c era-constraints.txt``, so pip only adds what is missing), its
+    isolated builds held to the era's build pins, and a setuptools_scm project given its version.
+    The same for the environment's own install and for an install at a base commit (overlay.py)."""
+    build_pins = folder / BUILD_PINS
     # Older pips hold isolated builds to PIP_CONSTRAINT; pip 25.3+ reads PIP_BUILD_CONSTRAINT
     # (and refuses it together with --no-build-isolation).
-    env = {"PIP_CONSTRAINT": str(build_pins)}
-    if "--no-build-isolation" not in install:
+    env = {"PIP_CONSTRAINT": str(build_pins)} if build_pins.exists() else {}
+    if build_pins.exists() and "--no-build-isolation" not in install:
         env["PIP_BUILD_CONSTRAINT"] = str(build_pins)
     if scm_version:
         # The harness installs from a full clone, so setuptools_scm finds the tags; a
         # depth-1 fetch has none, and would make pytest 8.0 into pytest 0.1.dev1.
         env["SETUPTOOLS_SCM_PRETEND_VERSION"] = scm_version
     command = install
-    if target and build.exclude_args:
-        era_pins = build.folder / "era-constraints.txt"
-        era_pins.write_text("".join(f"{line}\n" for line in installed))
-        option = f"pip install -c {shlex.quote(str(era_pins))}"
+    if hold and pip_install_target(install) and (folder / ERA_PINS).exists():
+        option = f"pip install -c {shlex.quote(str(folder / ERA_PINS))}"
         command = re.sub(r"\bpip\s+install\b", lambda _: option, install, count=1)
-    await build.step("install", command, cwd=checkout, env=env)
+    return command, env
+
 
 async def _era_build_requires(
     build: BuildSteps, requires: list[str], tool_pins: list[str], installed: list[str]
@@ -106,6 +140,7 @@ async def _era_build_requires(
     )
     return tool_pins
 
+
 async def _project_name(
     build: BuildSteps, target: tuple[str, bool], checkout: Path
 ) -> str | None:
@@ -117,6 +152,7 @@ async def _project_name(
         return None
     match = re.search(r"^ \+ ([A-Za-z0-9_.\-]+)", output, re.M)
     return pinned_name(f"{match.group(1)}==0") if match else None
+
 
 async def _preresolve(
     build: BuildSteps,
