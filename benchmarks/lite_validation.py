@@ -49,6 +49,8 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--evaluator", default="local")
     parser.add_argument("--again", action="store_true")
+    parser.add_argument("--redo", default="", help="statuses to redo, e.g. infra,env_broken")
+    parser.add_argument("--rebuild-failed", action="store_true")
     args = parser.parse_args()
 
     rows = [json.loads(line) for name in ("dev.jsonl", "test.jsonl")
@@ -76,7 +78,8 @@ def main() -> int:
     command = [sys.executable, "-m", "engine", "validate", "--dataset", str(selection),
                "--repo-source", args.repo_source, "--runs-dir", str(args.runs_dir),
                "--jobs", str(args.jobs), "--evaluator", args.evaluator,
-               *(["--again"] if args.again else [])]  # fmt: skip
+               *(["--again"] if args.again else []), *(["--redo", args.redo] if args.redo else []),
+               *(["--rebuild-failed"] if args.rebuild_failed else [])]  # fmt: skip
     code = subprocess.call(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     wall = time.monotonic() - started
 

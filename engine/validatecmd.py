@@ -32,6 +32,8 @@ def add_parser(sub: Any, config_arg: Callable[[Any], None], runs_dir_arg: Callab
     validate.add_argument("--reruns", type=int, default=2,
                           help="extra runs of a patch whose verdict disagrees, to find flaky tests (default 2)")
     validate.add_argument("--again", action="store_true", help="redo instances the registry already holds")
+    validate.add_argument("--redo", default="", metavar="STATUSES",
+                          help="redo registry rows with these statuses, e.g. infra,env_broken,flaky")
     validate.add_argument("--rebuild-failed", action="store_true",
                           help="build again environments whose last build failed (remembered otherwise)")
     validate.add_argument("--json", action="store_true", help="one JSON line per instance, then a summary")
@@ -61,12 +63,15 @@ def cmd_validate(args: argparse.Namespace, settings: Any) -> int:
 
     from .core.errors import ConfigError, ExitCode
     from .results.validation import reasons, repo_table
-    from .run.validation import Validator, tally
+    from .run.validation import STATUSES, Validator, tally
     from .run.wiring import wire
     from .store import Store
 
     if args.jobs < 1 or args.reruns < 0:
         raise ConfigError("--jobs must be at least 1 and --reruns at least 0", field="--jobs/--reruns")
+    redo = frozenset(s.strip() for s in args.redo.split(",") if s.strip())
+    if unknown := sorted(redo - set(STATUSES)):
+        raise ConfigError(f"--redo {','.join(unknown)}: unknown status; use {', '.join(STATUSES)}", field="--redo")
     out: Callable[[str], None] = (lambda _: None) if args.json else (lambda line: print(line, flush=True))
 
     async def go() -> int:
@@ -91,7 +96,7 @@ def cmd_validate(args: argparse.Namespace, settings: Any) -> int:
 
                 validator = Validator(evaluator, store, folder, dataset=str(wiring.dataset.source),
                                       reruns=args.reruns, jobs=args.jobs, progress=progress)
-                done = await validator.validate(wiring.instances, again=args.again)
+                done = await validator.validate(wiring.instances, again=args.again, redo=redo)
                 if args.json:
                     for v in done:
                         print(json.dumps({"kind": "validation", "instance_id": v.instance.instance_id,

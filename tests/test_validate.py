@@ -111,10 +111,16 @@ def test_validate_records_every_status_with_its_reason(
     assert _validate(tmp_path, calc, dataset) == 0
     assert "5 instance(s) already in the registry" in capsys.readouterr().out
     assert {i: r["validated_at"] for i, r in _registry(tmp_path).items()} == before
-    assert _validate(tmp_path, calc, dataset, "--again", "--instances", "calc__infra-1") == 0
-    assert "remembered from a build" in _registry(tmp_path)["calc__infra-1"]["reason"]
+    assert _validate(tmp_path, calc, dataset, "--redo", "infra") == 0
+    after = _registry(tmp_path)
+    assert "remembered from a build" in after["calc__infra-1"]["reason"]
+    assert {i: r["validated_at"] for i, r in after.items() if i != "calc__infra-1"} == {
+        i: t for i, t in before.items() if i != "calc__infra-1"
+    }  # only the infra row was redone
 
 
 def test_validate_refuses_bad_flags(calc: CalcRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "--dataset", "bundled", "--jobs", "0", "--runs-dir", str(tmp_path)]) == 2
     assert "--jobs must be at least 1" in capsys.readouterr().err
+    assert main(["validate", "--dataset", "bundled", "--redo", "broken", "--runs-dir", str(tmp_path)]) == 2
+    assert "--redo broken: unknown status; use valid, env_broken" in capsys.readouterr().err

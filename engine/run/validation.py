@@ -116,13 +116,24 @@ class Validator:
         self.progress = progress
         self.running: dict[str, float] = {}
 
-    async def validate(self, instances: list[SWEInstance], *, again: bool = False) -> list[Validation]:
-        """Validate ``instances`` (those the registry already holds are skipped unless ``again``);
-        a progress line per instance, and a heartbeat while evaluations run without finishing."""
-        known = {row["instance_id"] for row in await self.store.validations(self.evaluator.name)}
-        todo = [i for i in instances if again or i.instance_id not in known]
+    async def validate(
+        self, instances: list[SWEInstance], *, again: bool = False, redo: frozenset[str] = frozenset()
+    ) -> list[Validation]:
+        """Validate ``instances``. Those the registry already holds are skipped, unless ``again``
+        or their status is in ``redo``. A progress line per instance, and a heartbeat while
+        evaluations run without finishing."""
+        known = {
+            row["instance_id"]: row["status"]
+            for row in await self.store.validations(self.evaluator.name)
+        }
+        todo = [
+            i for i in instances
+            if again or i.instance_id not in known or known[i.instance_id] in redo
+        ]  # fmt: skip
         if skipped := len(instances) - len(todo):
-            self.progress(f"{skipped} instance(s) already in the registry (--again to redo them)")
+            self.progress(
+                f"{skipped} instance(s) already in the registry (--again or --redo STATUS to redo them)"
+            )
         done: list[Validation] = []
         started = time.monotonic()
 
