@@ -397,3 +397,60 @@ async def test_the_code_under_test_is_installed_at_its_base_commit_when_the_inst
         request(calc, tmp_path, gold, instance=instance)
     )
     assert not without.resolved  # through PYTHONPATH alone, `calc-cli` does not exist
+
+
+async def test_tests_that_call_httpbin_get_a_local_stand_in(
+    calc: CalcRepo, shared_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests' tests call HTTPBIN_URL (httpbin.org by default); evaluations have no network."""
+    from engine.evaluators import standins
+
+    monkeypatch.setitem(standins.STANDINS, "ramp-tests/calc", standins.STANDINS["psf/requests"])
+    probe = (
+        "\n\ndef test_add():\n    import json, os, urllib.request\n    from calc import add\n\n"
+        "    url = os.environ['HTTPBIN_URL'] + 'get?n=' + str(add(2, 2))\n"
+        "    assert url.startswith('http://127.0.0.1:')\n"
+        "    assert json.load(urllib.request.urlopen(url, timeout=10))['args'] == {'n': '4'}\n"
+    )
+    test_patch = diff_of(calc.root / "work", {"tests/test_calc.py": FILES["tests/test_calc.py"] + probe})
+    ev = evaluator(calc, shared_cache)
+    try:
+        result = await ev.evaluate(
+            request(calc, tmp_path, calc.gold, instance=calc.instance(test_patch=test_patch))
+        )
+        assert result.resolved, result.detail
+        servers = [p for p in ev.standins._processes if p.returncode is None]
+        assert len(servers) == 1
+    finally:
+        await ev.aclose()
+    assert all(p.returncode is not None for p in servers)  # stopped with the evaluator
+
+
+def test_a_stand_in_server_exits_when_ramp_is_killed(shared_cache: Path) -> None:
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    script = (
+        "import anyio, sys\nfrom pathlib import Path\nfrom engine.evaluators.standins import StandIns\n"
+        "async def main():\n    s = StandIns(Path(sys.argv[1]))\n"
+        "    print((await s.variables('psf/requests'))['HTTPBIN_URL'], flush=True)\n"
+        "    await anyio.sleep(600)\nanyio.run(main)\n"
+    )
+    ramp = subprocess.Popen([sys.executable, "-c", script, str(shared_cache)], stdout=subprocess.PIPE,
+                            text=True, cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+    url = ramp.stdout.readline().strip()  # type: ignore[union-attr]
+    port = int(url.rsplit(":", 1)[1].strip("/"))
+    socket.create_connection(("127.0.0.1", port), timeout=5).close()  # it serves
+    os.kill(ramp.pid, signal.SIGKILL)
+    ramp.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            return  # gone with its parent
+        time.sleep(0.2)
+    raise AssertionError(f"the stand-in on port {port} outlived the process that started it")

@@ -51,6 +51,7 @@ from .evalsteps import refused, run_eval, screen
 from .imports import import_check_script, misplaced_imports
 from .overlay import Overlay, install_differs
 from .patching import check_patch_targets
+from .standins import StandIns
 from .steps import pip_install_target, steps_script
 from .testenv import missing_program
 
@@ -102,6 +103,7 @@ class LocalEvaluator:
         self.repos = repo_cache or RepoCache(self.cache_dir, repo_source)
         self.envs = EnvManager(config, self.cache_dir, self.repos)
         self.worktrees = owned_dir(self.cache_dir / "worktrees")  # swept when this process is gone
+        self.standins = StandIns(self.cache_dir)
         self._gold_locks: dict[str, anyio.Lock] = {}
 
     async def preflight(self, instances: list[SWEInstance]) -> list[str]:
@@ -162,7 +164,8 @@ class LocalEvaluator:
             return gold
 
     async def aclose(self) -> None:
-        """Nothing stays open between evaluations; remove this process's worktrees folder if empty."""
+        """Stop the stand-in servers; remove this process's worktrees folder if empty."""
+        await self.standins.aclose()
         remove_if_empty(self.worktrees)
 
     async def _evaluate(self, request: EvalRequest) -> EvalResult:
@@ -186,6 +189,7 @@ class LocalEvaluator:
             workspace = _HostWorkspace(
                 env, worktree, Path(request.log_dir), self.config.verify_imports, overlay
             )
+            workspace.run_env |= await self.standins.variables(instance.repo)
             result = await run_eval(
                 request, workspace, eval_steps=env.eval_steps, test_timeout_s=self.config.test_timeout_s
             )
