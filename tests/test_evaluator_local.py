@@ -455,3 +455,26 @@ def test_a_stand_in_server_exits_when_ramp_is_killed(shared_cache: Path) -> None
             return  # gone with its parent
         time.sleep(0.2)
     raise AssertionError(f"the stand-in on port {port} outlived the process that started it")
+
+
+async def test_the_projects_requirements_win_over_a_spec_pin_they_contradict(tmp_path: Path) -> None:
+    """sphinx 4.0: pre_install rewrites setup.py to Jinja2<3.0 while the spec pins Jinja2==3.0.3;
+    the harness's pip lets the project win, and the environment built."""
+    import subprocess
+
+    calc = make_calc_repo(tmp_path / "repo")
+    commit = commit_on_top(
+        calc,
+        {"pyproject.toml": FILES["pyproject.toml"].replace(
+            'version = "0.1"\n', 'version = "0.1"\ndependencies = ["iniconfig<2"]\n')},
+        "an upper bound the spec's pin breaks",
+    )  # fmt: skip
+    instance = calc.instance("conflict", base_commit=commit, environment_setup_commit=commit)
+    ev = evaluator(calc, tmp_path / "cache")
+    result = await ev.evaluate(request(calc, tmp_path, calc.gold, instance=instance))
+    assert result.resolved, result.detail
+    env, _ = await ev.envs.get(instance)
+    frozen = subprocess.run(["uv", "pip", "freeze", "--python", str(env.python)],
+                            capture_output=True, text=True).stdout  # fmt: skip
+    assert "iniconfig==1." in frozen
+    assert any("the project won" in w for w in env.warnings), env.warnings

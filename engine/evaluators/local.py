@@ -41,6 +41,7 @@ from ..core.artifacts import safe_name
 from ..core.errors import ConfigError, InfraError
 from ..core.proc import CommandResult, git, run_command, safe_environ
 from ..datasets.rows import SWEInstance
+from ..datasets.specs import get_spec
 from ..workspace.pythons import uv_binary
 from ..workspace.repos import RepoCache
 from ..workspace.scratch import owned_dir, remove_if_empty
@@ -212,14 +213,15 @@ class LocalEvaluator:
         """An overlay with the worktree's project installed at its base commit, when the install
         there differs from the environment's (install_at_base), else None."""
         mode = self.config.install_at_base
-        if mode == "never" or not env.install or not pip_install_target(env.install):
+        install = env.install or get_spec(instance.repo, instance.version).get("install")
+        if mode == "never" or not install or not pip_install_target(install):
             return None
         if mode == "auto":
             bare = await self.repos.ensure(instance.repo, instance.setup_commit)
             await self.repos.ensure(instance.repo, instance.base_commit)
             if not await install_differs(bare, instance.setup_commit, instance.base_commit):
                 return None
-        overlay = Overlay(env, worktree.with_name(worktree.name + ".venv"))
+        overlay = Overlay(env, worktree.with_name(worktree.name + ".venv"), install)
         scm = await self.repos.scm_version(instance.repo, instance.base_commit)
         await overlay.create(worktree, scm, self.config.install_timeout_s)
         return overlay

@@ -50,9 +50,10 @@ async def install_differs(bare: Path, setup_commit: str, base_commit: str) -> bo
 class Overlay:
     """A venv over an environment's, with the worktree's project installed into it."""
 
-    def __init__(self, env: Environment, folder: Path):
+    def __init__(self, env: Environment, folder: Path, install: str):
         self.env = env
         self.folder = folder
+        self.install = install
         self.python = folder / "bin" / "python"
 
     def run_env(self, worktree: Path) -> dict[str, str]:
@@ -76,7 +77,7 @@ class Overlay:
         self._wrap_scripts()
         for hold in (True, False):  # the project's requirements win a conflict, as in envs.py
             command, variables = pip_install(
-                str(self.env.install), Path(self.env.build_dir), scm_version, hold=hold
+                self.install, Path(self.env.build_dir), scm_version, hold=hold
             )
             result = await run_command(
                 command, cwd=worktree, inherit_env=False, timeout=timeout,

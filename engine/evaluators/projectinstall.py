@@ -57,22 +57,37 @@ async def install_project(
     if target and build.exclude_args:
         (build.folder / ERA_PINS).write_text("".join(f"{line}\n" for line in installed))
     command, env = pip_install(install, build.folder, scm_version)
-    try:
-        await build.step("install", command, cwd=checkout, env=env)
-    except InfraError:
-        if command == install or not CONFLICT.search(build.log.read_text(errors="replace")[-20_000:]):
-            raise
+    for attempt in range(1, 6):
+        try:
+            await build.step(
+                "install" if attempt == 1 else f"install (try {attempt})", command, cwd=checkout, env=env
+            )
+            return
+        except InfraError:
+            tail = build.log.read_text(errors="replace")[-20_000:]
+            if command == install or not CONFLICT.search(tail):
+                raise
         # The project asks for versions the spec's pins or the era's resolution contradict (sphinx
         # 4.0's pre_install rewrites setup.py to Jinja2<3.0 while the spec pins Jinja2==3.0.3):
-        # the harness's pip lets the project win, and so does this second try.
+        # the harness's pip lets the project win. Release the pins pip names, or all of them.
+        named = {pinned_name(f"{n}==0") for n in _CONSTRAINED.findall(tail)}
+        held = [line for line in installed if pinned_name(line) not in named]
         build.warnings.append(
-            "the install's requirements contradict what was installed before it; pip let the "
-            "project's requirements win, as in the harness (see build.log)"
+            "the install's requirements contradict pins held from before it "
+            f"({', '.join(sorted(n for n in named if n)) or 'unnamed'}); pip let the project win, "
+            "as in the harness (see build.log)"
         )
-        command, env = pip_install(install, build.folder, scm_version, hold=False)
-        await build.step("install (the project's requirements win)", command, cwd=checkout, env=env)
+        if named and len(held) < len(installed):
+            installed = held
+            (build.folder / ERA_PINS).write_text("".join(f"{line}\n" for line in installed))
+            command, env = pip_install(install, build.folder, scm_version)
+        else:
+            command, env = pip_install(install, build.folder, scm_version, hold=False)
+    raise build.failure("step 'install' still conflicts with the held pins after releasing them")
 
 
+#: pip naming a held pin in a conflict: "The user requested (constraint) jinja2==3.0.3".
+_CONSTRAINED = re.compile(r"The user requested \(constraint\) ([A-Za-z0-9_.\-]+)")
 #: pip's words for a resolution the constraints make impossible.
 CONFLICT = re.compile(r"ResolutionImpossible|conflicting dependencies")
 
@@ -172,7 +187,19 @@ async def _preresolve(
         *(["--no-build-isolation"] if no_isolation else []), str(build.folder / "project.in"),
     ]  # fmt: skip
     try:
-        output = await build.step("resolve project dependencies", command)
+        try:
+            output = await build.step("resolve project dependencies", command)
+        except InfraError:
+            # The spec's pins may contradict the project's own requirements (the harness's pip
+            # lets the project win): resolve again holding the tools only.
+            (build.folder / "held.txt").write_text(
+                "".join(f"{line}\n" for line in held if pinned_name(line) in TOOLS)
+            )
+            output = await build.step("resolve project dependencies (tools held)", command)
+            build.warnings.append(
+                "the project's requirements contradict the spec's pins; its dependencies were "
+                "resolved holding only the tools, and the project won, as in the harness"
+            )
     except InfraError:
         build.warnings.append(
             "uv could not resolve the project's dependencies at the era; pip added the missing "
