@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 from engine.evaluators.base import EvalRequest
-from engine.evaluators.era import build_constraints, exclude_newer_args, relaxation
+from engine.evaluators.era import (
+    build_constraints,
+    environment_era,
+    exclude_newer_args,
+    relaxation,
+)
 from engine.evaluators.imports import find_layout
 from engine.evaluators.local import LocalEvaluator, LocalEvaluatorConfig
 from engine.evaluators.requirements import (
@@ -244,25 +249,25 @@ def test_two_processes_build_one_environment(tmp_path: Path) -> None:
     assert len(list((tmp_path / "cache" / "envs").glob("*/build-*"))) == 1
 
 
-def test_tools_floor_is_the_python_release_and_exempt_packages_are_let_through() -> None:
-    args = exclude_newer_args("2019-09-15T20:14:51Z", "3.9", ["atomicwrites"])
-    assert args[:2] == ["--exclude-newer", "2019-09-15T20:14:51Z"]
-    assert "pip=2020-10-05T00:00:00Z" in args and "setuptools=2020-10-05T00:00:00Z" in args
-    assert "pytest=2020-10-05T00:00:00Z" in args  # requests' era pytest 2.x has no `pytest`
+def test_the_era_is_never_older_than_the_interpreter_and_exempt_packages_are_let_through() -> None:
+    """requests 0.14 (2012) on Python 3.9: an era-2012 pytest has no `pytest` command; xarray 0.12
+    (2019) on Python 3.10: an era-2019 numpy has no wheel and does not build."""
+    assert environment_era("2012-09-13T06:36:36Z", "3.9") == "2020-10-05T00:00:00Z"
+    assert environment_era("2023-05-01T00:00:00Z", "3.9") == "2023-05-01T00:00:00Z"
+    assert environment_era("2012-09-13T06:36:36Z", "2.7") == "2012-09-13T06:36:36Z"  # unknown: as is
+    args = exclude_newer_args("2020-10-05T00:00:00Z", ["atomicwrites"])
+    assert args[:2] == ["--exclude-newer", "2020-10-05T00:00:00Z"]
     assert any(a.startswith("atomicwrites=") for a in args)
-    assert "pip=2023-05-01T00:00:00Z" in exclude_newer_args("2023-05-01T00:00:00Z", "3.9", [])
 
 
 def test_every_package_the_spec_pins_is_exempt_from_the_era_tools_included() -> None:
     """pytest 4.4's spec pins setuptools==68.0.0 and seaborn's contourpy==1.1.0: both newer than
     their era; the pins must win without waiting for uv to complain."""
     args = exclude_newer_args(
-        "2019-01-01T00:00:00Z", "3.9", [], ["setuptools==68.0.0", "contourpy==1.1.0", "numpy>=1.2"]
+        "2019-01-01T00:00:00Z", [], ["setuptools==68.0.0", "contourpy==1.1.0", "numpy>=1.2"]
     )
-    packages = [a.split("=")[0] for a in args if "=" in a and not a.startswith("-")]
-    assert packages.count("setuptools") == 1  # no floor for a pinned tool, only the exemption
-    exempt = {a.split("=")[0] for a in args[args.index("wheel=2020-10-05T00:00:00Z") :]}
-    assert {"setuptools", "contourpy"} <= exempt and "numpy" not in exempt
+    exempt = {a.split("=")[0] for a in args[2:] if not a.startswith("-")}
+    assert exempt == {"setuptools", "contourpy"}
 
 
 def test_uv_hint_names_the_package_to_let_past_the_era() -> None:

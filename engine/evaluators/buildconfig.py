@@ -37,8 +37,8 @@ class EnvBuildConfig(BaseModel):
     )
     era_pinning: bool = Field(
         default=True,
-        description="Resolve dependencies as of the environment_setup_commit's date (uv "
-        "--exclude-newer), with pip/setuptools/wheel pinned to that era unless the spec pins them.",
+        description="Resolve dependencies as of the environment_setup_commit's date, or the spec's "
+        "Python's first release if later (uv --exclude-newer); the spec's own pins win.",
     )
     exclude_newer_exempt: list[str] = Field(
         default_factory=lambda: ["atomicwrites"],

@@ -12,7 +12,7 @@ Why built the way it is:
   that folder. Anything without ``env.json`` is debris, removed by the next build. A venv cannot be
   moved after it is built (its scripts hold absolute paths), hence a pointer instead of a rename.
 - **As of the task's era** (era.py): every uv resolution excludes uploads newer than the
-  environment_setup_commit; the spec's pins win.
+  environment_setup_commit (or its Python's first release, if later); the spec's pins win.
 - **The spec's install runs with pip, as written.** ``install`` is usually ``python -m pip install
   -e .``; old setuptools only support editables through ``setup.py develop``, which uv does not do.
   So uv first resolves the project's dependencies at the era and installs them; pip then runs the
@@ -51,10 +51,9 @@ from .buildsteps import BuildSteps, venv_env
 from .era import (
     TOOLS,
     commit_era,
+    environment_era,
     exclude_newer_args,
-    floor_args,
     pinned_name,
-    tools_floor,
 )
 from .imports import ImportLayout, find_layout
 from .projectinstall import install_project
@@ -66,7 +65,7 @@ if TYPE_CHECKING:
     from .buildconfig import EnvBuildConfig
 
 #: Bump when the build recipe changes in a way that invalidates existing environments.
-RECIPE = 6
+RECIPE = 7
 
 
 class Environment(BaseModel):
@@ -251,7 +250,11 @@ class EnvManager:
         version = str(spec.get("python", "3.11"))
         interpreter = await self._interpreter(version)
         bare = await self.repos.ensure(instance.repo, instance.setup_commit)
-        era = await commit_era(bare, instance.setup_commit) if self.config.era_pinning else None
+        era = (
+            environment_era(await commit_era(bare, instance.setup_commit), version)
+            if self.config.era_pinning
+            else None
+        )
         if era and not self.uv:
             build.warnings.append(
                 "era pinning needs uv (`pip install uv`); resolved at today's versions"
@@ -260,9 +263,7 @@ class EnvManager:
         requirements = await spec_requirements(spec, bare, instance.repo, instance.setup_commit)
         pins = [*requirements, *spec.get("pip_packages", [])]
         if era:
-            build.exclude_args = exclude_newer_args(
-                era, version, self.config.exclude_newer_exempt, pins
-            )
+            build.exclude_args = exclude_newer_args(era, self.config.exclude_newer_exempt, pins)
         build.note(
             f"# {instance.repo} {instance.version} @ {instance.setup_commit}\n# {interpreter}, era {era}"
         )
@@ -278,16 +279,6 @@ class EnvManager:
         else:
             await build.step("venv", [str(interpreter), "-m", "venv", str(build.venv)])
         await build.install("tools", [tool_pins.get(tool, tool) for tool in TOOLS])
-        if era and (floor := tools_floor(era, version)) > era:
-            # The test runner's dependencies get the runner's cutoff, or uv backtracks the runner.
-            (build.folder / "runner.in").write_text("pytest\n")
-            needs = await build.step(
-                "test runner's dependencies",
-                [*build.uv("compile"), "--no-header", "--no-annotate", "--quiet",
-                 "--exclude-newer", floor, str(build.folder / "runner.in")],
-            )  # fmt: skip
-            names = [n for n in map(pinned_name, needs.splitlines()) if n]
-            build.exclude_args += floor_args(names, floor, pins, build.exclude_args)
         if requirements:
             (build.folder / "packages.txt").write_text("\n".join(requirements) + "\n")
             await build.install("packages", ["-r", str(build.folder / "packages.txt")])

@@ -2,13 +2,13 @@
 
 DESIGN measured that resolving today's releases breaks old tasks: numpy 2 removed ``np.Inf``
 (pvlib), pytest 8 dropped nose-style ``setup()`` (pydicom), pip 26 refuses old setuptools
-editables (astroid). So every resolution excludes uploads newer than the environment_setup_commit's
-commit date, with three deliberate exceptions:
-
-- pip, setuptools, wheel, pytest and everything pytest needs get a later cutoff, the first
-  release date of the spec's Python: tools older than the interpreter do not run on it (an
-  era-2014 pip cannot even start on Python 3.9, and pytest 2.x, requests' era, has no ``pytest``
-  command and does not run on 3.9 either).
+editables (astroid). So every resolution excludes uploads newer than the era: the
+environment_setup_commit's commit date, or the first release of the spec's Python if that is later.
+Packages older than the interpreter do not run on it, or have no wheel for it and do not build: an
+era-2014 pip cannot start on Python 3.9; requests 0.14's era pytest 2.2 has no ``pytest`` command;
+xarray 0.12's era numpy 1.17 has no wheel for Python 3.10 and its sdist does not build with the
+setuptools that Python needs (the harness, which resolves today's releases, never meets this). On
+top of the era, deliberate exceptions:
 - Packages whose old releases were deleted from PyPI (atomicwrites only has 1.4.1, from 2022) are
   exempt; otherwise uv silently backtracks to ancient pytest releases that did not need them.
 - The spec's own pins win over the era, tools included: every ``name==version`` the spec installs
@@ -37,7 +37,7 @@ from pathlib import Path
 from ..core.errors import InfraError
 from ..core.proc import git
 
-#: First release of each CPython minor version: the floor for pip/setuptools/wheel.
+#: First release of each CPython minor version: no environment's era is earlier than its Python's.
 PYTHON_RELEASED = {
     "3.5": "2015-09-13T00:00:00Z",
     "3.6": "2016-12-23T00:00:00Z",
@@ -52,10 +52,6 @@ PYTHON_RELEASED = {
 }
 #: The packaging tools pinned to the era (unless the spec pins them) and handed to pip's builds.
 TOOLS = ("pip", "setuptools", "wheel")
-#: Packages whose cutoff is raised to the spec's Python: the tools and the test runner. The
-#: runner's own dependencies get the same cutoff (envs.py resolves them: with only pytest's raised,
-#: uv backtracks to a pytest its era ``py`` allows, and requests 0.14 got pytest 2.2.4).
-FLOORED = (*TOOLS, "pytest")
 
 _FILTERED_HINT = re.compile(
     r"`([A-Za-z0-9_.\-]+)` was filtered by `exclude-newer(?:-package)?`.*?published at "
@@ -77,35 +73,16 @@ async def commit_era(bare: Path, commit: str) -> str:
     return _stamp(datetime.fromisoformat(result.output.strip()))
 
 
-def tools_floor(era: str, python_version: str) -> str:
-    """The cutoff of the tools and the test runner: the era, or the spec's Python's release."""
-    return max(era, PYTHON_RELEASED.get(python_version, era))
+def environment_era(commit_date: str, python_version: str) -> str:
+    """The cutoff of an environment: its setup commit's date, or its Python's release if later."""
+    return max(commit_date, PYTHON_RELEASED.get(python_version, commit_date))
 
 
-def floor_args(names: list[str], floor: str, pins: Sequence[str], args: list[str]) -> list[str]:
-    """Options raising ``names``' cutoff to ``floor``, except for packages the spec pins or
-    ``args`` already sets."""
-    pinned = {name for name in map(pinned_name, pins) if name}
-    present = {a.split("=", 1)[0] for a in args if "=" in a and not a.startswith("-")}
-    extra: list[str] = []
-    for name in dict.fromkeys(names):
-        if name not in pinned and name not in present:
-            extra += ["--exclude-newer-package", f"{name}={floor}"]
-    return extra
-
-
-def exclude_newer_args(
-    era: str, python_version: str, exempt: list[str], pins: Sequence[str] = ()
-) -> list[str]:
-    """uv options that resolve as of ``era``, with the tools floor, the exemptions, and every
-    package the spec pins (``pins``: its ``name==version`` requirements) let through whatever
-    its date."""
-    floor = tools_floor(era, python_version)
+def exclude_newer_args(era: str, exempt: list[str], pins: Sequence[str] = ()) -> list[str]:
+    """uv options that resolve as of ``era``, with the exemptions, and every package the spec
+    pins (``pins``: its ``name==version`` requirements) let through whatever its date."""
     pinned = {name for name in map(pinned_name, pins) if name}
     args = ["--exclude-newer", era]
-    for tool in FLOORED:
-        if tool not in pinned:
-            args += ["--exclude-newer-package", f"{tool}={floor}"]
     now = _stamp(datetime.now(UTC))
     for package in dict.fromkeys([*exempt, *sorted(pinned)]):
         args += ["--exclude-newer-package", f"{package}={now}"]

@@ -40,13 +40,19 @@ async def install_project(
     """
     target = pip_install_target(install)
     tools = [line for line in await build.freeze() if pinned_name(line) in TOOLS]
+    pyproject = checkout / "pyproject.toml"
+    pyproject_text = pyproject.read_text() if pyproject.is_file() else None
+    # uv builds the project's metadata in isolation with the era's tools too: uv does not apply
+    # --exclude-newer-package to build environments, and today's setuptools (no pkg_resources)
+    # under an era setuptools_scm fails (pytest 4.5).
+    (build.folder / "uv-build-constraints.txt").write_text(
+        "".join(f"{p}\n" for p in build_constraints(tools, pyproject_text))
+    )
     # The project's own name: a dependency may pull its released version from PyPI (pvlib's
     # extras do), and holding that would forbid installing the checkout.
     own = await _project_name(build, target, checkout) if uv and target else None
     if uv and target:
         await _preresolve(build, target, checkout, [*tools, *explicit], own)
-    pyproject = checkout / "pyproject.toml"
-    pyproject_text = pyproject.read_text() if pyproject.is_file() else None
     installed = [line for line in await build.freeze() if pinned_name(line) != own]
     held_for_builds = build_constraints(tools, pyproject_text)
     if build.exclude_args and (requires := build_requires(pyproject_text)):
@@ -156,11 +162,18 @@ async def _era_build_requires(
     return tool_pins
 
 
+def _uv_build_pins(build: BuildSteps) -> list[str]:
+    """uv's option holding its isolated builds of the project to the era's tools."""
+    pins = build.folder / "uv-build-constraints.txt"
+    return ["--build-constraint", str(pins)] if pins.exists() else []
+
+
 async def _project_name(
     build: BuildSteps, target: tuple[str, bool], checkout: Path
 ) -> str | None:
     isolation = ["--no-build-isolation"] if target[1] else []
-    command = [*build.uv("install"), "--dry-run", "--no-deps", *isolation, str(checkout)]
+    command = [*build.uv("install"), "--dry-run", "--no-deps", *isolation, *_uv_build_pins(build),
+               str(checkout)]  # fmt: skip
     try:
         output = await build.step("project name", [*command, *build.exclude_args])
     except InfraError:
@@ -184,7 +197,8 @@ async def _preresolve(
     command = [
         *build.uv("compile"), "--no-header", "--no-annotate", "--quiet",
         "-c", str(build.folder / "held.txt"), *build.exclude_args,
-        *(["--no-build-isolation"] if no_isolation else []), str(build.folder / "project.in"),
+        *(["--no-build-isolation"] if no_isolation else []), *_uv_build_pins(build),
+        str(build.folder / "project.in"),
     ]  # fmt: skip
     try:
         try:
