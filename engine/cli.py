@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--dataset", help="also check what this dataset's instances need")
     doctor.add_argument("--evaluator", help="local | docker")
     doctor.add_argument("--model", help="also check this model's credentials and endpoint")
+    doctor.add_argument("--repo-source", help="repo URL template, e.g. file:///mirrors/{owner}+{name}")
     _runs_dir_arg(doctor)
 
     add_demo_parser(sub)
@@ -277,13 +278,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from .run.preflight import report_checks
     from .run.wiring import wire
 
-    overrides = {"run.dataset": args.dataset, "run.evaluator": args.evaluator, "run.model": args.model}
+    overrides = {"run.dataset": args.dataset, "run.evaluator": args.evaluator, "run.model": args.model,
+                 "run.repo_source": args.repo_source}
     settings = _settings(args, overrides)
 
     async def go() -> list[Any]:
         wiring = await wire(settings, "doctor")
         try:
-            return await wiring.checks() + report_checks() + await doctor_checks(settings)
+            registry = _registry_check(settings, [i.instance_id for i in wiring.instances], wiring.evaluator.name)
+            return await wiring.checks() + report_checks() + await doctor_checks(settings) + registry
         finally:
             await wiring.aclose()
 
@@ -293,6 +296,18 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     failed = [c for c in checks if not c.ok]
     print(f"{len(checks) - len(failed)} ok, {len(failed)} failed")
     return ExitCode.INFRA if failed else 0
+
+
+def _registry_check(settings: Any, instance_ids: list[str], evaluator: str) -> list[Any]:
+    """The validation registry's word on the selected instances (none before any `ramp validate`)."""
+    from .results.validation import registry_check
+    from .store import StoreReader
+
+    path = settings.paths.runs_dir / "ramp.sqlite"
+    if not path.exists():
+        return []
+    with StoreReader(path) as reader:
+        return [registry_check(reader.validations(), instance_ids, evaluator)]
 
 
 def cmd_dataset(args: argparse.Namespace) -> int:

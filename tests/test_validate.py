@@ -106,6 +106,13 @@ def test_validate_records_every_status_with_its_reason(
     assert (rates["scored"], rates["resolved"], rates["validated"], rates["resolved_validated"]) == (3, 1, 1, 1)
     assert rates["not_valid"] == ["calc__broken-1"] and rates["unvalidated"] == 1
 
+    # `ramp doctor` on the same selection quotes the registry.
+    main(["doctor", "--dataset", str(dataset), "--repo-source", calc.source, "--runs-dir", str(tmp_path / "runs")])
+    doctor = capsys.readouterr().out
+    line = next(x for x in doctor.splitlines() if "validation registry" in x)
+    assert line.startswith("[warn]") and "1 valid" in line and "1 env_broken" in line
+    assert "calc__broken-1 (env_broken)" in line
+
     # Validating again redoes nothing (the failed environment is remembered, too).
     before = {i: r["validated_at"] for i, r in registry.items()}
     assert _validate(tmp_path, calc, dataset) == 0

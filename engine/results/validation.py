@@ -8,8 +8,10 @@ Pure functions over registry rows (``Store.validations`` / ``StoreReader.validat
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
+
+from ..core.checks import Check
 
 #: Columns of the per-repository table, in order.
 COLUMNS = ("valid", "env_broken", "flaky", "empty_resolves", "source_incomplete", "infra")
@@ -82,3 +84,21 @@ def validated_rates(outcomes: dict[str, bool], registry: list[dict[str, Any]]) -
         "unvalidated": len([i for i in outcomes if i not in known]),
         "not_valid": sorted(i for i in outcomes if i in known and i not in valid),
     }
+
+
+def registry_check(rows: list[dict[str, Any]], instance_ids: list[str], evaluator: str) -> Check:
+    """What the registry says of the selected instances, as a doctor line: a warning when some
+    are not valid or not validated yet, naming them and the command that validates them."""
+    mine = {r["instance_id"]: r for r in rows if r["evaluator"] == evaluator}
+    counts = Counter(mine[i]["status"] for i in instance_ids if i in mine)
+    unknown = [i for i in instance_ids if i not in mine]
+    not_valid = [i for i in instance_ids if i in mine and mine[i]["status"] != "valid"]
+    parts = [f"{n} {status}" for status, n in sorted(counts.items())]
+    if unknown:
+        parts.append(f"{len(unknown)} not validated")
+    detail = f"{', '.join(parts) or 'empty'} of {len(instance_ids)} selected ({evaluator})"
+    if not_valid:
+        shown = ", ".join(f"{i} ({mine[i]['status']})" for i in not_valid[:5])
+        detail += f"; not valid: {shown}{' ...' if len(not_valid) > 5 else ''}"
+    return Check("validation registry", True, detail + ("; run `ramp validate` for the rest" if unknown else ""),
+                 warning=bool(unknown or not_valid))
