@@ -36,6 +36,15 @@ register(
         },
         # The spec pins a version the project's own requirements refuse (sphinx 4.0 and Jinja2).
         "conflict": {**SPEC, "pip_packages": ["pytest==8.3.5", "iniconfig==2.0.0"]},
+        # A runner that starts Python through a link outside the venv, as `tox --current-env` does.
+        "tox-like": {
+            **SPEC,
+            "install": SPEC["install"] + " && printf '#!/bin/sh\\nmkdir -p .tox/py/bin && ln -sf "
+            "\"$VIRTUAL_ENV/bin/python\" .tox/py/bin/python && exec .tox/py/bin/python -m pytest "
+            "\"$@\"\\n' > \"$VIRTUAL_ENV/bin/tox\" && chmod +x \"$VIRTUAL_ENV/bin/tox\"",
+            "test_cmd": "tox -rA -p no:cacheprovider",
+            "python": "3.9",  # 3.11 finds the venv through the link; 3.9 (sphinx's) does not
+        },
         # A test runner the environment never installs.
         "no-runner": {**SPEC, "test_cmd": "nosetests -v"},
     },

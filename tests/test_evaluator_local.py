@@ -478,3 +478,15 @@ async def test_the_projects_requirements_win_over_a_spec_pin_they_contradict(tmp
                             capture_output=True, text=True).stdout  # fmt: skip
     assert "iniconfig==1." in frozen
     assert any("the project won" in w for w in env.warnings), env.warnings
+
+
+async def test_a_runner_that_starts_python_outside_the_venv_still_finds_it(
+    calc: CalcRepo, tmp_path: Path
+) -> None:
+    """sphinx runs `tox --current-env`, which links .tox/py39/bin/python to the venv's python;
+    Python started through that link takes the base interpreter's prefix: no pytest."""
+    ev = evaluator(calc, tmp_path / "cache")
+    result = await ev.evaluate(request(calc, tmp_path, calc.gold, instance=calc.instance("tox-like")))
+    assert result.resolved, result.detail
+    env, _ = await ev.envs.get(calc.instance("tox-like"))
+    assert (env.venv / "bin" / "tox").exists()

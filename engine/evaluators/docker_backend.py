@@ -38,7 +38,7 @@ from .envs import Environment
 from .imports import import_check_script, misplaced_imports
 from .prebuilt import ACTIVATE, official_image, registry_answers
 from .steps import steps_script
-from .testenv import missing_program
+from .testenv import missing_program, site_path
 
 if TYPE_CHECKING:
     from .docker import DockerEvaluatorConfig
@@ -219,6 +219,8 @@ class ContainerWorkspace:
         found = await self.exec(f"test -x {shlex.quote(str(env.venv / 'bin' / program))}")
         if found.exit_code != 0:
             raise InfraError(missing_program(env.key, env.venv, program))
+        site = f"{env.venv}/lib/python{env.python_version}/site-packages"
+        self.vars["PYTHONPATH"] = site_path(program, [site], self.vars.get("PYTHONPATH", ""))
 
     async def check_imports(self) -> None:
         env = self.target.env

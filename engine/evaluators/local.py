@@ -54,7 +54,7 @@ from .overlay import Overlay, install_differs
 from .patching import check_patch_targets
 from .standins import StandIns
 from .steps import pip_install_target, steps_script
-from .testenv import missing_program
+from .testenv import missing_program, site_path
 
 
 class LocalEvaluatorConfig(EvaluatorConfig):
@@ -303,9 +303,11 @@ class _HostWorkspace:
         )  # fmt: skip
 
     async def check_program(self, program: str) -> None:
-        bins = [self.env.venv / "bin", *([self.overlay.folder / "bin"] if self.overlay else [])]
-        if not any((folder / program).exists() for folder in bins):
+        venvs = [*([self.overlay.folder] if self.overlay else []), self.env.venv]
+        if not any((folder / "bin" / program).exists() for folder in venvs):
             raise InfraError(missing_program(self.env.key, self.env.venv, program))
+        sites = [str(site) for venv in venvs for site in venv.glob("lib/python*/site-packages")]
+        self.run_env["PYTHONPATH"] = site_path(program, sites, self.run_env.get("PYTHONPATH", ""))
 
     async def check_imports(self) -> None:
         env, worktree = self.env, self.worktree

@@ -69,3 +69,17 @@ async def generated_files(checkout: Path, layout: ImportLayout) -> list[str]:
         if any(path == f"{pkg}.py" or path.startswith(f"{pkg}/") for pkg in packages):
             found.append(path)
     return sorted(found)
+
+
+#: Test programs that run the interpreter through a path outside the venv, which then does not
+#: find the venv: ``tox --current-env`` (sphinx) symlinks ``.tox/py39/bin/python`` to the venv's
+#: python, and Python run through that link takes the base interpreter's prefix.
+OUTSIDE_VENV = ("tox",)
+
+
+def site_path(program: str, site_packages: list[str], pythonpath: str) -> str:
+    """``pythonpath``, with the venv's site-packages appended when ``program`` runs its
+    interpreter from outside the venv (after the code under test, so the worktree still wins)."""
+    if program not in OUTSIDE_VENV:
+        return pythonpath
+    return ":".join([p for p in pythonpath.split(":") if p] + site_packages)
