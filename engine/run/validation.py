@@ -20,6 +20,7 @@ the valid ones (results/validation.py).
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections import Counter
@@ -218,6 +219,8 @@ def _classify(verdict: Validation, gold: _Runs, empty: _Runs) -> Validation:
         verdict.broken = sorted({*first.fail_to_pass.failure, *first.pass_to_pass.failure})
         cause = first.error_class or "tests"
         verdict.reason = f"gold does not resolve ({cause}): {_first_line(first.detail)}"
+        if offline := _network_errors(first.log_path):
+            verdict.reason = f"needs the network (the log shows {offline!r}); " + verdict.reason
         return verdict
     if empty.results and all(r.resolved for r in empty.results):
         verdict.status = "empty_resolves"
@@ -225,6 +228,23 @@ def _classify(verdict: Validation, gold: _Runs, empty: _Runs) -> Validation:
         return verdict
     verdict.status = "valid"
     return verdict
+
+
+#: What a test log says when a test wanted the internet and this host has none.
+_OFFLINE = re.compile(
+    r"Network is unreachable|Name or service not known|Temporary failure in name resolution|"
+    r"nodename nor servname|No route to host|getaddrinfo failed|Failed to establish a new connection"
+)
+
+
+def _network_errors(log_path: str | None) -> str | None:
+    """The first network error in a test log, if any."""
+    try:
+        text = Path(log_path).read_text(errors="replace") if log_path else ""
+    except OSError:
+        return None
+    match = _OFFLINE.search(text)
+    return match.group(0) if match else None
 
 
 def tally(rows: list[dict[str, Any]]) -> Counter[str]:
