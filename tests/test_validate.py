@@ -140,3 +140,21 @@ def test_validate_refuses_bad_flags(calc: CalcRepo, tmp_path: Path, capsys: pyte
     assert "--jobs must be at least 1" in capsys.readouterr().err
     assert main(["validate", "--dataset", "bundled", "--redo", "broken", "--runs-dir", str(tmp_path)]) == 2
     assert "--redo broken: unknown status; use valid, env_broken" in capsys.readouterr().err
+
+
+def test_a_runs_report_quotes_its_resolved_rate_over_validated_rows(
+    calc: CalcRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAMP_PATHS__CACHE_DIR", str(tmp_path / "cache"))
+    rows = [r for r in _rows(calc, tmp_path) if r["instance_id"] in ("calc__valid-1", "calc__broken-1")]
+    dataset = tmp_path / "rows.jsonl"
+    dataset.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert _validate(tmp_path, calc, dataset) == 0
+    runs = str(tmp_path / "runs")
+    main(["run", "--dataset", str(dataset), "--repo-source", calc.source, "--agent", "gold",
+          "--headless", "--auto-approve", "--runs-dir", runs, "--run-id", "gold-1"])  # fmt: skip
+    assert main(["report", "gold-1", "--format", "md", "--runs-dir", runs, "--out", str(tmp_path / "r")]) == 0
+    capsys.readouterr()
+    text = next((tmp_path / "r").glob("*.md")).read_text() if (tmp_path / "r").is_dir() else (tmp_path / "r").read_text()
+    assert "| Resolved | 1 / 2 scored (50.0%) |" in text
+    assert "| Resolved on validated rows | 1 / 1 rows `ramp validate` found valid (100.0%); 1 scored rows" in text

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.artifacts import safe_name
 from ..results.metrics import RunData, compute_with_baseline, is_scored, load_baseline, load_run
+from ..results.validation import validated_rates
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -53,12 +54,19 @@ async def collect(store: Store, run_id: str, runs_dir: Path, baseline: str | Non
             "decision": row["decision"], "decided_by": row["decided_by"],
             "metrics": compute_with_baseline(data, base, row["phase"]),
         })
+    metrics = compute_with_baseline(data, base)
+    instances = instance_rows(data)
+    registry = await store.validations(str(data.run.get("evaluator") or ""))
+    outcomes = {r["instance_id"]: r["outcome"] == "resolved" for r in instances
+                if r["outcome"] in ("resolved", "unresolved")}  # fmt: skip
+    if any(row["instance_id"] in outcomes for row in registry):
+        metrics["validated"] = validated_rates(outcomes, registry)
     return RunReport(
         run=data.run,
         folder=Path(runs_dir) / safe_name(run_id),
-        metrics=compute_with_baseline(data, base),
+        metrics=metrics,
         phases=phases,
-        instances=instance_rows(data),
+        instances=instances,
         latencies=[c["latency_s"] for c in data.calls if c["status"] == "ok" and c["latency_s"] is not None],
     )
 
@@ -145,6 +153,13 @@ def headline(metrics: dict[str, Any]) -> list[tuple[str, str]]:
     elif base:
         rows.append(("Baseline spread", f"{pct(metrics['baseline_spread'])} over run {base['run_id']} "
                      f"({pct(base['baseline_resolved_rate'])} without a patch, {base['common_instances']} instances)"))
+    if valid := metrics.get("validated"):
+        rows.append(("Resolved on validated rows", (
+            f"{valid['resolved_validated']} / {valid['validated']} rows `ramp validate` found valid "
+            f"({pct(valid['resolved_validated'] / valid['validated'] if valid['validated'] else None)}); "
+            f"{len(valid['not_valid'])} scored rows are not valid in this environment, "
+            f"{valid['unvalidated']} not validated (the official verdict above counts them all)"
+        )))
     rows += [
         ("Infra failures", f"{metrics['infra_failures']} ({pct(metrics['infra_failure_rate'])} of finished); "
                            f"{metrics['unscored']} unscored in all, out of every denominator"),
