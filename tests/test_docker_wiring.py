@@ -52,3 +52,13 @@ def test_docker_sandbox_refuses_paths_outside_testbed(path: str) -> None:
     with pytest.raises(PermissionError):
         _inside(path)
     assert _inside("src/./pkg/mod.py") == "/testbed/src/pkg/mod.py"
+
+
+def test_a_container_gets_at_least_the_cpus_the_spec_asks_for() -> None:
+    from engine.docker.containers import Limits
+    from engine.evaluators.docker import spec_limits
+
+    base = Limits(memory="4g", cpus=1.0, pids=512)
+    assert spec_limits(base, {"nano_cpus": 2_000_000_000}).host_config()["nano_cpus"] == 2_000_000_000
+    assert spec_limits(base, {}) is base
+    assert spec_limits(Limits(memory="4g", cpus=4.0, pids=512), {"nano_cpus": 2e9}).cpus == 4.0
