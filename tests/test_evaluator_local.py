@@ -490,3 +490,29 @@ async def test_a_runner_that_starts_python_outside_the_venv_still_finds_it(
     assert result.resolved, result.detail
     env, _ = await ev.envs.get(calc.instance("tox-like"))
     assert (env.venv / "bin" / "tox").exists()
+
+
+async def test_what_the_base_commit_needs_beyond_the_environment_comes_from_the_era(
+    tmp_path: Path,
+) -> None:
+    """pytest 4.6's base commits need importlib_metadata, which the setup commit did not; pip
+    alone took today's release, which refuses the spec's Python. The overlay resolves it as of
+    the environment's era: six 1.16.0 (2021), not 1.17.0 (2024), for an era of 2022-10-24."""
+    calc = make_calc_repo(tmp_path / "repo")
+    setup = commit_on_top(calc, {"NOTE": "setup\n"}, "setup", GIT_COMMITTER_DATE="2021-06-01T00:00:00Z")
+    base = commit_on_top(
+        calc,
+        {"pyproject.toml": FILES["pyproject.toml"].replace(
+            'version = "0.1"\n', 'version = "0.1"\ndependencies = ["six"]\n')},
+        "a new dependency",
+    )  # fmt: skip
+    test_patch = diff_of(calc.root / "work", {"tests/test_calc.py": FILES["tests/test_calc.py"] + (
+        "\n\ndef test_add():\n    import six\n    from calc import add\n\n"
+        "    assert (six.__version__, add(2, 2)) == ('1.16.0', 4)\n"
+    )})  # fmt: skip
+    instance = calc.instance(base_commit=base, environment_setup_commit=setup, test_patch=test_patch)
+    ev = evaluator(calc, tmp_path / "cache")
+    result = await ev.evaluate(request(calc, tmp_path, calc.gold, instance=instance))
+    assert result.resolved, result.detail
+    env, _ = await ev.envs.get(instance)
+    assert env.era == "2022-10-24T00:00:00Z"  # the setup commit's 2021, raised to Python 3.11's release

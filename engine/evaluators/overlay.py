@@ -26,8 +26,11 @@ from pathlib import Path
 
 from ..core.errors import InfraError
 from ..core.proc import git, run_command, safe_environ
+from ..workspace.pythons import uv_binary
 from .envs import Environment
-from .projectinstall import CONFLICT, pip_install
+from .era import exclude_newer_args, pinned_name
+from .projectinstall import CONFLICT, ERA_PINS, pip_install
+from .steps import pip_install_target
 
 #: Files whose difference between two commits changes what the spec's install does.
 INSTALL_INPUTS = (
@@ -75,9 +78,10 @@ class Overlay:
             raise InfraError(f"{self.env.key}: cannot make an overlay venv: {made.output[-300:]}")
         (site / "zzz_ramp_shared_env.pth").write_text(f"import site; site.addsitedir({str(shared)!r})\n")
         self._wrap_scripts()
+        era_pins = await self._era_pins(worktree, scm_version)
         for hold in (True, False):  # the project's requirements win a conflict, as in envs.py
             command, variables = pip_install(
-                self.install, Path(self.env.build_dir), scm_version, hold=hold
+                self.install, Path(self.env.build_dir), scm_version, hold=hold, extra=era_pins
             )
             result = await run_command(
                 command, cwd=worktree, inherit_env=False, timeout=timeout,
@@ -93,6 +97,34 @@ class Overlay:
             )
         self._wrap_scripts()  # scripts the base commit's install did not replace
 
+    async def _era_pins(self, worktree: Path, scm_version: str | None) -> Path | None:
+        """What the base commit needs beyond the environment, resolved at the environment's era
+        by uv (pip alone would take today's releases: pytest 4.6's base commits need an
+        importlib_metadata, and today's refuses Python 3.9), as pins for pip; None if uv cannot."""
+        uv = uv_binary()
+        held = Path(self.env.build_dir) / ERA_PINS
+        if uv is None or self.env.era is None or not held.exists():
+            return None
+        target = pip_install_target(self.install)
+        extras = target[0][target[0].index("[") :] if target and "[" in target[0] else ""
+        (self.folder / "project.in").write_text(f"{worktree}{extras}\n")
+        installed = held.read_text().splitlines()
+        builds = Path(self.env.build_dir) / "uv-build-constraints.txt"
+        result = await run_command(
+            [uv, "pip", "compile", "--no-config", "--quiet", "--no-header", "--no-annotate",
+             "--python", str(self.env.python), *exclude_newer_args(self.env.era, [], installed),
+             "-c", str(held), *(["--build-constraint", str(builds)] if builds.exists() else []),
+             str(self.folder / "project.in")],
+            timeout=600, inherit_env=False,
+            env=safe_environ({"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1",
+                              **({"SETUPTOOLS_SCM_PRETEND_VERSION": scm_version} if scm_version else {})}),
+        )  # fmt: skip
+        if result.exit_code != 0:
+            return None
+        pins = [line for line in result.output.splitlines() if pinned_name(line)]
+        (self.folder / "era-pins.txt").write_text("".join(f"{line}\n" for line in pins))
+        return self.folder / "era-pins.txt"
+
     def _wrap_scripts(self) -> None:
         """A wrapper in the overlay's bin for each Python script of the shared venv it lacks."""
         bin_dir = self.folder / "bin"
@@ -101,10 +133,14 @@ class Overlay:
             if target.exists() or target.is_symlink() or not script.is_file():
                 continue
             try:
-                first = script.open("rb").readline()
+                with script.open("rb") as fh:
+                    head = b"".join(fh.readline() for _ in range(2))
             except OSError:
                 continue
-            if not first.startswith(b"#!") or b"python" not in first:
+            # A Python script: a python shebang, or the sh trampoline pip and uv write when the
+            # interpreter's path is long (a sh shebang, then an exec line naming python, which is
+            # valid Python too), so the overlay's interpreter can run either.
+            if not head.startswith(b"#!") or b"python" not in head:
                 continue
             target.write_text(
                 f"#!/bin/sh\nexec {shlex.quote(str(self.python))} {shlex.quote(str(script))} \"$@\"\n"

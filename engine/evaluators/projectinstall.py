@@ -104,7 +104,8 @@ ERA_PINS = "era-constraints.txt"
 
 
 def pip_install(
-    install: str, folder: Path, scm_version: str | None, *, hold: bool = True
+    install: str, folder: Path, scm_version: str | None, *, hold: bool = True,
+    extra: Path | None = None,
 ) -> tuple[str, dict[str, str]]:
     """The spec's install command as Ramp runs it, and its variables: held to what the build
     ``folder`` installed (``-c era-constraints.txt``, so pip only adds what is missing), its
@@ -123,6 +124,8 @@ def pip_install(
     command = install
     if hold and pip_install_target(install) and (folder / ERA_PINS).exists():
         option = f"pip install -c {shlex.quote(str(folder / ERA_PINS))}"
+        if extra is not None:
+            option += f" -c {shlex.quote(str(extra))}"
         command = re.sub(r"\bpip\s+install\b", lambda _: option, install, count=1)
     return command, env
 

@@ -90,8 +90,13 @@ class _Runs:
 
 
 def _first_line(text: str, limit: int = 300) -> str:
-    line = next((part for part in str(text).splitlines() if part.strip()), "")
-    return line[:limit]
+    """The first line of ``text``, and its last when there are more (an error's message is often
+    the last line of a quoted log), each cut to ``limit`` characters."""
+    lines = [part.strip() for part in str(text).splitlines() if part.strip()]
+    if not lines:
+        return ""
+    last = f" … {lines[-1][:limit]}" if len(lines) > 1 else ""
+    return lines[0][:limit] + last
 
 
 class Validator:
@@ -219,8 +224,13 @@ def _classify(verdict: Validation, gold: _Runs, empty: _Runs) -> Validation:
         verdict.broken = sorted({*first.fail_to_pass.failure, *first.pass_to_pass.failure})
         cause = first.error_class or "tests"
         verdict.reason = f"gold does not resolve ({cause}): {_first_line(first.detail)}"
-        if offline := _network_errors(first.log_path):
+        if offline := _log_match(_OFFLINE, first.log_path):
             verdict.reason = f"needs the network (the log shows {offline!r}); " + verdict.reason
+        elif cores := _log_match(_FEW_CORES, first.log_path):
+            verdict.reason = (
+                f"tests skip for want of CPUs ({cores!r}): the spec's nano_cpus asks for more than the "
+                "host gives the tests (the docker evaluator grants it); " + verdict.reason
+            )
         return verdict
     if empty.results and all(r.resolved for r in empty.results):
         verdict.status = "empty_resolves"
@@ -237,14 +247,18 @@ _OFFLINE = re.compile(
 )
 
 
-def _network_errors(log_path: str | None) -> str | None:
-    """The first network error in a test log, if any."""
+#: A test skipped because it sees too few CPUs (pylint: "Need 2 or more cores ...").
+_FEW_CORES = re.compile(r"SKIPPED[^\n]*(?:[Nn]eed \d+ or more cores|not enough (?:cores|CPUs))[^\n]*")
+
+
+def _log_match(pattern: re.Pattern[str], log_path: str | None) -> str | None:
+    """The first match of ``pattern`` in a test log, if any."""
     try:
         text = Path(log_path).read_text(errors="replace") if log_path else ""
     except OSError:
         return None
-    match = _OFFLINE.search(text)
-    return match.group(0) if match else None
+    match = pattern.search(text)
+    return match.group(0)[:160] if match else None
 
 
 def tally(rows: list[dict[str, Any]]) -> Counter[str]:
