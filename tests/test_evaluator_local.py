@@ -497,7 +497,7 @@ async def test_what_the_base_commit_needs_beyond_the_environment_comes_from_the_
 ) -> None:
     """pytest 4.6's base commits need importlib_metadata, which the setup commit did not; pip
     alone took today's release, which refuses the spec's Python. The overlay resolves it as of
-    the environment's era: six 1.16.0 (2021), not 1.17.0 (2024), for an era of 2022-10-24."""
+    the environment's era: six 1.16.0 (2021), not 1.17.0 (2024), for an era of 2022-12-06."""
     calc = make_calc_repo(tmp_path / "repo")
     setup = commit_on_top(calc, {"NOTE": "setup\n"}, "setup", GIT_COMMITTER_DATE="2021-06-01T00:00:00Z")
     base = commit_on_top(
@@ -515,4 +515,4 @@ async def test_what_the_base_commit_needs_beyond_the_environment_comes_from_the_
     result = await ev.evaluate(request(calc, tmp_path, calc.gold, instance=instance))
     assert result.resolved, result.detail
     env, _ = await ev.envs.get(instance)
-    assert env.era == "2022-10-24T00:00:00Z"  # the setup commit's 2021, raised to Python 3.11's release
+    assert env.era == "2022-12-06T00:00:00Z"  # the setup commit's 2021, raised to Python 3.11's release

@@ -158,3 +158,13 @@ def test_a_runs_report_quotes_its_resolved_rate_over_validated_rows(
     text = next((tmp_path / "r").glob("*.md")).read_text() if (tmp_path / "r").is_dir() else (tmp_path / "r").read_text()
     assert "| Resolved | 1 / 2 scored (50.0%) |" in text
     assert "| Resolved on validated rows | 1 / 1 rows `ramp validate` found valid (100.0%); 1 scored rows" in text
+    # The TUI's instance detail shows the registry's verdict above the tests.
+    from tui.details import load_detail
+    from tui.screens.detail import _bodies
+
+    detail = load_detail(tmp_path / "runs" / "ramp.sqlite", "gold-1", "calc__broken-1")
+    assert detail.validation is not None
+    assert detail.validation.startswith("env_broken under swebench-local: gold does not resolve")
+    tests = _bodies(detail.attempts[-1], "+", "x", detail.validation)["tests"]
+    assert str(tests).startswith("validation env_broken under swebench-local") and "FAIL_TO_PASS 0/1" in str(tests)
+    assert load_detail(tmp_path / "runs" / "ramp.sqlite", "gold-1", "calc__valid-1").validation.startswith("valid ")

@@ -68,6 +68,8 @@ class InstanceDetail:
     instance_id: str
     repo: str
     attempts: tuple[AttemptDetail, ...]
+    #: What `ramp validate` recorded for this instance under the run's evaluator, if anything.
+    validation: str | None = None
 
     def attempt(self, number: int | None) -> AttemptDetail | None:
         if not self.attempts:
@@ -160,6 +162,8 @@ def _turns(data: dict[str, Any]) -> tuple[Turn, ...]:
 def load_detail(db_path: Path, run_id: str, instance_id: str) -> InstanceDetail:
     with StoreReader(db_path) as reader:
         rows = reader.instance(run_id, instance_id)
+        run = reader.run(run_id) or {}
+        registry = [r for r in reader.validations(run.get("evaluator")) if r["instance_id"] == instance_id]
     attempts, evals, steps = rows.attempts, rows.evaluations, rows.steps
     out = []
     for a in attempts:
@@ -175,4 +179,8 @@ def load_detail(db_path: Path, run_id: str, instance_id: str) -> InstanceDetail:
             log_tail=_tail(a["log_path"] or (ev["log_path"] if ev else None)),
             trajectory=_turns(trajectory),
         ))
-    return InstanceDetail(run_id, instance_id, rows.repo, tuple(out))
+    validation = None
+    if registry:
+        row = registry[0]
+        validation = f"{row['status']} under {row['evaluator']}" + (f": {row['reason']}" if row["reason"] else "")
+    return InstanceDetail(run_id, instance_id, rows.repo, tuple(out), validation)

@@ -38,7 +38,7 @@ class EnvBuildConfig(BaseModel):
     era_pinning: bool = Field(
         default=True,
         description="Resolve dependencies as of the environment_setup_commit's date, or the spec's "
-        "Python's first release if later (uv --exclude-newer); the spec's own pins win.",
+        "Python's first bugfix release (x.y.1) if later (uv --exclude-newer); the spec's own pins win.",
     )
     exclude_newer_exempt: list[str] = Field(
         default_factory=lambda: ["atomicwrites"],

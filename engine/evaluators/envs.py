@@ -12,7 +12,7 @@ Why built the way it is:
   that folder. Anything without ``env.json`` is debris, removed by the next build. A venv cannot be
   moved after it is built (its scripts hold absolute paths), hence a pointer instead of a rename.
 - **As of the task's era** (era.py): every uv resolution excludes uploads newer than the
-  environment_setup_commit (or its Python's first release, if later); the spec's pins win.
+  environment_setup_commit (or its Python's first bugfix release, if later); the spec's pins win.
 - **The spec's install runs with pip, as written.** ``install`` is usually ``python -m pip install
   -e .``; old setuptools only support editables through ``setup.py develop``, which uv does not do.
   So uv first resolves the project's dependencies at the era and installs them; pip then runs the

@@ -3,7 +3,8 @@
 DESIGN measured that resolving today's releases breaks old tasks: numpy 2 removed ``np.Inf``
 (pvlib), pytest 8 dropped nose-style ``setup()`` (pydicom), pip 26 refuses old setuptools
 editables (astroid). So every resolution excludes uploads newer than the era: the
-environment_setup_commit's commit date, or the first release of the spec's Python if that is later.
+environment_setup_commit's commit date, or the first bugfix release of the spec's Python if that is
+later.
 Packages older than the interpreter do not run on it, or have no wheel for it and do not build: an
 era-2014 pip cannot start on Python 3.9; requests 0.14's era pytest 2.2 has no ``pytest`` command;
 xarray 0.12's era numpy 1.17 has no wheel for Python 3.10 and its sdist does not build with the
@@ -37,18 +38,20 @@ from pathlib import Path
 from ..core.errors import InfraError
 from ..core.proc import git
 
-#: First release of each CPython minor version: no environment's era is earlier than its Python's.
+#: The first bugfix release of each CPython minor version (x.y.1): no environment's era is earlier.
+#: By then the ecosystem has wheels for it; at x.y.0 it often has not (numpy's first wheels for
+#: Python 3.10 came with 1.21.3, two weeks after 3.10.0, and its older sdists do not build there).
 PYTHON_RELEASED = {
-    "3.5": "2015-09-13T00:00:00Z",
-    "3.6": "2016-12-23T00:00:00Z",
-    "3.7": "2018-06-27T00:00:00Z",
-    "3.8": "2019-10-14T00:00:00Z",
-    "3.9": "2020-10-05T00:00:00Z",
-    "3.10": "2021-10-04T00:00:00Z",
-    "3.11": "2022-10-24T00:00:00Z",
-    "3.12": "2023-10-02T00:00:00Z",
-    "3.13": "2024-10-07T00:00:00Z",
-    "3.14": "2025-10-07T00:00:00Z",
+    "3.5": "2015-12-07T00:00:00Z",
+    "3.6": "2017-03-21T00:00:00Z",
+    "3.7": "2018-10-20T00:00:00Z",
+    "3.8": "2019-12-18T00:00:00Z",
+    "3.9": "2020-12-07T00:00:00Z",
+    "3.10": "2021-12-06T00:00:00Z",
+    "3.11": "2022-12-06T00:00:00Z",
+    "3.12": "2023-12-07T00:00:00Z",
+    "3.13": "2024-12-03T00:00:00Z",
+    "3.14": "2025-12-02T00:00:00Z",
 }
 #: The packaging tools pinned to the era (unless the spec pins them) and handed to pip's builds.
 TOOLS = ("pip", "setuptools", "wheel")
@@ -74,7 +77,7 @@ async def commit_era(bare: Path, commit: str) -> str:
 
 
 def environment_era(commit_date: str, python_version: str) -> str:
-    """The cutoff of an environment: its setup commit's date, or its Python's release if later."""
+    """The cutoff of an environment: its setup commit's date, or its Python's x.y.1 if later."""
     return max(commit_date, PYTHON_RELEASED.get(python_version, commit_date))
 
 

@@ -137,7 +137,7 @@ class DetailScreen(RampScreen):
         else:
             strip.append(_summary(current), style="dim")
         self.query_one("#attempts", Static).update(strip)
-        bodies = _bodies(current, glyphs.test_pass, glyphs.test_fail)
+        bodies = _bodies(current, glyphs.test_pass, glyphs.test_fail, detail.validation if detail else None)
         for name in TABS:
             self.query_one(f"#{name}-body", Static).update(bodies[name])
 
@@ -150,7 +150,9 @@ def _summary(a: AttemptDetail) -> str:
     return "  ".join(parts)
 
 
-def _bodies(a: AttemptDetail | None, ok: str, fail: str) -> dict[str, RenderableType]:
+def _bodies(
+    a: AttemptDetail | None, ok: str, fail: str, validation: str | None = None
+) -> dict[str, RenderableType]:
     if a is None:
         return {name: Text("nothing recorded yet", style="dim") for name in TABS}
     diff: RenderableType = (Syntax(a.diff, "diff", theme="ansi_dark", background_color="default", word_wrap=False)
@@ -165,6 +167,9 @@ def _bodies(a: AttemptDetail | None, ok: str, fail: str) -> dict[str, Renderable
             tests.append(f"{name}\n")
     if not a.fail_to_pass and not a.pass_to_pass:
         tests = Text("not evaluated yet" if a.status != "done" else "no per-test results", style="dim")
+    if validation:
+        style = "green" if validation.startswith("valid ") else "yellow"
+        tests = Text.assemble(("validation ", "bold"), (validation + "\n\n", style), tests)
     steps = Text()
     for step in a.steps:
         steps.append(f"{step.index:>3} ", style="dim")
