@@ -299,3 +299,19 @@ def test_build_constraints_yield_to_the_projects_build_requirements() -> None:
         "wheel==0.38.4",
     ]
     assert build_constraints(pins, None) == pins
+
+
+def test_a_pin_with_no_wheel_and_no_build_is_loosened_to_its_compatible_releases(tmp_path: Path) -> None:
+    """xarray 0.12's environment.yml pins bottleneck==1.3.2: conda ships it built for Python 3.10,
+    PyPI only as an sdist that needs numpy 1.17.3 to build, which does not build there."""
+    from engine.evaluators.buildsteps import _UNBUILT, _loosen
+
+    log = "error: Failed to download and build `bottleneck==1.3.2`\n  cause: Failed to build `numpy==1.17.3`"
+    assert _UNBUILT.findall(log)[0] == ("bottleneck", "1.3.2")  # the pin named first, not its build dep
+    packages = tmp_path / "packages.txt"
+    packages.write_text("numpy==1.23.0\nbottleneck==1.3.2\n")
+    assert _loosen(["-r", str(packages)], "bottleneck", "1.3.2")
+    assert packages.read_text() == "numpy==1.23.0\nbottleneck~=1.3.2\n"
+    args = ["Bottleneck==1.3.2", "pytest"]
+    assert _loosen(args, "bottleneck", "1.3.2") and args[0] == "bottleneck~=1.3.2"
+    assert not _loosen(["bottleneck>=1.3"], "bottleneck", "1.3.2")  # nothing pinned it: not ours

@@ -11,6 +11,7 @@ warning.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -30,6 +31,27 @@ def venv_env(venv: Path) -> dict[str, str]:
         "PIP_NO_INPUT": "1",
         "PYTHONPATH": "",
     }
+
+
+#: uv naming the pinned package it could not build: "Failed to download and build `bottleneck==1.3.2`".
+_UNBUILT = re.compile(r"Failed to (?:download and )?build `([A-Za-z0-9_.\-]+)==([0-9][0-9A-Za-z.]*)`")
+
+
+def _loosen(args: list[str], name: str, version: str) -> bool:
+    """Turn ``name==version`` into ``name~=version`` where ``args`` (or a ``-r`` file) pins it.
+    False when nothing pinned it there (then the failure is not the pin's)."""
+    pin = re.compile(rf"^{re.escape(name)}[ \t]*==[ \t]*{re.escape(version)}[ \t]*$", re.I | re.M)
+    loose = f"{name}~={version}" if "." in version else f"{name}>={version}"
+    changed = False
+    for index, arg in enumerate(args):
+        if pin.match(arg):
+            args[index], changed = loose, True
+        elif index and args[index - 1] == "-r" and Path(arg).is_file():
+            text = Path(arg).read_text()
+            if pin.search(text):
+                Path(arg).write_text(pin.sub(loose, text))
+                changed = True
+    return changed
 
 
 class BuildSteps:
@@ -106,11 +128,27 @@ class BuildSteps:
         return [self.uv_path or "uv", "pip", *args, "--no-config", "--python", str(self.python)]
 
     async def install(self, name: str, args: list[str]) -> None:
-        """Install with uv at the era (relaxing one package per retry if uv asks), or with pip."""
+        """Install with uv at the era (relaxing one package per retry if uv asks), or with pip.
+
+        A pinned package that has no wheel for the interpreter and whose sdist does not build
+        (xarray 0.12's environment.yml pins bottleneck==1.3.2, which conda ships built for Python
+        3.10 and PyPI only as an sdist needing numpy 1.17.3 to build) is loosened to its
+        compatible releases (``~=1.3.2``) and the step retried, with a warning."""
         if not self.uv_path:
             await self.step(name, [str(self.python), "-m", "pip", "install", *args])
             return
-        await self.at_era(name, lambda: [*self.uv("install"), *self.exclude_args, *args])
+        while True:
+            try:
+                await self.at_era(name, lambda: [*self.uv("install"), *self.exclude_args, *args])
+                return
+            except InfraError:
+                unbuilt = _UNBUILT.findall(self.log.read_text(errors="replace").split(f"### {name}\n")[-1])
+                if not unbuilt or not _loosen(args, *unbuilt[-1]):
+                    raise
+                self.warnings.append(
+                    f"{name}: {unbuilt[-1][0]}=={unbuilt[-1][1]} has no wheel for this Python and does "
+                    f"not build from source; took its compatible releases (~={unbuilt[-1][1]})"
+                )
 
     async def at_era(self, name: str, command: Callable[[], list[str]]) -> str:
         """Run a uv step; while uv names a package only a newer upload satisfies, let that one

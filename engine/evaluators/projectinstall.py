@@ -71,12 +71,14 @@ async def install_project(
             return
         except InfraError:
             tail = build.log.read_text(errors="replace")[-20_000:]
-            if command == install or not CONFLICT.search(tail):
+            if command == install or not (CONFLICT.search(tail) or _held_unsatisfied(tail, installed)):
                 raise
         # The project asks for versions the spec's pins or the era's resolution contradict (sphinx
         # 4.0's pre_install rewrites setup.py to Jinja2<3.0 while the spec pins Jinja2==3.0.3):
         # the harness's pip lets the project win. Release the pins pip names, or all of them.
-        named = {pinned_name(f"{n}==0") for n in _CONSTRAINED.findall(tail)}
+        named = {pinned_name(f"{n}==0") for n in _CONSTRAINED.findall(tail)} | _held_unsatisfied(
+            tail, installed
+        )
         held = [line for line in installed if pinned_name(line) not in named]
         build.warnings.append(
             "the install's requirements contradict pins held from before it "
@@ -94,6 +96,15 @@ async def install_project(
 
 #: pip naming a held pin in a conflict: "The user requested (constraint) jinja2==3.0.3".
 _CONSTRAINED = re.compile(r"The user requested \(constraint\) ([A-Za-z0-9_.\-]+)")
+#: pip's legacy resolver (pip < 20.3, the era's) saying the same: "Could not find a version that
+#: satisfies the requirement Jinja2<3.0" when a constraint holds jinja2==3.0.3.
+_UNSATISFIED = re.compile(r"Could not find a version that satisfies the requirement ([A-Za-z0-9_.\-]+)")
+
+
+def _held_unsatisfied(tail: str, held: list[str]) -> set[str | None]:
+    """The held packages pip says it could not satisfy (a constraint against the project)."""
+    names = {pinned_name(line) for line in held}
+    return {n for n in (pinned_name(f"{m}==0") for m in _UNSATISFIED.findall(tail)) if n in names}
 #: pip's words for a resolution the constraints make impossible.
 CONFLICT = re.compile(r"ResolutionImpossible|conflicting dependencies")
 
