@@ -315,3 +315,13 @@ def test_a_pin_with_no_wheel_and_no_build_is_loosened_to_its_compatible_releases
     args = ["Bottleneck==1.3.2", "pytest"]
     assert _loosen(args, "bottleneck", "1.3.2") and args[0] == "bottleneck~=1.3.2"
     assert not _loosen(["bottleneck>=1.3"], "bottleneck", "1.3.2")  # nothing pinned it: not ours
+
+
+def test_declared_requirements_read_from_egg_info_keep_markers_and_the_extras_asked_for() -> None:
+    """sphinx 3.x dates its version (3.1.2.dev-20261128), which uv refuses: its requirements are
+    read from `setup.py egg_info` instead, then resolved at the era."""
+    from engine.evaluators.projectinstall import requires_lines
+
+    text = "Jinja2<3.0\n\n[:sys_platform==\"win32\"]\ncolorama>=0.3.5\n\n[docs]\nwebsupport\n\n[test]\npytest\n"
+    assert requires_lines(text, {"test"}) == ["Jinja2<3.0", 'colorama>=0.3.5; sys_platform=="win32"', "pytest"]
+    assert requires_lines(text, set()) == ["Jinja2<3.0", 'colorama>=0.3.5; sys_platform=="win32"']

@@ -68,6 +68,11 @@ def _stamp(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def now_stamp() -> str:
+    """Now, as uv's --exclude-newer takes it: a cutoff that lets every upload through."""
+    return _stamp(datetime.now(UTC))
+
+
 async def commit_era(bare: Path, commit: str) -> str:
     """The commit date of ``commit`` (``git log -1 --format=%cI``) as a UTC timestamp."""
     result = await git("log", "-1", "--format=%cI", commit, cwd=bare, timeout=60)
@@ -86,7 +91,7 @@ def exclude_newer_args(era: str, exempt: list[str], pins: Sequence[str] = ()) ->
     pins (``pins``: its ``name==version`` requirements) let through whatever its date."""
     pinned = {name for name in map(pinned_name, pins) if name}
     args = ["--exclude-newer", era]
-    now = _stamp(datetime.now(UTC))
+    now = now_stamp()
     for package in dict.fromkeys([*exempt, *sorted(pinned)]):
         args += ["--exclude-newer-package", f"{package}={now}"]
     return args

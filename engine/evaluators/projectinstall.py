@@ -203,7 +203,12 @@ async def _preresolve(
     held: list[str],
     own: str | None,
 ) -> None:
-    """Install the project's dependencies at the era with uv, so pip finds them satisfied."""
+    """Install the project's dependencies at the era with uv, so pip finds them satisfied.
+
+    uv builds the project's metadata to read them; when it cannot (sphinx 3.x's setup.cfg dates
+    its version, ``3.1.2.dev-20261128``, which uv refuses as not PEP 440), they are read with the
+    environment's own setuptools (``setup.py egg_info``) and resolved from that list instead.
+    """
     path, no_isolation = target
     extras = path[path.index("[") :] if "[" in path else ""
     (build.folder / "project.in").write_text(f"{checkout}{extras}\n")
@@ -214,21 +219,30 @@ async def _preresolve(
         *(["--no-build-isolation"] if no_isolation else []), *_uv_build_pins(build),
         str(build.folder / "project.in"),
     ]  # fmt: skip
-    try:
+    output = None
+    for attempt, hold in enumerate((held, [line for line in held if pinned_name(line) in TOOLS])):
+        # The spec's pins may contradict the project's own requirements (the harness's pip lets
+        # the project win): the second try holds the tools only.
+        (build.folder / "held.txt").write_text("".join(f"{line}\n" for line in hold))
         try:
-            output = await build.step("resolve project dependencies", command)
+            output = await build.step(
+                "resolve project dependencies" + (" (tools held)" if attempt else ""), command
+            )
         except InfraError:
-            # The spec's pins may contradict the project's own requirements (the harness's pip
-            # lets the project win): resolve again holding the tools only.
-            (build.folder / "held.txt").write_text(
-                "".join(f"{line}\n" for line in held if pinned_name(line) in TOOLS)
-            )
-            output = await build.step("resolve project dependencies (tools held)", command)
-            build.warnings.append(
-                "the project's requirements contradict the spec's pins; its dependencies were "
-                "resolved holding only the tools, and the project won, as in the harness"
-            )
-    except InfraError:
+            if await _declared_requirements(build, checkout, extras):
+                try:
+                    output = await build.step("resolve declared requirements", command)
+                except InfraError:
+                    output = None
+            (build.folder / "project.in").write_text(f"{checkout}{extras}\n")
+        if output is not None:
+            if attempt:
+                build.warnings.append(
+                    "the project's requirements contradict the spec's pins; its dependencies were "
+                    "resolved holding only the tools, and the project won, as in the harness"
+                )
+            break
+    if output is None:
         build.warnings.append(
             "uv could not resolve the project's dependencies at the era; pip added the missing "
             "ones at today's versions, holding everything already installed (see build.log)"
@@ -239,3 +253,44 @@ async def _preresolve(
         await build.install(
             "project dependencies", ["-r", str(build.folder / "project-deps.txt")]
         )
+
+
+async def _declared_requirements(build: BuildSteps, checkout: Path, extras: str) -> bool:
+    """Write the project's requirements (with ``extras``), read by ``setup.py egg_info`` with the
+    environment's setuptools, to project.in in place of the project. False without a setup.py or
+    when egg_info fails."""
+    if not (checkout / "setup.py").is_file():
+        return False
+    egg_base = build.folder / "egg-info"
+    egg_base.mkdir(exist_ok=True)
+    try:
+        await build.step(
+            "read declared requirements",
+            [str(build.python), "setup.py", "-q", "egg_info", "--egg-base", str(egg_base)],
+            cwd=checkout,
+        )
+    except InfraError:
+        return False
+    requires = next(egg_base.glob("*.egg-info/requires.txt"), None)
+    wanted = {e.strip().lower() for e in extras.strip("[]").split(",") if e.strip()}
+    lines = requires_lines(requires.read_text() if requires else "", wanted)
+    (build.folder / "project.in").write_text("".join(f"{line}\n" for line in lines))
+    return True
+
+
+def requires_lines(text: str, extras: set[str]) -> list[str]:
+    """Requirement lines of an egg-info ``requires.txt``: the unconditional ones, those of the
+    ``extras`` asked for, and those under a ``[:marker]`` section with the marker attached."""
+    out: list[str] = []
+    section: tuple[str, str] | None = ("", "")
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            extra, _, marker = line[1:-1].partition(":")
+            section = (extra.strip().lower(), marker.strip()) if (not extra or extra.strip().lower() in extras) else None
+            continue
+        if section is not None:
+            out.append(f"{line}; {section[1]}" if section[1] else line)
+    return out

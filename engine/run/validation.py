@@ -89,7 +89,7 @@ class _Runs:
         }
 
 
-def _first_line(text: str, limit: int = 300) -> str:
+def _gist(text: str, limit: int = 300) -> str:
     """The first line of ``text``, and its last when there are more (an error's message is often
     the last line of a quoted log), each cut to ``limit`` characters."""
     lines = [part.strip() for part in str(text).splitlines() if part.strip()]
@@ -200,9 +200,9 @@ class Validator:
                 for _ in range(self.reruns):
                     empty.add(await self._evaluate(instance, "", "empty"))
         except SourceIncomplete as exc:
-            return Validation(instance, "source_incomplete", reason=_first_line(str(exc)))
+            return Validation(instance, "source_incomplete", reason=_gist(str(exc)))
         except AttemptError as exc:
-            verdict.reason = f"{exc.error_class}: {_first_line(str(exc))}"
+            verdict.reason = f"{exc.error_class}: {_gist(str(exc))}"
             return verdict
         results = gold.results + empty.results
         verdict.runs = len(results)
@@ -223,7 +223,7 @@ def _classify(verdict: Validation, gold: _Runs, empty: _Runs) -> Validation:
         verdict.status = "env_broken"
         verdict.broken = sorted({*first.fail_to_pass.failure, *first.pass_to_pass.failure})
         cause = first.error_class or "tests"
-        verdict.reason = f"gold does not resolve ({cause}): {_first_line(first.detail)}"
+        verdict.reason = f"gold does not resolve ({cause}): {_gist(first.detail)}"
         if offline := _log_match(_OFFLINE, first.log_path):
             verdict.reason = f"needs the network (the log shows {offline!r}); " + verdict.reason
         elif cores := _log_match(_FEW_CORES, first.log_path):
