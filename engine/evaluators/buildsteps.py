@@ -145,7 +145,7 @@ class BuildSteps:
                 unbuilt = _UNBUILT.findall(self.log.read_text(errors="replace").split(f"### {name}\n")[-1])
                 if not unbuilt:
                     raise
-                package, version = unbuilt[-1]
+                package, version = unbuilt[0]  # the package asked for, not its build dependency
                 if not _loosen(args, package, version):
                     # Not pinned: the era chose it (xarray 0.12's bottleneck, 1.3.2 in 2021).
                     exempt = f"{package}={now_stamp()}"
