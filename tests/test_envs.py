@@ -325,3 +325,16 @@ def test_declared_requirements_read_from_egg_info_keep_markers_and_the_extras_as
     text = "Jinja2<3.0\n\n[:sys_platform==\"win32\"]\ncolorama>=0.3.5\n\n[docs]\nwebsupport\n\n[test]\npytest\n"
     assert requires_lines(text, {"test"}) == ["Jinja2<3.0", 'colorama>=0.3.5; sys_platform=="win32"', "pytest"]
     assert requires_lines(text, set()) == ["Jinja2<3.0", 'colorama>=0.3.5; sys_platform=="win32"']
+
+
+def test_a_conda_only_binary_is_left_out_of_the_requirements(tmp_path: Path) -> None:
+    """xarray 0.12's environment.yml lists cartopy, which needs GEOS and PROJ that conda ships:
+    when no release installs from PyPI, it is left out and the tests that import it skip."""
+    from engine.evaluators.buildsteps import _drop
+
+    packages = tmp_path / "packages.txt"
+    packages.write_text("numpy==1.23.0\ncartopy\nCartopy>=0.17 ; python_version>'3'\n")
+    args = ["-r", str(packages), "cartopy~=0.20.3"]
+    assert _drop(args, "cartopy")
+    assert args == ["-r", str(packages)] and packages.read_text() == "numpy==1.23.0\n"
+    assert not _drop(args, "cartopy")

@@ -264,6 +264,7 @@ class EnvManager:
         pins = [*requirements, *spec.get("pip_packages", [])]
         if era:
             build.exclude_args = exclude_newer_args(era, self.config.exclude_newer_exempt, pins)
+            build.era_only = exclude_newer_args(era, self.config.exclude_newer_exempt)
         build.note(
             f"# {instance.repo} {instance.version} @ {instance.setup_commit}\n# {interpreter}, era {era}"
         )
@@ -292,7 +293,11 @@ class EnvManager:
         if repo_steps:
             await build.step("pre_install", steps_script(repo_steps), cwd=checkout)
         if install := spec.get("install"):
-            explicit = [r for r in [*requirements, *spec.get("pip_packages", [])] if pinned_name(r)]
+            # The spec's pip_packages are installed after its requirement files and win over them
+            # (flask 2.3: requirements pin markupsafe==2.1.2, pip_packages MarkupSafe==2.1.1).
+            explicit = list({
+                pinned_name(r): r for r in [*requirements, *spec.get("pip_packages", [])] if pinned_name(r)
+            }.values())
             scm = await self.repos.scm_version(instance.repo, instance.setup_commit)
             await install_project(
                 build, install, checkout, explicit, uv=bool(self.uv), scm_version=scm

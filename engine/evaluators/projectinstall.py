@@ -212,26 +212,30 @@ async def _preresolve(
     path, no_isolation = target
     extras = path[path.index("[") :] if "[" in path else ""
     (build.folder / "project.in").write_text(f"{checkout}{extras}\n")
-    (build.folder / "held.txt").write_text("".join(f"{line}\n" for line in held))
-    command = [
-        *build.uv("compile"), "--no-header", "--no-annotate", "--quiet",
-        "-c", str(build.folder / "held.txt"), *build.exclude_args,
-        *(["--no-build-isolation"] if no_isolation else []), *_uv_build_pins(build),
-        str(build.folder / "project.in"),
-    ]  # fmt: skip
+    def command() -> list[str]:
+        return [
+            *build.uv("compile"), "--no-header", "--no-annotate", "--quiet",
+            "-c", str(build.folder / "held.txt"), *build.exclude_args,
+            *(["--no-build-isolation"] if no_isolation else []), *_uv_build_pins(build),
+            str(build.folder / "project.in"),
+        ]  # fmt: skip
+
     output = None
-    for attempt, hold in enumerate((held, [line for line in held if pinned_name(line) in TOOLS])):
-        # The spec's pins may contradict the project's own requirements (the harness's pip lets
-        # the project win): the second try holds the tools only.
+    tools = [line for line in held if pinned_name(line) in TOOLS]
+    pinned_era = build.exclude_args
+    # The spec's pins may contradict the project's own requirements (the harness's pip lets the
+    # project win): the second try holds the tools only, and lets the other pins go back to the
+    # era instead of to today (an exempt pin no longer held would resolve to today's release).
+    for attempt, (hold, era) in enumerate(((held, pinned_era), (tools, build.era_only or pinned_era))):
         (build.folder / "held.txt").write_text("".join(f"{line}\n" for line in hold))
+        build.exclude_args = list(era)
+        name = "resolve project dependencies" + (" (tools held)" if attempt else "")
         try:
-            output = await build.step(
-                "resolve project dependencies" + (" (tools held)" if attempt else ""), command
-            )
+            output = await build.at_era(name, command)
         except InfraError:
             if await _declared_requirements(build, checkout, extras):
                 try:
-                    output = await build.step("resolve declared requirements", command)
+                    output = await build.at_era("resolve declared requirements", command)
                 except InfraError:
                     output = None
             (build.folder / "project.in").write_text(f"{checkout}{extras}\n")
@@ -239,9 +243,11 @@ async def _preresolve(
             if attempt:
                 build.warnings.append(
                     "the project's requirements contradict the spec's pins; its dependencies were "
-                    "resolved holding only the tools, and the project won, as in the harness"
+                    "resolved at the era holding only the tools, and the project won, as in the harness"
                 )
             break
+    # Relaxations found on the way stay; the spec's pins stay exempt for what follows.
+    build.exclude_args = [*pinned_era, *build.exclude_args[len(era):]]
     if output is None:
         build.warnings.append(
             "uv could not resolve the project's dependencies at the era; pip added the missing "
