@@ -338,3 +338,29 @@ def test_a_conda_only_binary_is_left_out_of_the_requirements(tmp_path: Path) -> 
     assert _drop(args, "cartopy")
     assert args == ["-r", str(packages)] and packages.read_text() == "numpy==1.23.0\n"
     assert not _drop(args, "cartopy")
+
+
+async def test_installs_compile_bytecode_except_on_pythons_uvs_compiler_cannot_run(tmp_path: Path) -> None:
+    """Bytecode is compiled at install, as pip does (flask's `-W error` met blinker's escape
+    sequences otherwise); uv's compiler needs Python 3.7, and astropy 1.3's spec is 3.6."""
+    from engine.evaluators.buildsteps import BuildSteps
+    from engine.workspace.pythons import uv_binary
+
+    python36 = find_python("3.6", ["pyenv", "uv", "path"])
+    if python36 is None or uv_binary() is None:
+        pytest.skip("needs Python 3.6 (pyenv install 3.6) and uv")
+    results = {}
+    for compile_bytecode in (True, False):
+        folder = tmp_path / str(compile_bytecode)
+        folder.mkdir()
+        build = BuildSteps(folder, label="py36", uv=uv_binary(), timeout_s=300, tail_lines=5,
+                           failure_log=folder / "failure.log")  # fmt: skip
+        build.compile_bytecode = compile_bytecode
+        await build.step("venv", [str(uv_binary()), "venv", "--no-config", "--python", str(python36), str(build.venv)])
+        try:
+            await build.install("tools", ["six==1.16.0"])
+            results[compile_bytecode] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            results[compile_bytecode] = str(exc)
+    assert results[False] == "ok"
+    assert "bytecode" in results[True].lower()  # why 3.6 must not compile

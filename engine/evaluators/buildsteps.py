@@ -104,6 +104,8 @@ class BuildSteps:
         self.exclude_args: list[str] = []
         #: The era's options without the spec's pins exempted: for a resolution that drops them.
         self.era_only: list[str] = []
+        #: Compile bytecode as installs go (not for interpreters older than uv's compiler's 3.7).
+        self.compile_bytecode = True
         self.warnings: list[str] = []
 
     def note(self, text: str) -> None:
@@ -129,8 +131,9 @@ class BuildSteps:
                 "UV_NO_PROGRESS": "1",
                 # pip compiles bytecode at install and the harness's images hold it; without it, a
                 # package's first import under `-W error` (flask's setup.cfg) fails on an era
-                # module's invalid escape sequence (blinker on Python 3.9).
-                "UV_COMPILE_BYTECODE": "1",
+                # module's invalid escape sequence (blinker on Python 3.9). uv's compiler needs
+                # Python 3.7 (astropy 1.3 is 3.6).
+                **({"UV_COMPILE_BYTECODE": "1"} if self.compile_bytecode else {}),
                 **(env or {}),
             }),
             inherit_env=False,

@@ -249,6 +249,7 @@ class EnvManager:
     ) -> Environment:
         version = str(spec.get("python", "3.11"))
         interpreter = await self._interpreter(version)
+        build.compile_bytecode = tuple(int(x) for x in version.split(".")[:2] if x.isdigit()) >= (3, 7)
         bare = await self.repos.ensure(instance.repo, instance.setup_commit)
         era = (
             environment_era(await commit_era(bare, instance.setup_commit), version)
