@@ -338,6 +338,10 @@ def test_a_conda_only_binary_is_left_out_of_the_requirements(tmp_path: Path) -> 
     assert _drop(args, "cartopy")
     assert args == ["-r", str(packages)] and packages.read_text() == "numpy==1.23.0\n"
     assert not _drop(args, "cartopy")
+    from engine.evaluators.buildsteps import _ABSENT
+
+    absent = "cause: Because cdms2 was not found in the package registry and you require cdms2, we can"
+    assert _ABSENT.search(absent).group(1) == "cdms2"  # type: ignore[union-attr]  # not on PyPI at all
 
 
 async def test_installs_compile_bytecode_except_on_pythons_uvs_compiler_cannot_run(tmp_path: Path) -> None:

@@ -37,6 +37,11 @@ def venv_env(venv: Path) -> dict[str, str]:
 _UNBUILT = re.compile(r"Failed to (?:download and )?build `([A-Za-z0-9_.\-]+)==([0-9][0-9A-Za-z.]*)`")
 
 
+#: uv saying a requirement names nothing on the index: "Because cdms2 was not found in the package
+#: registry" (xarray 0.12's environment.yml lists conda-only packages).
+_ABSENT = re.compile(r"Because ([A-Za-z0-9_.\-]+) was not found in the package registry")
+
+
 def _loosen(args: list[str], name: str, version: str) -> bool:
     """Turn ``name==version`` into ``name~=version`` where ``args`` (or a ``-r`` file) pins it.
     False when nothing pinned it there (then the failure is not the pin's)."""
@@ -171,7 +176,15 @@ class BuildSteps:
                 await self.at_era(name, lambda: [*self.uv("install"), *self.exclude_args, *args])
                 return
             except InfraError:
-                unbuilt = _UNBUILT.findall(self.log.read_text(errors="replace").split(f"### {name}\n")[-1])
+                output = self.log.read_text(errors="replace").split(f"### {name}\n")[-1]
+                absent = _ABSENT.search(output)
+                if absent and _drop(args, absent.group(1)):
+                    self.warnings.append(
+                        f"{name}: left out {absent.group(1)}: it is not on PyPI (a conda-only package); "
+                        "tests that import it will skip"
+                    )
+                    continue
+                unbuilt = _UNBUILT.findall(output)
                 if not unbuilt:
                     raise
                 package, version = unbuilt[0]  # the package asked for, not its build dependency
