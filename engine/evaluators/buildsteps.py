@@ -37,6 +37,12 @@ def venv_env(venv: Path) -> dict[str, str]:
 _UNBUILT = re.compile(r"Failed to (?:download and )?build `([A-Za-z0-9_.\-]+)==([0-9][0-9A-Za-z.]*)`")
 
 
+#: uv naming what pulled an unbuildable package in: "`llvmlite` (v0.36.0) was included because
+#: `numba` (v0.53.1) depends on `llvmlite`".
+_INCLUDED = re.compile(
+    r"`([A-Za-z0-9_.\-]+)` \(v[^)]*\) was included because `([A-Za-z0-9_.\-]+)` \(v([0-9][^)]*)\)"
+)
+
 #: uv saying a requirement names nothing on the index: "Because cdms2 was not found in the package
 #: registry" (xarray 0.12's environment.yml lists conda-only packages).
 _ABSENT = re.compile(r"Because ([A-Za-z0-9_.\-]+) was not found in the package registry")
@@ -188,6 +194,11 @@ class BuildSteps:
                 if not unbuilt:
                     raise
                 package, version = unbuilt[0]  # the package asked for, not its build dependency
+                if parent := _INCLUDED.search(output):
+                    if parent.group(1).lower() == package.lower():
+                        # A dependency of something asked for: numba 0.53 (the era's) needs
+                        # llvmlite 0.36, which does not build on Python 3.10. Move numba instead.
+                        package, version = parent.group(2), parent.group(3)
                 key = pinned_name(f"{package}==0") or package
                 if key in tried:
                     # Its newer releases do not install either: a conda-only binary (cartopy needs
@@ -200,15 +211,19 @@ class BuildSteps:
                     )
                     continue
                 tried.add(key)
+                loose = f"{package}~={version}"
                 if not _loosen(args, package, version):
-                    # Not pinned: the era chose it (xarray 0.12's bottleneck, 1.3.2 in 2021).
+                    # Not pinned: the era chose it (xarray 0.12's bottleneck, 1.3.2 in 2021). Its
+                    # newer minor releases may install (numba 0.53 -> 0.5x, with wheels).
                     if not self.exclude_args:
                         raise
-                    args.append(f"{package}~={version}")
+                    release = ".".join(version.split(".")[:2])
+                    loose = f"{package}~={release}" if "." in release else f"{package}>={release}"
+                    args.append(loose)
                     self.exclude_args += ["--exclude-newer-package", f"{package}={now_stamp()}"]
                 self.warnings.append(
-                    f"{name}: {package}=={version} has no wheel for this Python and does not build "
-                    f"from source; took its compatible releases (~={version}), whatever their date"
+                    f"{name}: {package}=={version} (or what it needs) has no wheel for this Python and "
+                    f"does not build from source; took {loose}, whatever its date"
                 )
 
     async def at_era(self, name: str, command: Callable[[], list[str]]) -> str:
