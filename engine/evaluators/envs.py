@@ -126,6 +126,7 @@ _TRANSIENT = re.compile(
     re.I,
 )
 
+
 class EnvManager:
     """Finds or builds the environment of an instance; safe for concurrent callers and processes."""
 
@@ -192,8 +193,9 @@ class EnvManager:
         first, _, rest = str(record["error"]).partition("\n")
         return InfraError(
             f"remembered from a build at {record['at']}: {first}\n{rest}\n(its inputs have not "
-            "changed. To build it again: ramp validate --rebuild-failed, or "
-            f"evaluator.retry_failed_builds: true, or delete {self.root / key / 'failed.json'})"
+            "changed. To build it again: ramp validate --rebuild-failed, or set "
+            "evaluators.local.retry_failed_builds (or evaluators.docker's) to true, or delete "
+            f"{self.root / key / 'failed.json'})"
         )
 
     def _remember_failure(self, key: str, exc: InfraError) -> None:
