@@ -15,6 +15,7 @@ The docker evaluator's containers run with ``--network none`` and do not get a s
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -29,15 +30,17 @@ from ..workspace.pythons import uv_binary
 
 log = logging.getLogger(__name__)
 
-#: Serves ``app`` of ``module`` on a free loopback port, prints the port, and exits with its parent.
+#: Serves ``app`` of ``module`` on a free loopback port, prints the port, and exits when its parent
+#: (whose pid is its first argument, so a parent killed before this line runs is still noticed) is
+#: gone.
 _SERVE = """
-import os, threading, time
+import os, sys, threading, time
+parent = int(sys.argv[1])
 from werkzeug.serving import make_server
 from {module} import app
 server = make_server("127.0.0.1", 0, app, threaded=True)
 print(server.server_port, flush=True)
 threading.Thread(target=server.serve_forever, daemon=True).start()
-parent = os.getppid()
 while os.getppid() == parent:
     time.sleep(0.5)
 """
@@ -85,7 +88,7 @@ class StandIns:
         if python is None:
             return None
         process = await anyio.open_process(
-            [str(python), "-c", _SERVE.format(module=standin.module)],
+            [str(python), "-c", _SERVE.format(module=standin.module), str(os.getpid())],
             stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         self._processes.append(process)
