@@ -368,3 +368,32 @@ async def test_installs_compile_bytecode_except_on_pythons_uvs_compiler_cannot_r
             results[compile_bytecode] = str(exc)
     assert results[False] == "ok"
     assert "bytecode" in results[True].lower()  # why 3.6 must not compile
+
+
+async def test_a_package_that_installs_but_cannot_import_is_removed(tmp_path: Path) -> None:
+    """xarray 0.12's cfgrib installs from PyPI but raises RuntimeError at import without the
+    ecCodes library conda ships; every xarray test module then failed to collect."""
+    from engine.evaluators.buildsteps import BuildSteps
+    from engine.workspace.pythons import uv_binary
+
+    if uv_binary() is None:
+        pytest.skip("needs uv")
+    for name, body in (("needslib", "raise RuntimeError('Cannot find the ecCodes library')"),
+                       ("optional", "import not_installed_anywhere"), ("fine", "x = 1")):  # fmt: skip
+        src = tmp_path / "src" / name
+        (src / name).mkdir(parents=True)
+        (src / name / "__init__.py").write_text(body + "\n")
+        (src / "pyproject.toml").write_text(
+            f'[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
+            f'[project]\nname = "{name}"\nversion = "1.0"\n'
+        )
+    build = BuildSteps(tmp_path / "b", label="t", uv=uv_binary(), timeout_s=300, tail_lines=5,
+                       failure_log=tmp_path / "failure.log")  # fmt: skip
+    build.folder.mkdir()
+    await build.step("venv", [str(uv_binary()), "venv", "--no-config", "--python", sys.executable, str(build.venv)])
+    await build.install("packages", [str(tmp_path / "src" / n) for n in ("needslib", "optional", "fine")])
+    await build.drop_unimportable(["needslib>=1", "optional", "fine==1.0", "absent"])
+    site = next(build.venv.glob("lib/python*/site-packages"))
+    assert sorted(d.name.split("-")[0] for d in site.glob("*.dist-info")) == ["fine", "optional"]
+    assert len(build.warnings) == 1 and build.warnings[0].startswith("removed needslib: it installs")
+    assert "RuntimeError: Cannot find the ecCodes library" in build.warnings[0]

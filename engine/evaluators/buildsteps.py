@@ -10,6 +10,7 @@ warning.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Awaitable, Callable
@@ -36,6 +37,29 @@ def venv_env(venv: Path) -> dict[str, str]:
 #: uv naming the pinned package it could not build: "Failed to download and build `bottleneck==1.3.2`".
 _UNBUILT = re.compile(r"Failed to (?:download and )?build `([A-Za-z0-9_.\-]+)==([0-9][0-9A-Za-z.]*)`")
 
+
+#: Imports each named distribution's top-level modules; prints {name: error} for those that raise
+#: anything but ImportError (a missing system library).
+_IMPORTABLE = """
+import importlib, importlib.metadata as md, json, sys
+broken = {}
+for name in sys.argv[1:]:
+    try:
+        dist = md.distribution(name)
+    except md.PackageNotFoundError:
+        continue
+    tops = (dist.read_text("top_level.txt") or "").split() or [name.replace("-", "_")]
+    for top in tops:
+        if top.startswith("_"):
+            continue
+        try:
+            importlib.import_module(top)
+        except ImportError:
+            pass
+        except BaseException as exc:
+            broken[name] = (type(exc).__name__ + ": " + str(exc))[:200]
+print(json.dumps(broken))
+"""
 
 #: uv naming what pulled an unbuildable package in: "`llvmlite` (v0.36.0) was included because
 #: `numba` (v0.53.1) depends on `llvmlite`".
@@ -225,6 +249,27 @@ class BuildSteps:
                     f"{name}: {package}=={version} (or what it needs) has no wheel for this Python and "
                     f"does not build from source; took {loose}, whatever its date"
                 )
+
+    async def drop_unimportable(self, requirements: list[str]) -> None:
+        """Uninstall, with a warning, packages of a conda file that install from PyPI but cannot be
+        imported here because conda would have brought a system library they load (xarray 0.12's
+        cfgrib raises RuntimeError without ecCodes, and every test module importing xarray fails
+        to collect, where without it they would skip). An ImportError is left alone: tests skip."""
+        names = sorted({re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0] for r in requirements if r})
+        if not names:
+            return
+        try:
+            output = await self.step("import check", [str(self.python), "-c", _IMPORTABLE, *names])
+            broken = json.loads(output.strip().splitlines()[-1])
+        except (InfraError, ValueError, IndexError):
+            self.warnings.append("the import check of the conda file's packages did not finish (see build.log)")
+            return
+        for package, error in broken.items():
+            await self.step(f"uninstall {package}", [*self.uv("uninstall"), package])
+            self.warnings.append(
+                f"removed {package}: it installs from PyPI but does not import here ({error}); "
+                "conda ships the system library it needs. Tests that import it skip"
+            )
 
     async def at_era(self, name: str, command: Callable[[], list[str]]) -> str:
         """Run a uv step; while uv names a package only a newer upload satisfies, let that one

@@ -286,6 +286,8 @@ class EnvManager:
         if requirements:
             (build.folder / "packages.txt").write_text("\n".join(requirements) + "\n")
             await build.install("packages", ["-r", str(build.folder / "packages.txt")])
+            if spec.get("packages") == "environment.yml":
+                await build.drop_unimportable(requirements)
         if spec.get("pip_packages"):
             await build.install("pip_packages", list(spec["pip_packages"]))
 
