@@ -112,6 +112,8 @@ def cmd_validate(args: argparse.Namespace, settings: Any) -> int:
                     print("  " + line)
                 print(f"wall time {wall:.0f}s; registry in {settings.paths.runs_dir / 'ramp.sqlite'}, "
                       f"logs under {folder}")
+            if validator.interrupted:
+                return ExitCode.INTERRUPTED
             return 0 if rows else ExitCode.INFRA
         finally:
             await wiring.aclose()

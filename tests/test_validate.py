@@ -168,3 +168,43 @@ def test_a_runs_report_quotes_its_resolved_rate_over_validated_rows(
     tests = _bodies(detail.attempts[-1], "+", "x", detail.validation)["tests"]
     assert str(tests).startswith("validation env_broken under swebench-local") and "FAIL_TO_PASS 0/1" in str(tests)
     assert load_detail(tmp_path / "runs" / "ramp.sqlite", "gold-1", "calc__valid-1").validation.startswith("valid ")
+
+
+def test_sigterm_stops_validation_and_leaves_no_test_running(calc: CalcRepo, tmp_path: Path) -> None:
+    """A killed validation must not leave its test processes behind (a sympy run outlived one)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    marker = tmp_path / "started"
+    slow = diff_of(calc.root / "work", {"tests/test_calc.py": FILES["tests/test_calc.py"] + (
+        f"\n\ndef test_add():\n    import pathlib, time\n    pathlib.Path({str(marker)!r}).write_text('x')\n"
+        "    time.sleep(120)\n"
+    )})  # fmt: skip
+    dataset = tmp_path / "rows.jsonl"
+    dataset.write_text(json.dumps(_row(calc, "calc__slow-1", test_patch=slow)) + "\n")
+    script = ("import sys; import tests.evalhelpers; from engine.cli import main; "
+              "raise SystemExit(main(sys.argv[1:]))")  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, "validate", "--dataset", str(dataset), "--repo-source", calc.source,
+         "--runs-dir", str(tmp_path / "runs")],
+        cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "RAMP_PATHS__CACHE_DIR": str(tmp_path / "cache")},
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert marker.exists(), proc.communicate()[0][-2000:]
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert children  # the test run
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 130, out[-2000:]
+    assert "received SIGTERM: stopping" in out
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, [p.cmdline() for p in alive]
+    assert not list((tmp_path / "cache" / "worktrees").glob("*/calc__slow-1-*"))

@@ -21,6 +21,7 @@ the valid ones (results/validation.py).
 from __future__ import annotations
 
 import re
+import signal
 import time
 import uuid
 from collections import Counter
@@ -121,6 +122,8 @@ class Validator:
         self.limiter = anyio.CapacityLimiter(max(1, jobs))
         self.progress = progress
         self.running: dict[str, float] = {}
+        #: Set when SIGINT or SIGTERM stopped the validation.
+        self.interrupted = False
 
     async def validate(
         self, instances: list[SWEInstance], *, again: bool = False, redo: frozenset[str] = frozenset()
@@ -171,8 +174,20 @@ class Validator:
                         "building environments or running tests)"
                     )
 
+        async def signals(scope: anyio.CancelScope) -> None:
+            # SIGINT/SIGTERM cancel the work, so every test run's process group is killed and
+            # every worktree removed; what finished is already in the registry.
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
+                async for signum in received:
+                    self.progress(f"received {signal.Signals(signum).name}: stopping; "
+                                  f"{len(done)} verdict(s) are in the registry")
+                    self.interrupted = True
+                    scope.cancel()
+                    return
+
         async with anyio.create_task_group() as tg:
             tg.start_soon(heartbeat)
+            tg.start_soon(signals, tg.cancel_scope)
             async with anyio.create_task_group() as work:
                 for instance in todo:
                     work.start_soon(one, instance)
