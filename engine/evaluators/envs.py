@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from .buildconfig import EnvBuildConfig
 
 #: Bump when the build recipe changes in a way that invalidates existing environments.
-RECIPE = 7
+RECIPE = 8
 
 
 class Environment(BaseModel):
