@@ -160,10 +160,9 @@ class AttemptRunner:
         await c.transition(track, outcome, detail=detail, attempt_fields=dict(
             status="done", outcome=outcome, error_class=error_class,
             detail=detail or None, finished_at=time.time(), eval_s=result.duration_s, log_path=result.log_path,
-        ))
-        await c.emit(AttemptFinished(
-            instance_id=iid, attempt=number, outcome=outcome, error_class=error_class, detail=detail,
-            patch_bytes=len(patch), agent_s=agent.seconds, eval_s=result.duration_s,
+        ), also=AttemptFinished(
+            run_id=c.run_id, instance_id=iid, attempt=number, outcome=outcome, error_class=error_class,
+            detail=detail, patch_bytes=len(patch), agent_s=agent.seconds, eval_s=result.duration_s,
         ))
         return outcome
 
@@ -197,9 +196,8 @@ class AttemptRunner:
             await c.transition(track, "error", error_class=error_class, detail=detail[:500], attempt_fields=dict(
                 status="done", outcome="error", error_class=error_class, detail=detail[:2000],
                 finished_at=time.time(),
-            ))
-            await c.emit(AttemptFinished(
-                instance_id=iid, attempt=number, outcome="error", error_class=error_class,
+            ), also=AttemptFinished(
+                run_id=c.run_id, instance_id=iid, attempt=number, outcome="error", error_class=error_class,
                 detail=detail[:500], agent_s=agent.seconds,
             ))
         return "error"

@@ -172,14 +172,23 @@ class RunContext:
             pass
 
     async def transition(
-        self, track: Tracked, to: str, *, attempt_fields: dict[str, Any] | None = None, **kw: Any
+        self,
+        track: Tracked,
+        to: str,
+        *,
+        attempt_fields: dict[str, Any] | None = None,
+        also: Event | None = None,
+        **kw: Any,
     ) -> None:
         """Move an instance's state machine, persisting the new state and its event atomically.
 
         ``attempt_fields`` update the current attempt's row in the same transaction: an attempt that
         finishes and the instance that shows it finished are one write, so a kill can never leave a
-        done attempt under an instance still queued or evaluating. Entering an outcome also stores
-        the instance's overall outcome, from the track's outcomes (set before calling).
+        done attempt under an instance still queued or evaluating. ``also`` is one more event of the
+        same write (an attempt's AttemptFinished with its done row: a resumed run does not re-run a
+        done attempt, so an event written after the row was lost to a kill between the two).
+        Entering an outcome also stores the instance's overall outcome, from the track's outcomes
+        (set before calling).
         """
         event = track.machine.transition(to, **kw)
         fields: dict[str, Any] = {"state": to, "attempt": track.machine.attempt}
@@ -194,7 +203,10 @@ class RunContext:
                 await self.store.update_attempt_in_tx(self.run_id, iid, track.machine.attempt, **attempt_fields)
             await self.store.set_instance_in_tx(self.run_id, iid, **fields)
             stored = await self.store.append_in_tx(event)
+            extra = await self.store.append_in_tx(also) if also is not None else None
         self.show(stored)
+        if extra is not None:
+            self.show(extra)
 
     async def governor_event(self) -> None:
         """A governor sample, at most every GOVERNOR_EVENT_S seconds."""
