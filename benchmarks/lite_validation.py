@@ -59,9 +59,13 @@ def main() -> int:
     skipped = set(filter(None, args.skip_repos.split(",")))
     per_repo: dict[str, int] = defaultdict(int)
     chosen = []
+    unsourced: dict[str, int] = defaultdict(int)
     for row in rows:
         repo = row["repo"]
-        if (wanted and repo not in wanted) or repo in skipped or not held(args.repo_source, repo):
+        if (wanted and repo not in wanted) or repo in skipped:
+            continue
+        if not held(args.repo_source, repo):
+            unsourced[repo] += 1
             continue
         if args.limit_per_repo is not None and per_repo[repo] >= args.limit_per_repo:
             continue
@@ -73,6 +77,8 @@ def main() -> int:
     selection = args.runs_dir / "lite-selection.jsonl"
     selection.write_text("".join(json.dumps(row) + "\n" for row in chosen))
     print(f"{len(chosen)} rows of {len(per_repo)} repositories -> {selection}", flush=True)
+    for repo, count in sorted(unsourced.items()):
+        print(f"  left out: {count} row(s) of {repo}, which {args.repo_source} does not hold")
 
     started = time.monotonic()
     command = [sys.executable, "-m", "engine", "validate", "--dataset", str(selection),

@@ -32,6 +32,7 @@ from typing import Any
 
 import anyio
 
+from ..core.artifacts import safe_name
 from ..core.errors import AttemptError, SourceIncomplete
 from ..datasets.rows import SWEInstance
 from ..evaluators.base import EvalRequest, EvalResult, Evaluator
@@ -195,7 +196,7 @@ class Validator:
         return done
 
     async def _evaluate(self, instance: SWEInstance, patch: str, label: str) -> EvalResult:
-        log_dir = self.log_root / instance.instance_id.replace("/", "_") / f"{label}-{uuid.uuid4().hex[:6]}"
+        log_dir = self.log_root / safe_name(instance.instance_id) / f"{label}-{uuid.uuid4().hex[:6]}"
         return await self.evaluator.evaluate(
             EvalRequest(instance=instance, patch=patch, log_dir=log_dir, key=f"validate/{label}")
         )
