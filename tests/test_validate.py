@@ -158,6 +158,13 @@ def test_a_runs_report_quotes_its_resolved_rate_over_validated_rows(
     text = next((tmp_path / "r").glob("*.md")).read_text() if (tmp_path / "r").is_dir() else (tmp_path / "r").read_text()
     assert "| Resolved | 1 / 2 scored (50.0%) |" in text
     assert "| Resolved on validated rows | 1 / 1 rows `ramp validate` found valid (100.0%); 1 scored rows" in text
+    assert "env-broken tests left out" not in text  # only when the operator asks
+    assert main(["report", "gold-1", "--format", "md", "--runs-dir", runs, "--out", str(tmp_path / "x.md"),
+                 "--exclude-env-broken"]) == 0  # fmt: skip
+    asked = (tmp_path / "x.md").read_text()
+    # calc__broken-1's gold fails only test_add, which validation recorded as env-broken there.
+    assert "| Resolved, env-broken tests left out | 2 / 2 scored: tests `ramp validate` found failing" in asked
+    assert "| Resolved | 1 / 2 scored (50.0%) |" in asked  # the official verdict is unchanged
     # The TUI's instance detail shows the registry's verdict above the tests.
     from tui.details import load_detail
     from tui.screens.detail import _bodies

@@ -33,13 +33,13 @@ def output_paths(default_dir: Path, stem: str, fmt: str | None, out: Path | None
 
 async def write_report(
     store: Store, run_id: str, runs_dir: Path, *, fmt: str | None = None, out: Path | None = None,
-    baseline: str | None = None,
+    baseline: str | None = None, exclude_env_broken: bool = False,
 ) -> list[Path]:
     """Write the run's report; returns the files written (plots included)."""
     from . import html, markdown, plots
     from .collect import collect
 
-    report = await collect(store, run_id, runs_dir, baseline)
+    report = await collect(store, run_id, runs_dir, baseline, exclude_env_broken=exclude_env_broken)
     written: list[Path] = []
     targets = output_paths(report.folder, "report", fmt, out)
     images = plots.render_all(report) if {"md", "html"} & set(targets) else {}

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.artifacts import safe_name
 from ..results.metrics import RunData, compute_with_baseline, is_scored, load_baseline, load_run
-from ..results.validation import validated_rates
+from ..results.validation import validated_rates, without_env_broken
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -42,7 +42,9 @@ class RunReport:
         }
 
 
-async def collect(store: Store, run_id: str, runs_dir: Path, baseline: str | None = None) -> RunReport:
+async def collect(
+    store: Store, run_id: str, runs_dir: Path, baseline: str | None = None, *, exclude_env_broken: bool = False
+) -> RunReport:
     data = await load_run(store, run_id)
     base = await load_baseline(store, data, baseline)
     phases = []
@@ -61,6 +63,13 @@ async def collect(store: Store, run_id: str, runs_dir: Path, baseline: str | Non
                 if r["outcome"] in ("resolved", "unresolved")}  # fmt: skip
     if any(row["instance_id"] in outcomes for row in registry):
         metrics["validated"] = validated_rates(outcomes, registry)
+        if exclude_env_broken:
+            failures: dict[str, list[set[str]]] = defaultdict(list)
+            for ev in data.evaluations:
+                if ev["grade"] == 0:
+                    groups = [json.loads(ev[k] or "{}") for k in ("f2p_json", "p2p_json")]
+                    failures[ev["instance_id"]].append({t for g in groups for t in g.get("failure", [])})
+            metrics["validated"]["resolved_without_env_broken"] = without_env_broken(outcomes, registry, failures)
     return RunReport(
         run=data.run,
         folder=Path(runs_dir) / safe_name(run_id),
@@ -160,6 +169,12 @@ def headline(metrics: dict[str, Any]) -> list[tuple[str, str]]:
             f"{len(valid['not_valid'])} scored rows are not valid in this environment, "
             f"{valid['unvalidated']} not validated (the official verdict above counts them all)"
         )))
+        if "resolved_without_env_broken" in valid:
+            rows.append(("Resolved, env-broken tests left out", (
+                f"{valid['resolved_without_env_broken']} / {metrics['scored']} scored: tests `ramp validate` "
+                "found failing with the gold patch here are not counted against the patch, as asked "
+                "(--exclude-env-broken); the official verdict above counts every test"
+            )))
     rows += [
         ("Infra failures", f"{metrics['infra_failures']} ({pct(metrics['infra_failure_rate'])} of finished); "
                            f"{metrics['unscored']} unscored in all, out of every denominator"),

@@ -26,6 +26,8 @@ def add_parsers(sub: Any, config_arg: ArgAdder, runs_dir_arg: ArgAdder) -> None:
     report.add_argument("--format", choices=["md", "html", "json"], help="one format (default: md and html)")
     report.add_argument("--out", type=Path, help="output file (default: runs/<run_id>/report.<format>)")
     report.add_argument("--baseline", help="no-patch run to measure the spread against (default: ramp.baseline)")
+    report.add_argument("--exclude-env-broken", action="store_true",
+                        help="also give the resolved count with tests `ramp validate` found env-broken left out")
 
     compare = sub.add_parser("compare", help="A/B report of two runs: flips, McNemar, bootstrap CI")
     compare.add_argument("run_a")
@@ -74,7 +76,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     async def go() -> list[Path]:
         async with Store(path) as store:
             await _known(store, args.run_id, *([args.baseline] if args.baseline else []))
-            return await write_report(store, args.run_id, path.parent, fmt=args.format, out=args.out, baseline=args.baseline)
+            return await write_report(store, args.run_id, path.parent, fmt=args.format, out=args.out,
+                                      baseline=args.baseline, exclude_env_broken=args.exclude_env_broken)
 
     for written in anyio.run(go):
         print(written)

@@ -69,6 +69,21 @@ def reasons(rows: list[dict[str, Any]], limit: int = 200) -> list[str]:
     return out
 
 
+def without_env_broken(
+    outcomes: dict[str, bool], registry: list[dict[str, Any]], failures: dict[str, list[set[str]]]
+) -> int:
+    """How many scored instances resolve when the tests the registry records as env-broken for
+    them are left out of the verdict: an attempt counts when every test it failed is one of those.
+    Only on the operator's request (``ramp report --exclude-env-broken``); the official verdict
+    counts every test. ``failures``: instance id -> each graded attempt's failed tests."""
+    broken = {r["instance_id"]: set(json.loads(r.get("broken_json") or "[]"))
+              for r in registry if r["status"] == "env_broken"}  # fmt: skip
+    return sum(
+        1 for iid, resolved in outcomes.items()
+        if resolved or any(failed and failed <= broken.get(iid, set()) for failed in failures.get(iid, []))
+    )  # fmt: skip
+
+
 def validated_rates(outcomes: dict[str, bool], registry: list[dict[str, Any]]) -> dict[str, Any]:
     """A run's resolved rate over every scored instance and over those the registry says are valid.
 
