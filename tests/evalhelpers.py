@@ -117,6 +117,12 @@ class CalcRepo:
         return SWEInstance.model_validate(row)
 
 
+def with_dependencies(*requirements: str) -> str:
+    """calc's pyproject.toml declaring ``requirements`` as its dependencies."""
+    listed = ", ".join(f'"{r}"' for r in requirements)
+    return FILES["pyproject.toml"].replace('version = "0.1"\n', f'version = "0.1"\ndependencies = [{listed}]\n')
+
+
 def commit_on_top(calc: CalcRepo, edits: dict[str, str], message: str, **env: str) -> str:
     """Commit ``edits`` on the work tree's main, push it to the mirror, return the new sha."""
     work = calc.root / "work"

@@ -14,7 +14,14 @@ from engine.core.errors import InfraError
 from engine.evaluators import EVALUATORS
 from engine.evaluators.base import EvalRequest, Evaluator
 from engine.evaluators.local import LocalEvaluator, LocalEvaluatorConfig
-from tests.evalhelpers import FILES, CalcRepo, commit_on_top, diff_of, make_calc_repo
+from tests.evalhelpers import (
+    FILES,
+    CalcRepo,
+    commit_on_top,
+    diff_of,
+    make_calc_repo,
+    with_dependencies,
+)
 
 
 @pytest.fixture(scope="module")
@@ -463,12 +470,7 @@ async def test_the_projects_requirements_win_over_a_spec_pin_they_contradict(tmp
     import subprocess
 
     calc = make_calc_repo(tmp_path / "repo")
-    commit = commit_on_top(
-        calc,
-        {"pyproject.toml": FILES["pyproject.toml"].replace(
-            'version = "0.1"\n', 'version = "0.1"\ndependencies = ["iniconfig<2"]\n')},
-        "an upper bound the spec's pin breaks",
-    )  # fmt: skip
+    commit = commit_on_top(calc, {"pyproject.toml": with_dependencies("iniconfig<2")}, "an upper bound the spec's pin breaks")
     instance = calc.instance("conflict", base_commit=commit, environment_setup_commit=commit)
     ev = evaluator(calc, tmp_path / "cache")
     result = await ev.evaluate(request(calc, tmp_path, calc.gold, instance=instance))
@@ -500,12 +502,7 @@ async def test_what_the_base_commit_needs_beyond_the_environment_comes_from_the_
     the environment's era: six 1.16.0 (2021), not 1.17.0 (2024), for an era of 2022-12-06."""
     calc = make_calc_repo(tmp_path / "repo")
     setup = commit_on_top(calc, {"NOTE": "setup\n"}, "setup", GIT_COMMITTER_DATE="2021-06-01T00:00:00Z")
-    base = commit_on_top(
-        calc,
-        {"pyproject.toml": FILES["pyproject.toml"].replace(
-            'version = "0.1"\n', 'version = "0.1"\ndependencies = ["six"]\n')},
-        "a new dependency",
-    )  # fmt: skip
+    base = commit_on_top(calc, {"pyproject.toml": with_dependencies("six")}, "a new dependency")
     test_patch = diff_of(calc.root / "work", {"tests/test_calc.py": FILES["tests/test_calc.py"] + (
         "\n\ndef test_add():\n    import six\n    from calc import add\n\n"
         "    assert (six.__version__, add(2, 2)) == ('1.16.0', 4)\n"

@@ -216,9 +216,8 @@ class LocalEvaluator:
         install = env.install or get_spec(instance.repo, instance.version).get("install")
         if mode == "never" or not install or not pip_install_target(install):
             return None
-        if mode == "auto":
+        if mode == "auto":  # the checkout has fetched base_commit; the build, setup_commit
             bare = await self.repos.ensure(instance.repo, instance.setup_commit)
-            await self.repos.ensure(instance.repo, instance.base_commit)
             if not await install_differs(bare, instance.setup_commit, instance.base_commit):
                 return None
         overlay = Overlay(env, worktree.with_name(worktree.name + ".venv"), install)

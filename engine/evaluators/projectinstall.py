@@ -71,14 +71,13 @@ async def install_project(
             return
         except InfraError:
             tail = build.log.read_text(errors="replace")[-20_000:]
-            if command == install or not (CONFLICT.search(tail) or _held_unsatisfied(tail, installed)):
+            unsatisfied = _held_unsatisfied(tail, installed)
+            if command == install or not (CONFLICT.search(tail) or unsatisfied):
                 raise
         # The project asks for versions the spec's pins or the era's resolution contradict (sphinx
         # 4.0's pre_install rewrites setup.py to Jinja2<3.0 while the spec pins Jinja2==3.0.3):
         # the harness's pip lets the project win. Release the pins pip names, or all of them.
-        named = {pinned_name(f"{n}==0") for n in _CONSTRAINED.findall(tail)} | _held_unsatisfied(
-            tail, installed
-        )
+        named = {pinned_name(f"{n}==0") for n in _CONSTRAINED.findall(tail)} | unsatisfied
         held = [line for line in installed if pinned_name(line) not in named]
         build.warnings.append(
             "the install's requirements contradict pins held from before it "
