@@ -108,3 +108,49 @@ async def test_an_unknown_commit_or_source_is_an_infra_error_naming_the_fix(
     nowhere = RepoCache(tmp_path / "cache2", f"file://{tmp_path}/none/{{owner}}+{{name}}")
     with pytest.raises(InfraError, match="--repo-source"):
         await nowhere.ensure("acme/widget", str(mirror["new"]))
+
+
+async def test_a_github_submodule_is_checked_out_from_the_same_source_at_its_gitlink(
+    tmp_path: Path,
+) -> None:
+    """astropy 1.3 builds only with its astropy_helpers submodule, which its setup.py clones from
+    github.com: the checkout supplies it from the mirror, registered and at the gitlink's commit."""
+    mirrors = tmp_path / "mirror"
+    mirrors.mkdir()
+    helpers = tmp_path / "helpers"
+    helpers.mkdir()
+    git(helpers, "init", "-q", "-b", "main")
+    (helpers / "helper.py").write_text("VERSION = 1\n")
+    git(helpers, "add", "-A")
+    git(helpers, "commit", "-qm", "v1")
+    pinned = git(helpers, "rev-parse", "HEAD").strip()
+    (helpers / "helper.py").write_text("VERSION = 2\n")
+    git(helpers, "commit", "-qam", "v2")
+    subprocess.run(["git", "clone", "-q", "--bare", "--no-local", str(helpers),
+                    str(mirrors / "acme+helpers")], check=True)  # fmt: skip
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    (work / "setup.py").write_text("import helpers.helper\n")
+    (work / ".gitmodules").write_text(
+        '[submodule "helpers"]\n\tpath = helpers\n\turl = https://github.com/acme/helpers.git\n'
+    )
+    git(work, "add", "-A")
+    git(work, "update-index", "--add", "--cacheinfo", f"160000,{pinned},helpers")
+    git(work, "commit", "-qm", "with a submodule")
+    commit = git(work, "rev-parse", "HEAD").strip()
+    subprocess.run(["git", "clone", "-q", "--bare", "--no-local", str(work),
+                    str(mirrors / "acme+widget")], check=True)  # fmt: skip
+    cache = RepoCache(tmp_path / "cache", f"file://{mirrors}/{{owner}}+{{name}}")
+
+    dest = await cache.checkout("acme/widget", commit, tmp_path / "wt")
+
+    assert (dest / "helpers" / "helper.py").read_text() == "VERSION = 1\n"
+    status = git(dest, "submodule", "status")
+    assert status.strip().startswith(pinned), status  # " <sha>": initialised and up to date
+    assert git(dest, "status", "--porcelain").strip() == ""
+
+    (mirrors / "acme+helpers").rename(mirrors / "gone")  # a submodule the source lacks stays empty
+    fresh = RepoCache(tmp_path / "cache2", f"file://{mirrors}/{{owner}}+{{name}}")
+    dest = await fresh.checkout("acme/widget", commit, tmp_path / "wt2")
+    assert (dest / "setup.py").exists() and list((dest / "helpers").iterdir()) == []

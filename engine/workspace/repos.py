@@ -161,7 +161,39 @@ class RepoCache:
         except SourceIncomplete:
             shutil.rmtree(dest, ignore_errors=True)
             raise
+        await self._submodules(dest)
         return dest
+
+    async def _submodules(self, worktree: Path) -> None:
+        """Check out each GitHub submodule at the commit its gitlink names, fetched through the
+        same source template, as ``git submodule update --init`` in a full clone would (astropy
+        1.3's build runs exactly that, against github.com). The submodule is registered, so
+        ``git submodule status`` reports it up to date and ``git diff`` of the parent ignores it.
+        One the source cannot supply is left empty, as a plain clone leaves it."""
+        if not (worktree / ".gitmodules").is_file():
+            return
+        urls = await git("config", "-f", ".gitmodules", "--get-regexp", r"\.url$", cwd=worktree)
+        links = await git("ls-files", "--stage", cwd=worktree, timeout=120)
+        by_path: dict[str, str] = {}
+        for line in links.output.splitlines():
+            mode, _, rest = line.partition(" ")
+            if mode == "160000":
+                sha, _, where = rest.partition("\t")
+                by_path[where] = sha.split()[0]
+        for line in urls.output.splitlines():
+            key, _, url = line.partition(" ")
+            name = key.removeprefix("submodule.").removesuffix(".url")
+            found = await git("config", "-f", ".gitmodules", f"submodule.{name}.path", cwd=worktree)
+            where = found.output.strip()
+            match = re.search(r"github\.com[:/]([\w.-]+/[\w.-]+?)(?:\.git)?/?$", url.strip())
+            if not by_path.get(where) or not match:
+                continue
+            try:
+                await self.checkout(match.group(1), by_path[where], worktree / where)
+            except (InfraError, SourceIncomplete):
+                (worktree / where).mkdir(parents=True, exist_ok=True)
+                continue
+            await git("submodule", "init", "--", where, cwd=worktree)
 
 
 def scm_version(described: str) -> str | None:
