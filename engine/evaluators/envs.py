@@ -177,8 +177,8 @@ class EnvManager:
                 try:
                     env = await self._build(key, instance)
                 except InfraError as exc:
-                    self._failed[key] = exc
-                    self._remember_failure(key, exc)
+                    if self._remember_failure(key, exc):  # a fetch or a network error may pass: retried
+                        self._failed[key] = exc
                     raise
                 (self.root / key / "failed.json").unlink(missing_ok=True)
                 self.builds += 1
@@ -198,15 +198,17 @@ class EnvManager:
             f"{self.root / key / 'failed.json'})"
         )
 
-    def _remember_failure(self, key: str, exc: InfraError) -> None:
-        """Keep a build step's failure for later runs. Not a missing interpreter or an incomplete
-        source (fixed outside the key's inputs), nor one that looked transient."""
+    def _remember_failure(self, key: str, exc: InfraError) -> bool:
+        """Keep a build step's failure for later runs (and this one); whether it was kept. Not a
+        missing interpreter, a source that could not be fetched or is incomplete (fixed outside
+        the key's inputs), nor one that looked transient."""
         if not str(exc).startswith(f"environment {key}:") or _TRANSIENT.search(str(exc)):
-            return
+            return False
         record = {"error": str(exc), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         partial = self.root / key / "failed.json.partial"
         partial.write_text(json.dumps(record, indent=2))
         os.replace(partial, self.root / key / "failed.json")
+        return True
 
     def _new_build(self, key: str) -> tuple[Path, BuildSteps]:
         """The environment's home, cleared of earlier builds' debris, and the steps of a new build
