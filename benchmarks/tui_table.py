@@ -52,33 +52,35 @@ async def fill(runs: Path, instances: int, attempts: int) -> int:
         await store.append(RunStarted(run_id=RUN, ts=T0, agent="direct-edit", evaluator="local", dataset="synthetic",
                                       instances=instances, attempts=3, phases=[instances]))
         for index, (iid, count) in enumerate(zip(ids, per, strict=True)):
-            async with store.transaction():
-                for n in range(1, count + 1):
-                    at = T0 + index + n * 30
-                    outcome = "resolved" if (index + n) % 3 == 0 else "unresolved"
-                    batch = [StateChanged(instance_id=iid, attempt=n, from_state=a, to_state=b, ts=at + k)
-                             for k, (a, b) in enumerate(zip(
-                                 [None if n == 1 else "unresolved", "queued", "preparing", "agent", "patched",
-                                  "eval_queued", "evaluating"],
-                                 ["queued", "preparing", "agent", "patched", "eval_queued", "evaluating", outcome],
-                                 strict=True))]
-                    batch += [AgentStep(instance_id=iid, attempt=n, step=s, sub_state=name, summary=name, ts=at + 3)
-                              for s, name in enumerate(("localize", "edit"))]
-                    batch += [LLMCall(instance_id=iid, attempt=n, model_id="m", provider="p", input_tokens=2000,
-                                      output_tokens=150, cost_usd=0.0006, latency_s=0.5 + (index * 7 + n) % 40 / 10,
-                                      ts=at + 3) for _ in range(2)]
-                    batch.append(EvaluationDone(instance_id=iid, attempt=n, resolved=outcome == "resolved",
-                                                applied=True, ts=at + 7))
-                    batch.append(AttemptFinished(instance_id=iid, attempt=n, outcome=outcome, ts=at + 8))  # type: ignore[arg-type]
-                    for event in batch:
-                        event.run_id = RUN
-                        await store.append_in_tx(event)
-                    events += len(batch)
-                    await store.db.execute(
-                        "INSERT INTO attempts (run_id, instance_id, attempt, status, outcome, started_at, finished_at)"
-                        " VALUES (?,?,?,?,?,?,?)", (RUN, iid, n, "done", outcome, at, at + 8))
-                await store.set_instance_in_tx(RUN, iid, state="resolved" if count % 3 == 0 else "unresolved",
-                                               attempt=count)
+            statements = []
+            events_of_instance: list = []
+            for n in range(1, count + 1):
+                at = T0 + index + n * 30
+                outcome = "resolved" if (index + n) % 3 == 0 else "unresolved"
+                batch = [StateChanged(instance_id=iid, attempt=n, from_state=a, to_state=b, ts=at + k)
+                         for k, (a, b) in enumerate(zip(
+                             [None if n == 1 else "unresolved", "queued", "preparing", "agent", "patched",
+                              "eval_queued", "evaluating"],
+                             ["queued", "preparing", "agent", "patched", "eval_queued", "evaluating", outcome],
+                             strict=True))]
+                batch += [AgentStep(instance_id=iid, attempt=n, step=s, sub_state=name, summary=name, ts=at + 3)
+                          for s, name in enumerate(("localize", "edit"))]
+                batch += [LLMCall(instance_id=iid, attempt=n, model_id="m", provider="p", input_tokens=2000,
+                                  output_tokens=150, cost_usd=0.0006, latency_s=0.5 + (index * 7 + n) % 40 / 10,
+                                  ts=at + 3) for _ in range(2)]
+                batch.append(EvaluationDone(instance_id=iid, attempt=n, resolved=outcome == "resolved",
+                                            applied=True, ts=at + 7))
+                batch.append(AttemptFinished(instance_id=iid, attempt=n, outcome=outcome, ts=at + 8))  # type: ignore[arg-type]
+                for event in batch:
+                    event.run_id = RUN
+                events_of_instance += batch
+                statements.append((
+                    "INSERT INTO attempts (run_id, instance_id, attempt, status, outcome, started_at, finished_at)"
+                    " VALUES (?,?,?,?,?,?,?)", (RUN, iid, n, "done", outcome, at, at + 8)))
+            statements.append(store.instance_update(
+                RUN, iid, {"state": "resolved" if count % 3 == 0 else "unresolved", "attempt": count}))
+            await store.apply(statements, events_of_instance)
+            events += len(events_of_instance)
         await store.update_run(RUN, status="completed")
     return events
 

@@ -162,3 +162,11 @@ async def test_planted_keys_never_reach_the_store_artifacts_displays_logs_or_err
     assert any(name.endswith("ramp.sqlite") for name in haystacks)
     hits = [name for name, text in haystacks.items() for key in (FILE_KEY, ENV_KEY) if key in text]
     assert hits == []
+
+
+def test_remembered_redactions_are_forgotten_when_a_secret_is_learned():
+    redact = Redactor()
+    text = "token tok-0123456789abcdef"
+    assert redact(text) == text  # remembered as clean
+    redact.add("tok-0123456789abcdef")
+    assert redact(text) == f"token {REDACTED}"

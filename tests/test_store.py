@@ -140,3 +140,67 @@ async def test_the_display_shows_the_event_as_the_store_redacted_it(tmp_path):
     assert [e.message for e in shown] == [f"provider said: bad key {REDACTED}", "nothing secret here"]
     assert [e.message for e in stored] == [e.message for e in shown] and shown[0].seq == stored[0].seq
     assert shown[1] is plain                                  # nothing to redact: the same object, no re-parse
+
+
+async def test_concurrent_writes_share_commits_and_a_failing_unit_is_undone_alone(tmp_path):
+    """Group commit: writers that queue while a commit is in progress go in the next one; each is
+    committed when its call returns, and one that fails takes nothing else down with it."""
+    import anyio
+
+    async with Store(tmp_path / "ramp.sqlite") as store:
+        await store.create_run("r", config={}, meta={}, instances=[(f"i{n}", "o/r", 0, n) for n in range(40)])
+        commits_before = store.commits
+        seen_after_return: list[bool] = []
+
+        async def one(n: int) -> None:
+            await store.apply([store.instance_update("r", f"i{n}", {"state": "agent"})],
+                              [StateChanged(run_id="r", instance_id=f"i{n}", attempt=1, from_state="preparing",
+                                            to_state="agent")])
+            # Committed when the call returns: a second connection (another process) sees it.
+            other = sqlite3.connect(tmp_path / "ramp.sqlite")
+            row = other.execute("SELECT state FROM instances WHERE run_id='r' AND instance_id=?", (f"i{n}",))
+            seen_after_return.append(row.fetchone()[0] == "agent")
+            other.close()
+
+        def broken(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE instances SET state = 'evaluating' WHERE instance_id = 'i0'")
+            db.execute("INSERT INTO no_such_table VALUES (1)")
+
+        failures: list[BaseException] = []
+
+        async def failing() -> None:
+            try:
+                await store.write(broken)
+            except sqlite3.OperationalError as exc:
+                failures.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            for n in range(40):
+                tg.start_soon(one, n)
+            tg.start_soon(failing)
+        assert seen_after_return == [True] * 40
+        assert len(failures) == 1 and "no_such_table" in str(failures[0])
+        assert store.commits - commits_before < 41  # shared, not one per writer
+        states = {r["instance_id"]: r["state"] for r in await store.instances("r")}
+        assert set(states.values()) == {"agent"}  # i0's half of the failed unit was rolled back
+        assert len(await store.events("r")) == 40
+
+
+async def test_a_new_store_has_small_pages_and_an_old_one_keeps_its_own(tmp_path):
+    async with Store(tmp_path / "new.sqlite"):
+        pass
+    conn = sqlite3.connect(tmp_path / "new.sqlite")
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == 1024
+    conn.close()
+    old = sqlite3.connect(tmp_path / "old.sqlite")
+    old.execute("PRAGMA page_size=4096")
+    old.execute("CREATE TABLE keep (x)")
+    old.execute("INSERT INTO keep VALUES (1)")
+    old.commit()
+    old.close()
+    async with Store(tmp_path / "old.sqlite") as store:
+        await store.create_run("r", config={}, meta={})
+    conn = sqlite3.connect(tmp_path / "old.sqlite")
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+    assert conn.execute("SELECT x FROM keep").fetchone()[0] == 1
+    conn.close()

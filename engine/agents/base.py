@@ -63,6 +63,9 @@ class Agent(Protocol):
 
     name: str
     needs_model: bool
+    #: False for an agent that never touches its sandbox (the reference patch, a predictions file):
+    #: it gets a NoSandbox, and the attempt makes no checkout.
+    uses_sandbox: bool
 
     @property
     def instance_ids(self) -> frozenset[str] | None:
@@ -88,6 +91,7 @@ class AgentBase:
 
     name: str
     needs_model: bool = True
+    uses_sandbox: bool = True
     instance_ids: frozenset[str] | None = None
     model_label: str | None = None
     Config: type[BaseModel] | None = None

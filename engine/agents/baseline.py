@@ -13,6 +13,7 @@ class EmptyAgent(AgentBase):
 
     name = "empty"
     needs_model = False
+    uses_sandbox = False
 
     async def run(
         self, task: AgentTask, sandbox: Sandbox, model: Any, reporter: AgentReporter
@@ -26,6 +27,7 @@ class GoldAgent(AgentBase):
 
     name = "gold"
     needs_model = False
+    uses_sandbox = False
 
     async def run(
         self, task: AgentTask, sandbox: Sandbox, model: Any, reporter: AgentReporter

@@ -203,6 +203,7 @@ class PredictionsAgent(AgentBase):
 
     name = "predictions"
     needs_model = False
+    uses_sandbox = False
     Config = PredictionsConfig
     config: PredictionsConfig
 

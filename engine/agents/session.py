@@ -79,7 +79,7 @@ class Trajectory:
 
     def save(self) -> None:
         if self.path is not None:
-            atomic_write(self.path, secrets.current()(json.dumps(self.data, indent=1, default=str)))
+            atomic_write(self.path, secrets.current()(json.dumps(self.data, indent=1, default=str)), sync=False)
 
 
 class Session:

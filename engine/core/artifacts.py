@@ -56,14 +56,24 @@ def safe_name(text: str) -> str:
     return _SAFE.sub("_", text)
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write through a temporary file and rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def atomic_write(path: Path, text: str, *, sync: bool = True) -> None:
+    """Write through a temporary file and rename, so readers never see half a file.
+
+    ``sync=False`` skips the fsync: the file then survives a kill of the process (the kernel holds
+    it) but not a crash of the OS, the same promise the store's commits make (WAL with
+    ``synchronous=NORMAL``). Per-attempt files (patch, eval.json, trajectory) take it: an fsync
+    each cost more CPU than the rest of an attempt's orchestration together."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    try:
+        fh = open(tmp, "w", encoding="utf-8")  # noqa: SIM115
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(tmp, "w", encoding="utf-8")  # noqa: SIM115
+    with fh:
         fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
+        if sync:
+            fh.flush()
+            os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
@@ -76,6 +86,7 @@ class RunFolder:
         self.path = Path(runs_dir) / safe_name(run_id)
         self.run_id = run_id
         self._redact = redact or (lambda text: text)
+        self._made: dict[tuple[str, int], Path] = {}
         self.path.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -87,8 +98,12 @@ class RunFolder:
         return self.path / "predictions.jsonl"
 
     def attempt_dir(self, instance_id: str, attempt: int) -> Path:
-        path = self.path / "attempts" / safe_name(instance_id) / str(attempt)
-        path.mkdir(parents=True, exist_ok=True)
+        key = (instance_id, attempt)
+        path = self._made.get(key)
+        if path is None or not path.is_dir():  # made once (and again if something removed it)
+            path = self.path / "attempts" / safe_name(instance_id) / str(attempt)
+            path.mkdir(parents=True, exist_ok=True)
+            self._made[key] = path
         return path
 
     def write_manifest(self, data: dict[str, Any]) -> None:
@@ -99,12 +114,12 @@ class RunFolder:
         which is the patch the run records, exports and grades."""
         patch = self._redact(patch)
         path = self.attempt_dir(instance_id, attempt) / "patch.diff"
-        atomic_write(path, patch)
+        atomic_write(path, patch, sync=False)
         return path, hashlib.sha256(patch.encode()).hexdigest(), patch
 
     def write_json(self, instance_id: str, attempt: int, name: str, data: Any) -> Path:
         path = self.attempt_dir(instance_id, attempt) / name
-        atomic_write(path, redacted_json(data, self._redact, indent=2))
+        atomic_write(path, redacted_json(data, self._redact, indent=2), sync=False)
         return path
 
     def redact_attempt(self, instance_id: str, attempt: int) -> None:
@@ -119,7 +134,7 @@ class RunFolder:
                 continue
             clean = self._redact_file(path, text)
             if clean != text:
-                atomic_write(path, clean)
+                atomic_write(path, clean, sync=False)
 
     def _redact_file(self, path: Path, text: str) -> str:
         """A JSON file is redacted value by value (it stays valid JSON); anything else as text."""

@@ -135,9 +135,15 @@ class Secrets:
 class Redactor:
     """Replaces secret values and key-shaped strings with ``[REDACTED]``. Callable: ``r(text)``."""
 
+    #: Strings up to this long are remembered with their redaction: an event's keys, states, ids and
+    #: numbers-as-text repeat in every event, and each would otherwise take every pattern again.
+    CACHED_LENGTH = 160
+    CACHE_SIZE = 4096
+
     def __init__(self, values: Iterable[str] = ()):
         self._values: set[str] = set()
         self._literal: re.Pattern[str] | None = None
+        self._seen: dict[str, str] = {}
         self.add(*values)
 
     @classmethod
@@ -149,10 +155,21 @@ class Redactor:
         self._values |= {v for v in values if v}
         ordered = sorted(self._values, key=len, reverse=True)  # longest first: no partial leftovers
         self._literal = re.compile("|".join(map(_literal, ordered))) if ordered else None
+        self._seen = {}  # what was clean may not be any more
 
     def __call__(self, text: str) -> str:
         if not text:
             return text
+        if len(text) > self.CACHED_LENGTH:
+            return self._redact(text)
+        clean = self._seen.get(text)
+        if clean is None:
+            if len(self._seen) >= self.CACHE_SIZE:
+                self._seen.clear()
+            clean = self._seen[text] = self._redact(text)
+        return text if clean == text else clean  # unchanged: the same object, as callers check
+
+    def _redact(self, text: str) -> str:
         if self._literal is not None:
             text = self._literal.sub(REDACTED, text)
         for shape in KEY_SHAPES:

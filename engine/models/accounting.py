@@ -178,8 +178,10 @@ class Ledger:
             status="ok" if completion else "error", error_class=error_class,
         )
         with anyio.CancelScope(shield=True):
-            await self.store.add_llm_call(run_id=run_id, **fields)  # and the attempt's counters
-            await self.emit(LLMCall(run_id=run_id or "", **fields))
+            # The row, the attempt's counters and the event: one write; the emit only shows it.
+            stored = await self.store.add_llm_call(run_id=run_id, event=LLMCall(run_id=run_id or "", **fields), **fields)
+            if stored is not None:
+                await self.emit(stored)
             if completion is not None and cost is None:
                 await self.alert_once(f"unpriced:{entry.id}", "warning", (
                     f"model {entry.id} has no price in config/models.yaml: its calls are recorded with an "

@@ -25,6 +25,8 @@ from ..core.feedback import public_tests
 from ..core.fsm import TERMINAL
 from ..evaluators.base import EvalRequest, EvalResult
 from ..models.base import SpendLimitReached
+from ..sandbox.base import NoSandbox
+from .context import Write
 
 if TYPE_CHECKING:
     from .context import RunContext
@@ -86,19 +88,23 @@ class AttemptRunner:
             await c.signals.resumed.wait()
             if c.signals.budget_stop:
                 raise Halted
-            await c.store.start_attempt(c.run_id, iid, number)
-            await c.transition(track, "preparing")
+            agent_backend = c.backends.agent
+            uses_sandbox = getattr(agent_backend, "uses_sandbox", True)
+            # The attempt's start and `preparing` are one write; without a sandbox to make, `agent` too.
+            start = Write(statements=c.store.attempt_start(c.run_id, iid, number))
+            pending = await c.transition(track, "preparing", joined=start, defer=not uses_sandbox)
             began = time.monotonic()
             key = c.attempt_key(iid, number)
             try:
-                sandbox = await c.backends.sandboxes.create(track.instance, key)
+                sandbox = (await c.backends.sandboxes.create(track.instance, key)
+                           if uses_sandbox else NoSandbox(agent_backend.name))  # fmt: skip
             except AttemptError:
                 raise
             except Exception as exc:
                 raise AttemptError("infra", f"sandbox: {type(exc).__name__}: {exc}") from exc
             wall = c.options.budgets.max_wall_s
             try:
-                await c.transition(track, "agent")
+                await c.transition(track, "agent", joined=pending)
                 task = AgentTask(
                     instance=track.instance,
                     run_id=c.run_id,
@@ -121,14 +127,15 @@ class AttemptRunner:
             if result.error_class in RETRYABLE:
                 raise AttemptError(result.error_class, result.detail or result.exit_status)  # type: ignore[arg-type]
             # Redacted before it touches the disk; what is saved is what is graded, now and on resume.
-            # Durable (fsync) before the store says agent_done, and off the event loop.
+            # Written (renamed into place) before the store says agent_done, and off the event loop.
             path, sha, patch = await anyio.to_thread.run_sync(c.folder.write_patch, iid, number, result.patch or "")
-            await c.transition(track, "patched" if patch.strip() else "no_patch", attempt_fields=dict(
+            done = await c.transition(track, "patched" if patch.strip() else "no_patch", attempt_fields=dict(
                 status="agent_done", patch_path=str(path), patch_sha=sha,
                 patch_bytes=len(patch), exit_status=result.exit_status, agent_done_at=time.time(),
                 agent_s=agent.seconds, trajectory_path=result.trajectory_path,
                 error_class=result.error_class, detail=result.detail or None,
-            ))
+            ), defer=True)
+            await c.transition(track, "eval_queued", joined=done)  # the agent stage's one write
             c.folder.append_prediction(iid, number, c.options.model_name, patch)
             return patch
 
@@ -152,12 +159,12 @@ class AttemptRunner:
                     run_id=c.run_id,
                     key=c.attempt_key(iid, number),
                 ))
-        await self._record_eval(track, number, result)
+        graded = await self._record_eval(track, number, result)
         outcome: Outcome = "resolved" if result.resolved else "unresolved"
         error_class = result.error_class or agent.error_class
         detail = result.detail
         track.outcomes[number] = outcome
-        await c.transition(track, outcome, detail=detail, attempt_fields=dict(
+        await c.transition(track, outcome, detail=detail, joined=graded, attempt_fields=dict(
             status="done", outcome=outcome, error_class=error_class,
             detail=detail or None, finished_at=time.time(), eval_s=result.duration_s, log_path=result.log_path,
         ), also=AttemptFinished(
@@ -166,25 +173,31 @@ class AttemptRunner:
         ))
         return outcome
 
-    async def _record_eval(self, track: InstanceTrack, number: int, result: EvalResult) -> None:
+    async def _record_eval(self, track: InstanceTrack, number: int, result: EvalResult) -> Write:
+        """The attempt's files (eval.json; every file redacted), then its evaluation row and
+        EvaluationDone event, returned to be written with the attempt's outcome."""
         c = self.ctx
         iid = track.instance.instance_id
-        await c.store.add_evaluation(
-            c.run_id, iid, number, 0,
+        await anyio.to_thread.run_sync(self._files, iid, number, result)
+        row = c.store.evaluation_insert(c.run_id, iid, number, 0, dict(
             evaluator=c.backends.evaluator.name, resolved=int(result.resolved),
             applied=int(result.applied), error_class=result.error_class, detail=result.detail,
             tests=result.tests, f2p=result.fail_to_pass.model_dump(), p2p=result.pass_to_pass.model_dump(),
             log_path=result.log_path, duration_s=result.duration_s, setup_s=result.setup_s,
-        )
-        await anyio.to_thread.run_sync(c.folder.write_json, iid, number, "eval.json", result.model_dump())
-        await anyio.to_thread.run_sync(c.folder.redact_attempt, iid, number)
+        ))
         f2p, p2p = result.fail_to_pass, result.pass_to_pass
-        await c.emit(EvaluationDone(
+        return Write(statements=[row], events=[EvaluationDone(
+            run_id=c.run_id,
             instance_id=iid, attempt=number, resolved=result.resolved, applied=result.applied,
             error_class=result.error_class, duration_s=result.duration_s,
             f2p_passed=len(f2p.success), f2p_total=len(f2p.success) + len(f2p.failure),
             p2p_passed=len(p2p.success), p2p_total=len(p2p.success) + len(p2p.failure),
-        ))
+        )])
+
+    def _files(self, iid: str, number: int, result: EvalResult) -> None:
+        """In a worker thread: eval.json, then every file of the attempt redacted in place."""
+        self.ctx.folder.write_json(iid, number, "eval.json", result.model_dump())
+        self.ctx.folder.redact_attempt(iid, number)
 
     async def _fail(
         self, track: InstanceTrack, number: int, error_class: ErrorClass, detail: str, agent: AgentOutcome

@@ -4,7 +4,7 @@ One object per run, built by the runner (engine.run.runner) and held by the sche
 its store and folder, its options, its typed backends, the governor and the display, the plan (which
 instance is in which phase), and the signals that pause or halt it. It owns the two writes every
 layer above the store shares: :meth:`emit` (store first, then show) and :meth:`transition` (an
-instance's state, its attempt row and the state event, in one transaction).
+instance's state, its attempt row and the state event, in one write).
 
 The scheduler decides which attempt runs and when; nothing that receives a context can reach the
 scheduler itself.
@@ -36,6 +36,14 @@ if TYPE_CHECKING:
     from .governor import GovernorSnapshot
 
 GOVERNOR_EVENT_S = 5.0
+
+
+@dataclass
+class Write:
+    """Records that go to the store in one unit (see :meth:`RunContext.transition`)."""
+
+    statements: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
 
 
 class EvalSlots(Protocol):
@@ -178,15 +186,20 @@ class RunContext:
         *,
         attempt_fields: dict[str, Any] | None = None,
         also: Event | None = None,
+        joined: Write | None = None,
+        defer: bool = False,
         **kw: Any,
-    ) -> None:
+    ) -> Write | None:
         """Move an instance's state machine, persisting the new state and its event atomically.
 
-        ``attempt_fields`` update the current attempt's row in the same transaction: an attempt that
+        ``attempt_fields`` update the current attempt's row in the same write: an attempt that
         finishes and the instance that shows it finished are one write, so a kill can never leave a
         done attempt under an instance still queued or evaluating. ``also`` is one more event of the
         same write (an attempt's AttemptFinished with its done row: a resumed run does not re-run a
         done attempt, so an event written after the row was lost to a kill between the two).
+        ``joined`` holds records written first in the same write (an attempt's start, its
+        evaluation). ``defer`` writes nothing and returns the write, to be joined to the next
+        transition of the same stage: one commit per stage of an attempt, not one per state.
         Entering an outcome also stores the instance's overall outcome, from the track's outcomes
         (set before calling).
         """
@@ -198,15 +211,16 @@ class RunContext:
         if to != "agent":
             fields["sub_state"] = None
         iid = track.instance.instance_id
-        async with self.store.transaction():
-            if attempt_fields:
-                await self.store.update_attempt_in_tx(self.run_id, iid, track.machine.attempt, **attempt_fields)
-            await self.store.set_instance_in_tx(self.run_id, iid, **fields)
-            stored = await self.store.append_in_tx(event)
-            extra = await self.store.append_in_tx(also) if also is not None else None
-        self.show(stored)
-        if extra is not None:
-            self.show(extra)
+        write = joined or Write()
+        if attempt_fields:
+            write.statements.append(self.store.attempt_update(self.run_id, iid, track.machine.attempt, attempt_fields))
+        write.statements.append(self.store.instance_update(self.run_id, iid, fields))
+        write.events += [event] if also is None else [event, also]
+        if defer:
+            return write
+        for stored in await self.store.apply(write.statements, write.events):
+            self.show(stored)
+        return None
 
     async def governor_event(self) -> None:
         """A governor sample, at most every GOVERNOR_EVENT_S seconds."""

@@ -155,6 +155,22 @@ class Governor:
     @asynccontextmanager
     async def eval_slot(self, on_wait: Callable[[str], None] | None = None) -> AsyncIterator[None]:
         """Wait until an evaluation may start, hold the slot for its duration, then release it."""
+        reason = "" if self._waiters else self._why_not()
+        if self._waiters or reason:  # wait (behind those already waiting) until admitted
+            await self._wait(on_wait)
+        else:
+            self.blocked_by = ""
+        ticket = next(self._tickets)
+        self._starts[ticket] = time.monotonic()
+        try:
+            yield
+        finally:
+            del self._starts[ticket]
+            # One slot freed: the longest waiting that is not already looking looks again (what
+            # admits one waiter admits any, so if it cannot start, none can).
+            next((w for w in self._waiters if not w.is_set()), anyio.Event()).set()
+
+    async def _wait(self, on_wait: Callable[[str], None] | None) -> None:
         waiter = anyio.Event()
         self._waiters.append(waiter)
         try:
@@ -171,12 +187,3 @@ class Governor:
                     self._waiters[self._waiters.index(waiter)] = waiter = anyio.Event()
         finally:
             self._waiters.remove(waiter)
-        ticket = next(self._tickets)
-        self._starts[ticket] = time.monotonic()
-        try:
-            yield
-        finally:
-            del self._starts[ticket]
-            # One slot freed: the longest waiting that is not already looking looks again (what
-            # admits one waiter admits any, so if it cannot start, none can).
-            next((w for w in self._waiters if not w.is_set()), anyio.Event()).set()

@@ -46,6 +46,37 @@ class Sandbox(Protocol):
         ...
 
 
+class NoSandbox:
+    """What an agent that declares ``uses_sandbox = False`` gets: no checkout is made, and any
+    use is a bug in that declaration, said as such."""
+
+    workdir = ""
+
+    def __init__(self, agent: str):
+        self.agent = agent
+
+    def _refuse(self) -> RuntimeError:
+        return RuntimeError(f"agent {self.agent!r} declares uses_sandbox = False but used its sandbox")
+
+    async def run(self, command: str, timeout: float = 60.0) -> CommandResult:
+        raise self._refuse()
+
+    async def read_file(self, path: str) -> str:
+        raise self._refuse()
+
+    async def write_file(self, path: str, content: str) -> None:
+        raise self._refuse()
+
+    async def list_files(self) -> list[str]:
+        raise self._refuse()
+
+    async def diff(self) -> str:
+        raise self._refuse()
+
+    async def aclose(self) -> None:
+        return None
+
+
 class SandboxFactory(Protocol):
     """Makes one fresh sandbox per attempt; what a run checks before it starts."""
 

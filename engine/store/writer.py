@@ -1,9 +1,9 @@
-"""The durable store: runs/ramp.sqlite through aiosqlite, in WAL mode.
+"""The durable store: runs/ramp.sqlite, in WAL mode.
 
 WAL lets ``ramp watch`` and ``ramp ctl`` read (and write commands) while the engine writes. Records
-are written as they happen, each in its own transaction, with ``synchronous=NORMAL``: a SIGKILL at any
-moment leaves every committed row intact (only an OS crash could lose the last ones). Records that
-must agree are one transaction: a run with its instances and phases, an attempt's finish with its
+are written as they happen, each as one unit of the connection's group commit (a caller resumes once
+its unit is committed), with ``synchronous=NORMAL``: a SIGKILL at any moment leaves every committed
+row intact (only an OS crash could lose the last ones). Records that must agree are one unit: a run with its instances and phases, an attempt's finish with its
 instance's state and event, a model call with its attempt's counters. Attempts and
 evaluations are keyed by (run, instance, attempt[, grade]), so a restarted run overwrites what was in
 flight instead of duplicating it. Events are append-only and read back by rowid.
@@ -13,14 +13,16 @@ The schema version is SQLite's ``user_version``; :data:`MIGRATIONS` brings any o
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..core.events import Event
 from ..core.secrets import redact_event
-from .connection import Connection
+from .connection import Connection, row_dict
 from .queries import events_after, parsed, validation_query
 from .schema import COMMANDS
 
@@ -47,17 +49,28 @@ class Store(Connection):
     _EVENT_SQL = "INSERT INTO events (run_id, ts, kind, instance_id, attempt, data) VALUES (?,?,?,?,?,?)"
 
     async def append(self, event: Event) -> Event:
-        """Write an event; returns it as stored (redacted), with ``seq`` set on both."""
-        row, stored = self._event_row(event)
-        event.seq = stored.seq = await self._write(self._EVENT_SQL, row)
-        return stored
+        """Write an event; returns it as stored (redacted), with ``seq`` set on both. An event that
+        has its ``seq`` is in the store already (written with the records it belongs to), and is
+        returned as it is."""
+        if event.seq is not None:
+            return event
+        return (await self.apply((), [event]))[0]
 
-    async def append_in_tx(self, event: Event) -> Event:
-        """:meth:`append` inside an open :meth:`transaction`."""
-        row, stored = self._event_row(event)
-        cursor = await self.db.execute(self._EVENT_SQL, row)
-        event.seq = stored.seq = cursor.lastrowid
-        return stored
+    async def apply(self, statements: Iterable[tuple[str, tuple[Any, ...]]], events: Iterable[Event] = ()) -> list[Event]:
+        """Statements and events in one unit (all or nothing); returns the events as stored
+        (redacted), with ``seq`` set on each and its original. Events are serialised and redacted
+        here, once, before the unit is queued."""
+        statements = list(statements)
+        rows = [(event, *self._event_row(event)) for event in events]
+
+        def unit(db: sqlite3.Connection) -> list[Event]:
+            for sql, params in statements:
+                db.execute(sql, params)
+            for event, row, stored in rows:
+                event.seq = stored.seq = db.execute(self._EVENT_SQL, row).lastrowid
+            return [stored for _, _, stored in rows]
+
+        return await self.write(unit)
 
     async def events(
         self, run_id: str, after: int = 0, limit: int = 10_000, kinds: Iterable[str] | None = None
@@ -81,17 +94,21 @@ class Store(Connection):
         which a resume then took for a run with nothing to do and no gates to pass.
         """
         now = time.time()
-        async with self.transaction():
-            await self.db.execute(
+        run_row = (
+            run_id, now, now, "running", meta.get("agent"), meta.get("model"), meta.get("evaluator"),
+            meta.get("dataset"), meta.get("dataset_sha"), self._json(config), meta.get("pid"), meta.get("host"), now,
+        )  # fmt: skip
+        plan = self._plan(run_id, list(instances), list(phases))
+
+        def unit(db: sqlite3.Connection) -> None:
+            db.execute(
                 "INSERT INTO runs (run_id, created_at, updated_at, status, agent, model, evaluator, dataset,"
                 " dataset_sha, config_json, pid, host, heartbeat) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    run_id, now, now, "running", meta.get("agent"), meta.get("model"), meta.get("evaluator"),
-                    meta.get("dataset"), meta.get("dataset_sha"), self._json(config), meta.get("pid"),
-                    meta.get("host"), now,
-                ),
+                run_row,
             )
-            await self._plan_in_tx(run_id, list(instances), list(phases))
+            plan(db)
+
+        await self.write(unit)
 
     async def resume_run(
         self,
@@ -105,26 +122,38 @@ class Store(Connection):
         its plan has a row, in one transaction. Existing instances keep their state."""
         fields["updated_at"] = time.time()
         cols = ", ".join(f"{k} = ?" for k in fields)
-        async with self.transaction():
-            await self.db.execute(f"UPDATE runs SET {cols} WHERE run_id = ?", (*fields.values(), run_id))
-            await self._plan_in_tx(run_id, list(instances), list(phases))
+        values = (*fields.values(), run_id)
+        plan = self._plan(run_id, list(instances), list(phases))
 
-    async def _plan_in_tx(
-        self, run_id: str, instances: list[tuple[str, str, int, int]], phases: list[tuple[int, str | None]]
-    ) -> None:
-        if instances:
-            await self.db.executemany(
-                "INSERT INTO instances (run_id, instance_id, repo, phase, position, state, updated_at)"
-                " VALUES (?,?,?,?,?,'queued',?) ON CONFLICT (run_id, instance_id) DO UPDATE SET"
-                " phase = excluded.phase, position = excluded.position",
-                [(run_id, iid, repo, phase, pos, time.time()) for iid, repo, phase, pos in instances],
-            )
-        for index, (size, name) in enumerate(phases):
-            await self.db.execute(
-                "INSERT INTO phases (run_id, phase, size, name) VALUES (?,?,?,?)"
-                " ON CONFLICT (run_id, phase) DO UPDATE SET size = excluded.size, name = excluded.name",
-                (run_id, index, size, name),
-            )
+        def unit(db: sqlite3.Connection) -> None:
+            db.execute(f"UPDATE runs SET {cols} WHERE run_id = ?", values)
+            plan(db)
+
+        await self.write(unit)
+
+    @staticmethod
+    def _plan(
+        run_id: str, instances: list[tuple[str, str, int, int]], phases: list[tuple[int, str | None]]
+    ) -> Callable[[sqlite3.Connection], None]:
+        """The unit writing a plan's instance and phase rows (existing instances keep their state)."""
+        now = time.time()
+
+        def unit(db: sqlite3.Connection) -> None:
+            if instances:
+                db.executemany(
+                    "INSERT INTO instances (run_id, instance_id, repo, phase, position, state, updated_at)"
+                    " VALUES (?,?,?,?,?,'queued',?) ON CONFLICT (run_id, instance_id) DO UPDATE SET"
+                    " phase = excluded.phase, position = excluded.position",
+                    [(run_id, iid, repo, phase, pos, now) for iid, repo, phase, pos in instances],
+                )
+            for index, (size, name) in enumerate(phases):
+                db.execute(
+                    "INSERT INTO phases (run_id, phase, size, name) VALUES (?,?,?,?)"
+                    " ON CONFLICT (run_id, phase) DO UPDATE SET size = excluded.size, name = excluded.name",
+                    (run_id, index, size, name),
+                )
+
+        return unit
 
     async def get_run(self, run_id: str) -> dict[str, Any] | None:
         return await self._one("SELECT * FROM runs WHERE run_id = ?", (run_id,))
@@ -137,11 +166,37 @@ class Store(Connection):
         cols = ", ".join(f"{k} = ?" for k in fields)
         await self._write(f"UPDATE runs SET {cols} WHERE run_id = ?", (*fields.values(), run_id))
 
+    async def run_fingerprint(self, run_id: str) -> str:
+        """A digest that changes whenever a row a run's metrics come from does: its row, its last
+        event, and its attempts, evaluations, model calls, phases and instances (row counts, last
+        rowids, and the columns that are updated in place). Indexed by run: cheap per run."""
+        row = await self._one(
+            "SELECT (SELECT updated_at || status FROM runs WHERE run_id = ?) AS run,"
+            " (SELECT MAX(seq) FROM events WHERE run_id = ?) AS events,"
+            " (SELECT COUNT(*) || '/' || MAX(rowid) || '/' || GROUP_CONCAT(status || '.' || COALESCE(outcome, '')"
+            "  || '.' || COALESCE(error_class, '') || '.' || COALESCE(finished_at, '') || '.' || calls"
+            "  || '.' || retries || '.' || COALESCE(patch_sha, ''), ',') FROM attempts WHERE run_id = ?) AS attempts,"
+            " (SELECT COUNT(*) || '/' || MAX(rowid) FROM evaluations WHERE run_id = ?) AS evaluations,"
+            " (SELECT COUNT(*) || '/' || MAX(id) FROM llm_calls WHERE run_id = ?) AS calls,"
+            " (SELECT GROUP_CONCAT(COALESCE(status, '') || '.' || COALESCE(tier, '') || '.' || COALESCE(decision, '')"
+            "  || '.' || COALESCE(decided_at, ''), ',') FROM phases WHERE run_id = ?) AS phases,"
+            " (SELECT COUNT(*) || '/' || MAX(updated_at) FROM instances WHERE run_id = ?) AS instances",
+            (run_id,) * 7,
+        )
+        return hashlib.sha256(json.dumps(row, sort_keys=True).encode()).hexdigest()[:32]
+
+    async def save_metrics(self, run_id: str, fingerprint: str, metrics: dict[str, Any]) -> None:
+        """Keep a run's metrics with the fingerprint they were computed at; the run row's
+        updated_at is left alone (it is part of the fingerprint)."""
+        await self._write(
+            "UPDATE runs SET metrics_json = ? WHERE run_id = ?",
+            (json.dumps({"fingerprint": fingerprint, "metrics": metrics}, default=str), run_id),
+        )
+
     # -- phases --------------------------------------------------------------------------------
 
     async def set_phases(self, run_id: str, phases: list[tuple[int, str | None]]) -> None:
-        async with self.transaction():
-            await self._plan_in_tx(run_id, [], phases)
+        await self.write(self._plan(run_id, [], phases))
 
     async def update_phase(self, run_id: str, phase: int, **fields: Any) -> None:
         if "verdict" in fields:
@@ -156,50 +211,46 @@ class Store(Connection):
 
     async def add_instances(self, run_id: str, rows: list[tuple[str, str, int, int]]) -> None:
         """(instance_id, repo, phase, position); existing instances keep their state."""
-        async with self.transaction():
-            await self._plan_in_tx(run_id, rows, [])
+        await self.write(self._plan(run_id, rows, []))
 
     async def instances(self, run_id: str) -> list[dict[str, Any]]:
         return await self._all("SELECT * FROM instances WHERE run_id = ? ORDER BY position", (run_id,))
 
     async def set_instance(self, run_id: str, instance_id: str, **fields: Any) -> None:
-        fields["updated_at"] = time.time()
-        cols = ", ".join(f"{k} = ?" for k in fields)
-        await self._write(
-            f"UPDATE instances SET {cols} WHERE run_id = ? AND instance_id = ?",
-            (*fields.values(), run_id, instance_id),
-        )
+        await self._write(*self.instance_update(run_id, instance_id, fields))
 
-    async def set_instance_in_tx(self, run_id: str, instance_id: str, **fields: Any) -> None:
+    @staticmethod
+    def instance_update(run_id: str, instance_id: str, fields: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
+        """The statement updating an instance's row, for :meth:`apply`."""
         fields["updated_at"] = time.time()
         cols = ", ".join(f"{k} = ?" for k in fields)
-        await self.db.execute(
+        return (
             f"UPDATE instances SET {cols} WHERE run_id = ? AND instance_id = ?",
             (*fields.values(), run_id, instance_id),
         )
 
     async def start_attempt(self, run_id: str, instance_id: str, attempt: int) -> None:
-        """Begin (or restart, after a crash) an attempt: any half-written record is replaced."""
-        async with self.transaction():
-            await self.db.execute(
-                "DELETE FROM evaluations WHERE run_id = ? AND instance_id = ? AND attempt = ?",
-                (run_id, instance_id, attempt),
-            )
-            # A retry, or a restart after a crash, begins the record again but keeps counting its
-            # retries and the model calls it already paid for: the attempt's counters are the sum
-            # of its llm_calls rows, whichever process made them.
-            await self.db.execute(
-                "INSERT OR REPLACE INTO attempts (run_id, instance_id, attempt, status, started_at, retries,"
-                " input_tokens, output_tokens, cost_usd, calls)"
-                " SELECT ?, ?, ?, 'running', ?,"
-                " COALESCE((SELECT retries FROM attempts WHERE run_id = ? AND instance_id = ? AND attempt = ?), 0),"
-                " COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0),"
-                " COUNT(*) FROM llm_calls WHERE run_id = ? AND instance_id = ? AND attempt = ?",
-                (run_id, instance_id, attempt, time.time(), run_id, instance_id, attempt,
-                 run_id, instance_id, attempt),
-            )
+        await self.apply(self.attempt_start(run_id, instance_id, attempt))
 
-    def _attempt_update(self, run_id: str, instance_id: str, attempt: int, fields: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    @staticmethod
+    def attempt_start(run_id: str, instance_id: str, attempt: int) -> list[tuple[str, tuple[Any, ...]]]:
+        """The statements that begin (or restart, after a crash) an attempt: any half-written
+        record is replaced. A retry, or a restart after a crash, begins the record again but keeps
+        counting its retries and the model calls it already paid for: the attempt's counters are
+        the sum of its llm_calls rows, whichever process made them."""
+        key = (run_id, instance_id, attempt)
+        return [
+            ("DELETE FROM evaluations WHERE run_id = ? AND instance_id = ? AND attempt = ?", key),
+            ("INSERT OR REPLACE INTO attempts (run_id, instance_id, attempt, status, started_at, retries,"
+             " input_tokens, output_tokens, cost_usd, calls)"
+             " SELECT ?, ?, ?, 'running', ?,"
+             " COALESCE((SELECT retries FROM attempts WHERE run_id = ? AND instance_id = ? AND attempt = ?), 0),"
+             " COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0),"
+             " COUNT(*) FROM llm_calls WHERE run_id = ? AND instance_id = ? AND attempt = ?",
+             (*key, time.time(), *key, *key)),
+        ]  # fmt: skip
+
+    def attempt_update(self, run_id: str, instance_id: str, attempt: int, fields: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
         if "detail" in fields and fields["detail"] is not None:
             fields["detail"] = self._redact(str(fields["detail"]))
         cols = ", ".join(f"{k} = ?" for k in fields)
@@ -209,11 +260,7 @@ class Store(Connection):
         )
 
     async def update_attempt(self, run_id: str, instance_id: str, attempt: int, **fields: Any) -> None:
-        await self._write(*self._attempt_update(run_id, instance_id, attempt, fields))
-
-    async def update_attempt_in_tx(self, run_id: str, instance_id: str, attempt: int, **fields: Any) -> None:
-        """:meth:`update_attempt` inside an open :meth:`transaction`."""
-        await self.db.execute(*self._attempt_update(run_id, instance_id, attempt, fields))
+        await self._write(*self.attempt_update(run_id, instance_id, attempt, fields))
 
     async def attempts(self, run_id: str, instance_id: str | None = None) -> list[dict[str, Any]]:
         if instance_id is None:
@@ -225,6 +272,12 @@ class Store(Connection):
         )
 
     async def add_evaluation(self, run_id: str, instance_id: str, attempt: int, grade: int, **fields: Any) -> None:
+        await self._write(*self.evaluation_insert(run_id, instance_id, attempt, grade, fields))
+
+    def evaluation_insert(
+        self, run_id: str, instance_id: str, attempt: int, grade: int, fields: dict[str, Any]
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The statement recording one grade of an attempt, for :meth:`apply`."""
         for key in ("tests", "f2p", "p2p"):
             if key in fields:
                 fields[f"{key}_json"] = self._json(fields.pop(key))
@@ -232,7 +285,7 @@ class Store(Connection):
             fields["detail"] = self._redact(str(fields["detail"]))
         fields.setdefault("created_at", time.time())
         cols = ["run_id", "instance_id", "attempt", "grade", *fields]
-        await self._write(
+        return (
             f"INSERT OR REPLACE INTO evaluations ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
             (run_id, instance_id, attempt, grade, *fields.values()),
         )
@@ -247,26 +300,24 @@ class Store(Connection):
 
     # -- model calls ---------------------------------------------------------------------------
 
-    async def add_llm_call(self, **fields: Any) -> int:
+    async def add_llm_call(self, *, event: Event | None = None, **fields: Any) -> Event | None:
         """One model call's row, and its tokens, cost and count added to its attempt's counters,
-        in one transaction: a kill can never leave one without the other."""
+        in one unit: a kill can never leave one without the other. ``event`` (its LLMCall) is
+        written in the same unit; returns it as stored."""
         fields.setdefault("ts", time.time())
         fields.setdefault("day", time.strftime("%Y-%m-%d", time.gmtime(fields["ts"])))
         cols = list(fields)
-        async with self.transaction():
-            cursor = await self.db.execute(
-                f"INSERT INTO llm_calls ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                tuple(fields.values()),
-            )
-            if fields.get("run_id") and fields.get("instance_id") and fields.get("attempt"):
-                await self.db.execute(
-                    "UPDATE attempts SET input_tokens = input_tokens + ?, output_tokens = output_tokens + ?,"
-                    " cost_usd = cost_usd + ?, calls = calls + 1"
-                    " WHERE run_id = ? AND instance_id = ? AND attempt = ?",
-                    (fields.get("input_tokens") or 0, fields.get("output_tokens") or 0, fields.get("cost_usd") or 0.0,
-                     fields["run_id"], fields["instance_id"], fields["attempt"]),
-                )
-            return cursor.lastrowid or 0
+        statements = [(f"INSERT INTO llm_calls ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                       tuple(fields.values()))]  # fmt: skip
+        if fields.get("run_id") and fields.get("instance_id") and fields.get("attempt"):
+            statements.append((
+                "UPDATE attempts SET input_tokens = input_tokens + ?, output_tokens = output_tokens + ?,"
+                " cost_usd = cost_usd + ?, calls = calls + 1 WHERE run_id = ? AND instance_id = ? AND attempt = ?",
+                (fields.get("input_tokens") or 0, fields.get("output_tokens") or 0, fields.get("cost_usd") or 0.0,
+                 fields["run_id"], fields["instance_id"], fields["attempt"]),
+            ))  # fmt: skip
+        stored = await self.apply(statements, [event] if event is not None else [])
+        return stored[0] if stored else None
 
     async def calls_today(self, provider: str, day: str | None = None) -> int:
         day = day or time.strftime("%Y-%m-%d", time.gmtime())
@@ -304,14 +355,19 @@ class Store(Connection):
         """Mark these pending commands ``expired`` (not replayed); returns them."""
         kinds = list(commands)
         where = f"run_id = ? AND status = 'pending' AND command IN ({','.join('?' * len(kinds))})"
-        async with self.transaction():
-            rows = await self._all(f"SELECT * FROM commands WHERE {where} ORDER BY id", [run_id, *kinds])
-            await self.db.execute(
+        now = time.time()
+
+        def unit(db: sqlite3.Connection) -> list[dict[str, Any]]:
+            cursor = db.execute(f"SELECT * FROM commands WHERE {where} ORDER BY id", [run_id, *kinds])
+            rows = [row_dict(cursor, row) for row in cursor.fetchall()]
+            db.execute(
                 f"UPDATE commands SET status = 'expired', handled_at = ?,"
                 f" result = 'queued while no process ran the run; not replayed' WHERE {where}",
-                [time.time(), run_id, *kinds],
+                [now, run_id, *kinds],
             )
-        return rows
+            return rows
+
+        return await self.write(unit)
 
     async def commands(self, run_id: str) -> list[dict[str, Any]]:
         return await self._all("SELECT * FROM commands WHERE run_id = ? ORDER BY id", (run_id,))

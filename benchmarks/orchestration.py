@@ -1,0 +1,310 @@
+"""What Ramp's orchestration costs per attempt, through the real ``ramp run``.
+
+The workload: N attempts, each one model call that sleeps ``--sleep`` seconds inside the provider
+(the scripted model, so no network), ``--concurrency`` at once, the store on disk, no display. Ramp
+runs as a child process through its real command line (``ramp run --headless``): model layer,
+accounting, store, governor and gates. The agent makes the one call and submits a fixed patch (it
+never touches its sandbox); the evaluator grades without running tests. Everything those two do
+not do is what Ramp costs.
+
+Printed, per run: wall time against the ideal (N / concurrency x sleep), CPU of the Ramp process
+per attempt (user + system, every thread; child processes such as git are counted apart), start-up
+(process start to first model call), peak RSS, bytes the process wrote and SQLite commits and
+statements per attempt.
+
+``--inspect VENV`` runs the same workload in Inspect AI too (mockllm, whose async output function
+sleeps the same time), installed in its own virtualenv from PyPI (``inspect-ai==0.3.285``; created
+if missing), interleaved A/B with Ramp for ``--repeat`` pairs.
+
+Run: python benchmarks/orchestration.py [--attempts 1000] [--sleep 0.05] [--concurrency 16]
+     python benchmarks/orchestration.py --attempts 200 --sleep 2
+     python benchmarks/orchestration.py --inspect /tmp/inspect-venv --repeat 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+INSPECT_VERSION = "0.3.285"
+PATCH = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n"
+
+
+# --- the parts the Ramp child plugs in (imported by module path in the child) ----------------------
+
+
+def reply(messages, context):  # the scripted model's callable: the provider's "latency" is a sleep
+    import anyio
+
+    async def later() -> str:
+        marker = os.environ["BENCH_FIRST_CALL"]
+        if not os.path.exists(marker):
+            Path(marker).write_text(repr(time.time()))
+        await anyio.sleep(float(os.environ["BENCH_SLEEP"]))
+        return "done"
+
+    return later()
+
+
+def _agent_base():
+    from engine.agents.base import AgentBase
+
+    return AgentBase
+
+
+class OneCallAgent(_agent_base()):  # type: ignore[misc]
+    """One model call, then a fixed patch; the sandbox is never used."""
+
+    name = "one-call"
+    uses_sandbox = False  # the sandbox is never used: no checkout (--sandbox makes one anyway)
+
+    async def run(self, task, sandbox, model, reporter):
+        from engine.agents.base import AgentResult
+        from engine.models.base import Message
+
+        await model.complete([Message(role="user", content=task.instance.problem_statement)])
+        return AgentResult(patch=PATCH, exit_status="submitted", steps=1)
+
+
+class TrivialEvaluator:
+    """Resolves every patch without running anything."""
+
+    name = "trivial"
+
+    def __init__(self, config=None, **_):
+        self.config = config
+
+    async def evaluate(self, request):
+        from engine.evaluators.base import EvalResult
+
+        return EvalResult(resolved=True, applied=True, duration_s=0.0)
+
+    async def preflight(self, instances):
+        return []
+
+    async def aclose(self):
+        return None
+
+
+def child(argv: list[str]) -> int:
+    """The Ramp process: register the parts above, count SQLite statements, run ``ramp``."""
+    import sqlite3
+
+    from pydantic import BaseModel
+
+    TrivialEvaluator.Config = type("NoOptions", (BaseModel,), {})  # type: ignore[attr-defined]
+    from engine.agents import AGENTS
+    from engine.evaluators import EVALUATORS
+
+    AGENTS.register("one-call", f"{__name__}:OneCallAgent")
+    EVALUATORS.register("trivial", f"{__name__}:TrivialEvaluator")
+    counts = {"statements": 0, "commits": 0}
+    log = open(os.environ["BENCH_SQL_LOG"], "w") if os.environ.get("BENCH_SQL_LOG") else None  # noqa: SIM115
+
+    def trace(statement: str) -> None:
+        counts["statements"] += 1
+        counts["commits"] += statement.lstrip()[:6].upper() == "COMMIT"
+        if log:
+            log.write(" ".join(statement.split())[:100] + "\n")
+
+    connect = sqlite3.connect
+
+    def counted(*args, **kwargs):
+        connection = connect(*args, **kwargs)
+        connection.set_trace_callback(trace)
+        return connection
+
+    sqlite3.connect = counted  # type: ignore[assignment]
+    from engine.cli import main
+
+    try:
+        return main(argv)
+    finally:
+        io = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        Path(os.environ["BENCH_STATS"]).write_text(json.dumps({
+            **counts, "wchar": int(io["wchar"]), "write_bytes": int(io["write_bytes"]),
+            "cpu_s": usage.ru_utime + usage.ru_stime, "maxrss_kb": usage.ru_maxrss,
+        }))  # fmt: skip
+
+
+# --- the parent: build the workload, run it, print the figures -------------------------------------
+
+
+def workload(folder: Path, attempts: int, sleep: float, concurrency: int) -> list[str]:
+    """A one-commit mirror, N rows on it, a models catalog and a config; the ``ramp run`` argv."""
+    repo = folder / "mirror" / "bench+repo"
+    repo.mkdir(parents=True)
+    (repo / "x.py").write_text("x = 1\n")
+    git = ["git", "-c", "user.name=b", "-c", "user.email=b@b"]
+    subprocess.run(git + ["init", "-q"], cwd=repo, check=True)
+    subprocess.run(git + ["add", "-A"], cwd=repo, check=True)
+    subprocess.run(git + ["commit", "-qm", "base"], cwd=repo, check=True)
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+    rows = [
+        {"instance_id": f"bench__repo-{i}", "repo": "bench/repo", "base_commit": sha, "version": "1.0",
+         "problem_statement": f"Make x two (task {i}).", "test_patch": "", "patch": PATCH,
+         "FAIL_TO_PASS": ["test_x.py::test_x"], "PASS_TO_PASS": [], "environment_setup_commit": sha}
+        for i in range(attempts)
+    ]  # fmt: skip
+    (folder / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "models.yaml").write_text(
+        "models:\n  bench-sleep:\n    provider: scripted\n    local: true\n"
+        f"    concurrency: {concurrency}\n"
+        f"    options:\n      callable: benchmarks.orchestration:reply\n"
+    )
+    (folder / "ramp.yaml").write_text(
+        f"paths:\n  runs_dir: {folder / 'runs'}\n  models_file: {folder / 'models.yaml'}\n"
+        f"run:\n  agent_concurrency: {concurrency}\n  max_retries: 0\n"
+        f"governor:\n  max_concurrent_evals: {concurrency}\n  min_free_memory_mb: 0\n  min_free_disk_mb: 0\n"
+        "ramp:\n  approval: auto\n  baseline: none\n  gate: {stop: [], caution: [], excellent: []}\n"
+    )
+    return ["run", "-c", str(folder / "ramp.yaml"), "--dataset", str(folder / "rows.jsonl"),
+            "--agent", "one-call", "--model", "bench-sleep", "--evaluator", "trivial", "--sandbox", "local",
+            "--repo-source", f"file://{folder / 'mirror'}/{{owner}}+{{name}}", "--headless", "--json",
+            "--attempt-policy", "fixed", "--run-id", "bench"]  # fmt: skip
+
+
+def run_ramp(attempts: int, sleep: float, concurrency: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="ramp-orch-") as tmp:
+        folder = Path(tmp)
+        argv = workload(folder, attempts, sleep, concurrency)
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_SLEEP": str(sleep),
+               "BENCH_FIRST_CALL": str(folder / "first-call"), "BENCH_STATS": str(folder / "stats.json")}  # fmt: skip
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started_at, started = time.time(), time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-c", f"import sys; from benchmarks.orchestration import child; sys.exit(child({argv!r}))"],
+            cwd=ROOT, env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if done.returncode != 0 or not (folder / "stats.json").exists():
+            sys.exit(f"ramp run failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+        stats = json.loads((folder / "stats.json").read_text())
+        summary = json.loads(done.stdout.strip().splitlines()[-1])
+        first = float((folder / "first-call").read_text())
+        # What SQLite wrote (WAL frames and checkpoints) is what the process wrote less its output
+        # and the run folder's files (each written once: through a temporary file, then renamed).
+        files = sum(p.stat().st_size for p in (folder / "runs").rglob("*")
+                    if p.is_file() and not p.name.startswith("ramp.sqlite"))  # fmt: skip
+        sqlite_bytes = stats["wchar"] - files - len(done.stdout.encode()) - len(done.stderr.encode())
+    children_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime) - stats["cpu_s"]
+    return {
+        "tool": "ramp", "wall": wall, "cpu_s": stats["cpu_s"], "children_cpu_s": max(children_cpu, 0.0),
+        "startup": first - started_at, "rss_mb": stats["maxrss_kb"] / 1024, "wchar": stats["wchar"],
+        "commits": stats["commits"], "statements": stats["statements"], "summary": summary,
+        "sqlite_bytes": sqlite_bytes,
+    }
+
+
+INSPECT_TASK = '''
+import asyncio, os, time
+from pathlib import Path
+from inspect_ai import Task, task
+from inspect_ai.dataset import Sample
+from inspect_ai.model import ModelOutput, get_model
+from inspect_ai.scorer import includes
+from inspect_ai.solver import generate
+
+async def output(input, tools, tool_choice, config):
+    marker = os.environ["BENCH_FIRST_CALL"]
+    if not os.path.exists(marker):
+        Path(marker).write_text(repr(time.time()))
+    await asyncio.sleep(float(os.environ["BENCH_SLEEP"]))
+    return ModelOutput.from_content(model="mockllm/model", content="done")
+
+@task
+def bench():
+    n = int(os.environ["BENCH_N"])
+    return Task(dataset=[Sample(input=f"Make x two (task {i}).", target="done") for i in range(n)],
+                solver=generate(), scorer=includes())
+
+def model():
+    return get_model("mockllm/model", custom_outputs=output)
+'''
+
+
+def ensure_inspect(venv: Path) -> Path:
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print(f"creating {venv} with inspect-ai=={INSPECT_VERSION} (once)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", f"inspect-ai=={INSPECT_VERSION}"], check=True)
+    return python
+
+
+def run_inspect(python: Path, attempts: int, sleep: float, concurrency: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="inspect-orch-") as tmp:
+        folder = Path(tmp)
+        (folder / "bench_task.py").write_text(INSPECT_TASK)
+        driver = (
+            "import json, os, resource, sys\n"
+            "sys.path.insert(0, os.environ['BENCH_DIR'])\n"
+            "from inspect_ai import eval as run\n"
+            "import bench_task\n"
+            f"run(bench_task.bench(), model=bench_task.model(), max_connections={concurrency}, "
+            f"max_samples={concurrency}, display='none', log_dir=os.path.join(os.environ['BENCH_DIR'], 'logs'))\n"
+            "u = resource.getrusage(resource.RUSAGE_SELF)\n"
+            "io = dict(l.split(': ') for l in open('/proc/self/io').read().splitlines())\n"
+            "json.dump({'cpu_s': u.ru_utime + u.ru_stime, 'maxrss_kb': u.ru_maxrss, 'wchar': int(io['wchar'])},"
+            " open(os.environ['BENCH_STATS'], 'w'))\n"
+        )
+        env = {**os.environ, "BENCH_DIR": str(folder), "BENCH_N": str(attempts), "BENCH_SLEEP": str(sleep),
+               "BENCH_FIRST_CALL": str(folder / "first-call"), "BENCH_STATS": str(folder / "stats.json")}  # fmt: skip
+        env.pop("PYTHONPATH", None)
+        started_at, started = time.time(), time.perf_counter()
+        done = subprocess.run([str(python), "-c", driver], cwd=folder, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        if done.returncode != 0 or not (folder / "stats.json").exists():
+            sys.exit(f"inspect eval failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        stats = json.loads((folder / "stats.json").read_text())
+        first = float((folder / "first-call").read_text())
+    return {"tool": "inspect", "wall": wall, "cpu_s": stats["cpu_s"], "startup": first - started_at,
+            "rss_mb": stats["maxrss_kb"] / 1024, "wchar": stats["wchar"]}  # fmt: skip
+
+
+def show(result: dict, attempts: int, sleep: float, concurrency: int) -> None:
+    ideal = attempts / concurrency * sleep
+    line = (f"{result['tool']:8s} wall {result['wall']:6.2f}s = {result['wall'] / ideal:5.2f}x ideal "
+            f"({ideal:.2f}s); CPU {result['cpu_s'] / attempts * 1000:5.2f} ms/attempt; "
+            f"start-up {result['startup']:.2f}s; peak RSS {result['rss_mb']:.0f} MB; "
+            f"written {result['wchar'] / attempts / 1024:.1f} KB/attempt")  # fmt: skip
+    if result["tool"] == "ramp":
+        line += (f"; SQLite wrote {result['sqlite_bytes'] / attempts / 1024:.1f} KB/attempt; "
+                 f"commits {result['commits'] / attempts:.2f}/attempt, "
+                 f"SQL statements {result['statements'] / attempts:.1f}/attempt; "
+                 f"child processes {result['children_cpu_s'] / attempts * 1000:.2f} ms CPU/attempt; "
+                 f"resolved {sum(o == 'resolved' for o in result['summary']['outcomes'].values())}")  # fmt: skip
+    print(line, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--attempts", type=int, default=1000)
+    parser.add_argument("--sleep", type=float, default=0.05, help="seconds each model call sleeps")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--repeat", type=int, default=1, help="A/B pairs")
+    parser.add_argument("--inspect", type=Path, help="virtualenv for Inspect AI (created when missing)")
+    args = parser.parse_args()
+    python = ensure_inspect(args.inspect) if args.inspect else None
+    print(f"workload: {args.attempts} attempts x one {args.sleep}s model call, concurrency {args.concurrency}; "
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)  # fmt: skip
+    for _ in range(args.repeat):
+        show(run_ramp(args.attempts, args.sleep, args.concurrency), args.attempts, args.sleep, args.concurrency)
+        if python:
+            show(run_inspect(python, args.attempts, args.sleep, args.concurrency), args.attempts, args.sleep,
+                 args.concurrency)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
