@@ -142,3 +142,45 @@ def test_export_command(tmp_path, exported_run):
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == {"predictions": str(tmp_path / "r" / "submission.jsonl"), "patches": 2,
                                       "pick": "first"}
+
+
+async def test_kept_metrics_are_reused_until_the_run_or_its_baseline_changes(tmp_path):
+    """The leaderboard recomputes only runs whose rows (or baseline's rows) changed since their
+    metrics were kept; a change of any kind shows at once, never a stale figure."""
+    from engine.results import metricscache
+
+    async with Store(tmp_path / "ramp.sqlite") as store:
+        await fill_board(store, tmp_path)
+        computed: list[str] = []
+        real = metricscache.run_metrics
+
+        async def counting(store_, run_id, **kw):
+            computed.append(run_id)
+            return await real(store_, run_id, **kw)
+
+        metricscache.run_metrics = counting  # type: ignore[assignment]
+        try:
+            first = await leaderboard_rows(store, tmp_path)
+            assert sorted(computed) == ["all", "half-big", "half-small"]
+            computed.clear()
+            assert await leaderboard_rows(store, tmp_path) == first and computed == []
+
+            await store.update_attempt("half-small", "a", 1, outcome="unresolved")  # in place, no event
+            rows = {r["run_id"]: r for r in await leaderboard_rows(store, tmp_path)}
+            assert computed == ["half-small"] and rows["half-small"]["resolved"] == 0
+            computed.clear()
+            await attempt(store, "half-big", "i9", 2, "resolved")  # a new attempt
+            rows = {r["run_id"]: r for r in await leaderboard_rows(store, tmp_path)}
+            assert computed == ["half-big"]
+            computed.clear()
+
+            # A baseline (an empty-agent run on the same data) appears: every run measured against
+            # it is recomputed and shows the spread; runs it is not a baseline for are not.
+            await make_run(store, "base", [("a", "o/r", 0), ("b", "o/r", 0)], agent="empty")
+            await attempt(store, "base", "a", 1, "unresolved")
+            await attempt(store, "base", "b", 1, "unresolved")
+            rows = {r["run_id"]: r for r in await leaderboard_rows(store, tmp_path)}
+            assert sorted(computed) == ["all", "base", "half-big", "half-small"]
+            assert rows["all"]["baseline_spread"] is not None
+        finally:
+            metricscache.run_metrics = real  # type: ignore[assignment]

@@ -1,7 +1,8 @@
 """The leaderboard: every run in the store, ranked, each row traceable to its run and artifacts.
 
-Rows are recomputed from the store with the same metrics the gates and reports use, so a number on
-the leaderboard is the number in the run's report. Ranking is by resolved rate, then by the lower
+Rows come from the store with the same metrics the gates and reports use, so a number on the
+leaderboard is the number in the run's report; a run's metrics are recomputed only when its rows or
+its baseline's changed since they were last kept (``cached_metrics``). Ranking is by resolved rate, then by the lower
 bound of its 95% interval (a rate measured on more instances ranks above the same rate on fewer).
 Runs on different datasets are listed together but the dataset is a column: compare within one.
 """
@@ -19,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..core.artifacts import safe_name
-from .metrics import run_metrics
+from .metricscache import cached_metrics
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -33,8 +34,9 @@ COLUMNS = (
 
 async def leaderboard_rows(store: Store, runs_dir: Path) -> list[dict[str, Any]]:
     rows = []
-    for run in await store.list_runs():
-        metrics = await run_metrics(store, run["run_id"])
+    runs = await store.list_runs()
+    for run in runs:
+        metrics = await cached_metrics(store, run, runs)
         gates = [g for g in gate_summary(await store.phases(run["run_id"])) if g["tier"]]
         rows.append({
             "run_id": run["run_id"], "agent": run["agent"], "model": run["model"], "dataset": run["dataset"],

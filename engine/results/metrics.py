@@ -347,18 +347,25 @@ def _baseline(done: dict[str, list[dict[str, Any]]], baseline: RunData | None) -
 async def find_baseline(store: Store, data: RunData, requested: str | None = None) -> str | None:
     """The run to measure the spread against: ``requested``, the run's ``ramp.baseline`` setting, or
     (``auto``) the latest finished ``empty``-agent run on the same dataset content. ``none`` disables."""
-    choice = requested or data.option("ramp", "baseline", "auto") or "auto"
+    return baseline_of(data.run, data.config, await store.list_runs(), requested)
+
+
+def baseline_of(
+    run: dict[str, Any], config: dict[str, Any], runs: list[dict[str, Any]], requested: str | None = None
+) -> str | None:
+    """:func:`find_baseline` from the run's row and config and every run's row (in creation order)."""
+    choice = requested or (config.get("ramp") or {}).get("baseline", "auto") or "auto"
     if choice == "none":
         return None
     if choice != "auto":
-        return choice if choice != data.run_id else None
-    if data.run.get("agent") == "empty":
+        return choice if choice != run["run_id"] else None
+    if run.get("agent") == "empty":
         return None
     candidates = [
-        r for r in await store.list_runs()
-        if r["agent"] == "empty" and r["run_id"] != data.run_id and r["dataset"] == data.run.get("dataset")
-        and r["dataset_sha"] == data.run.get("dataset_sha") and r["status"] in ("completed", "gate_stop")
-    ]
+        r for r in runs
+        if r["agent"] == "empty" and r["run_id"] != run["run_id"] and r["dataset"] == run.get("dataset")
+        and r["dataset_sha"] == run.get("dataset_sha") and r["status"] in ("completed", "gate_stop")
+    ]  # fmt: skip
     return candidates[-1]["run_id"] if candidates else None
 
 
@@ -387,3 +394,4 @@ async def run_metrics(
     """Load a run (and its baseline) from the store and compute its metrics."""
     data = await load_run(store, run_id)
     return compute_with_baseline(data, await load_baseline(store, data, baseline), through_phase)
+

@@ -306,9 +306,10 @@ async def summary_metrics(store: Store, run_id: str) -> dict[str, Any]:
     """Metrics and gate verdicts computed from the store (engine.results.metrics), so a resumed or attached
     run reports the same figures."""
     from ..results.leaderboard import gate_summary
-    from ..results.metrics import run_metrics
+    from ..results.metricscache import cached_metrics
 
-    metrics = await run_metrics(store, run_id)
+    runs = await store.list_runs()
+    metrics = await cached_metrics(store, next(r for r in runs if r["run_id"] == run_id), runs)
     metrics["gates"] = gate_summary(await store.phases(run_id))
     return metrics
 

@@ -96,8 +96,14 @@ CREATE TABLE validation (
 );
 """
 
+#: v4: a run's metrics as last computed, with the fingerprint of the rows they came from, so the
+#: leaderboard and reports recompute only runs that changed (engine.results.metrics.cached_metrics).
+SCHEMA_V4 = """
+ALTER TABLE runs ADD COLUMN metrics_json TEXT;
+"""
+
 #: Index i holds the script that takes user_version i to i + 1.
-MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3]
+MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 COMMANDS = ("pause", "resume", "stop", "approve", "reject", "rerun", "rerun-failed")
