@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import subprocess
@@ -212,7 +213,7 @@ import asyncio, os, time
 from pathlib import Path
 from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
-from inspect_ai.model import ModelOutput, get_model
+from inspect_ai.model import ModelOutput, ModelUsage, get_model
 from inspect_ai.scorer import includes
 from inspect_ai.solver import generate
 
@@ -221,7 +222,11 @@ async def output(input, tools, tool_choice, config):
     if not os.path.exists(marker):
         Path(marker).write_text(repr(time.time()))
     await asyncio.sleep(float(os.environ["BENCH_SLEEP"]))
-    return ModelOutput.from_content(model="mockllm/model", content="done")
+    out = ModelOutput.from_content(model="mockllm/model", content="done")
+    # Usage given, as a provider reports it: mockllm would otherwise count tokens with tiktoken's
+    # o200k_base, which it downloads (this host is offline), and fail every sample.
+    out.usage = ModelUsage(input_tokens=12, output_tokens=1, total_tokens=13)
+    return out
 
 @task
 def bench():
@@ -252,8 +257,10 @@ def run_inspect(python: Path, attempts: int, sleep: float, concurrency: int) -> 
             "sys.path.insert(0, os.environ['BENCH_DIR'])\n"
             "from inspect_ai import eval as run\n"
             "import bench_task\n"
-            f"run(bench_task.bench(), model=bench_task.model(), max_connections={concurrency}, "
+            f"logs = run(bench_task.bench(), model=bench_task.model(), max_connections={concurrency}, "
             f"max_samples={concurrency}, display='none', log_dir=os.path.join(os.environ['BENCH_DIR'], 'logs'))\n"
+            "if logs[0].status != 'success' or logs[0].results.completed_samples != int(os.environ['BENCH_N']):\n"
+            "    sys.exit(f'inspect eval did not finish every sample: {logs[0].status} {logs[0].error}')\n"
             "u = resource.getrusage(resource.RUSAGE_SELF)\n"
             "io = dict(l.split(': ') for l in open('/proc/self/io').read().splitlines())\n"
             "json.dump({'cpu_s': u.ru_utime + u.ru_stime, 'maxrss_kb': u.ru_maxrss, 'wchar': int(io['wchar'])},"
@@ -275,8 +282,9 @@ def run_inspect(python: Path, attempts: int, sleep: float, concurrency: int) -> 
 
 def show(result: dict, attempts: int, sleep: float, concurrency: int) -> None:
     ideal = attempts / concurrency * sleep
+    floor = math.ceil(attempts / concurrency) * sleep  # whole rounds of equal calls: the real floor
     line = (f"{result['tool']:8s} wall {result['wall']:6.2f}s = {result['wall'] / ideal:5.2f}x ideal "
-            f"({ideal:.2f}s); CPU {result['cpu_s'] / attempts * 1000:5.2f} ms/attempt; "
+            f"({ideal:.2f}s; {result['wall'] / floor:.2f}x the {floor:.2f}s of whole rounds); CPU {result['cpu_s'] / attempts * 1000:5.2f} ms/attempt; "
             f"start-up {result['startup']:.2f}s; peak RSS {result['rss_mb']:.0f} MB; "
             f"written {result['wchar'] / attempts / 1024:.1f} KB/attempt")  # fmt: skip
     if result["tool"] == "ramp":
