@@ -21,6 +21,7 @@ from typing import Any
 from engine.core.events import EventBase
 from engine.core.secrets import Redactor, Secrets
 from engine.models.base import CallContext
+from engine.models.cache import ResponseCache
 from engine.models.catalog import parse_catalog
 from engine.models.factory import RunModels
 from engine.store import Store
@@ -333,8 +334,9 @@ class Harness:
     CTX = CallContext(run_id=RUN, instance_id="inst-1", attempt=1)
 
     def __init__(self, tmp_path: Path, models: dict[str, dict[str, Any]], *, budget_usd: float | None = None,
-                 environ: dict[str, str] | None = None, credentials: str = ""):
+                 environ: dict[str, str] | None = None, credentials: str = "", cache: str = "off"):
         self.tmp_path = tmp_path
+        self.cache_mode = cache
         self.raw_models = models
         self.budget_usd = budget_usd
         self.environ = environ or {}
@@ -353,8 +355,11 @@ class Harness:
             await self.store.create_run(self.RUN, config={}, meta={})
             await self.store.add_instances(self.RUN, [("inst-1", "owner/repo", 0, 0)])
             await self.store.start_attempt(self.RUN, "inst-1", 1)
+        cache = None
+        if self.cache_mode != "off":
+            cache = ResponseCache(self.tmp_path / "llm-cache.sqlite", self.cache_mode, redact=self.redact)  # type: ignore[arg-type]
         self.models = RunModels(self.catalog, self.secrets, store=self.store, run_id=self.RUN,
-                                budget_usd=self.budget_usd, emit=self._emit, redact=self.redact)
+                                budget_usd=self.budget_usd, emit=self._emit, redact=self.redact, cache=cache)
         return self
 
     async def _emit(self, event: EventBase) -> None:

@@ -144,6 +144,11 @@ class RunSection(Section):
     budget_usd: float | None = Field(
         default=None, ge=0, description="Whole-run spend limit; new model calls stop before it."
     )
+    cache: Literal["off", "read", "readwrite"] = Field(
+        default="off",
+        description="LLM response cache in <runs_dir>/llm-cache.sqlite: read answers a call the "
+        "cache holds at $0 (marked cached), readwrite also keeps every new successful reply.",
+    )
 
 
 class GovernorConfig(Section):

@@ -149,6 +149,9 @@ class LLMCall(EventBase):
     ttft_s: float | None = None
     status: Literal["ok", "error"] = "ok"
     error_class: ErrorClass | None = None
+    cache_hit: bool = Field(default=False, description="Answered by the LLM response cache (cost 0).")
+    saved_usd: float | None = Field(default=None, description="A cache hit's original cost.")
+    original_latency_s: float | None = Field(default=None, description="A cache hit's original latency.")
 
 
 class CommandHandled(EventBase):

@@ -36,6 +36,7 @@ from .base import (
     SpendLimitReached,
     Usage,
 )
+from .cache import Hit, ResponseCache
 from .catalog import ModelEntry
 from .limits import AccountLimits, backoff_delay
 from .tokens import count_messages
@@ -165,8 +166,10 @@ class Ledger:
         completion: Completion | None,
         error_class: str | None,
         latency_s: float,
+        hit: Hit | None = None,
     ) -> None:
-        """One row, one event and the attempt's usage for one request. Shielded: never half-recorded."""
+        """One row, one event and the attempt's usage for one request (or one reply the cache
+        gave: ``hit``). Shielded: never half-recorded."""
         usage = completion.usage if completion else Usage()
         cost = completion.cost_usd if completion else 0.0
         run_id = ctx.run_id or self.run_id
@@ -177,6 +180,8 @@ class Ledger:
             ttft_s=completion.ttft_s if completion else None,
             status="ok" if completion else "error", error_class=error_class,
         )
+        if hit is not None:
+            fields.update(cache_hit=True, saved_usd=hit.saved_usd, original_latency_s=hit.completion.latency_s)
         with anyio.CancelScope(shield=True):
             # The row, the attempt's counters and the event: one write; the emit only shows it.
             stored = await self.store.add_llm_call(run_id=run_id, event=LLMCall(run_id=run_id or "", **fields), **fields)
@@ -192,12 +197,15 @@ class Ledger:
 class AccountedModel:
     """A Model that retries, limits, budgets and records. What agents receive as ``model``."""
 
-    def __init__(self, inner: Model, entry: ModelEntry, limits: AccountLimits, ledger: Ledger):
+    def __init__(
+        self, inner: Model, entry: ModelEntry, limits: AccountLimits, ledger: Ledger, cache: ResponseCache | None = None
+    ):
         self.inner = inner
         self.entry = entry
         self.model_id = entry.id
         self.limits = limits
         self.ledger = ledger
+        self.cache = cache
 
     async def complete(
         self, messages: list[Message], *, context: CallContext | None = None, **sampling: Unpack[Sampling]
@@ -209,12 +217,17 @@ class AccountedModel:
         if cap is not None:  # the catalog's output limit is sent on every request, not only assumed
             max_tokens = cap if max_tokens is None else min(max_tokens, cap)
         sampling = {**sampling, "max_tokens": max_tokens}
+        if self.cache is not None and (replay := await self._replay(messages, ctx, sampling)) is not None:
+            return replay
         policy = self.entry.retry
         retry = 0
         while True:
             try:
                 self.limits.breaker.check()
-                return await self._request(messages, prompt_tokens, ctx, sampling)
+                completion = await self._request(messages, prompt_tokens, ctx, sampling)
+                if self.cache is not None:
+                    await self.cache.put(self.entry, messages, sampling, completion)
+                return completion
             except ProviderError as exc:
                 message = self.ledger.redact(str(exc))
                 wait = exc.retry_after if exc.retry_after is not None else backoff_delay(
@@ -234,6 +247,18 @@ class AccountedModel:
                 raise
             except AttemptError as exc:  # the breaker, or a scripted failure
                 raise AttemptError(exc.error_class, self.ledger.redact(str(exc))) from None
+
+    async def _replay(self, messages: list[Message], ctx: CallContext, sampling: Sampling) -> Completion | None:
+        """The cache's reply to this request, recorded as a call that cost nothing; None on a miss."""
+        assert self.cache is not None
+        began = time.monotonic()
+        hit = await self.cache.get(self.entry, messages, sampling)
+        if hit is None:
+            return None
+        replay = hit.completion.model_copy(update={"cost_usd": 0.0, "latency_s": time.monotonic() - began})
+        await self.ledger.record(self.entry, ctx, completion=replay, error_class=None,
+                                 latency_s=replay.latency_s, hit=hit)  # fmt: skip
+        return replay
 
     async def _request(
         self, messages: list[Message], prompt_tokens: int, ctx: CallContext, sampling: Sampling
@@ -281,3 +306,5 @@ class AccountedModel:
 
     async def aclose(self) -> None:
         await self.inner.aclose()  # type: ignore[attr-defined]
+        if self.cache is not None:
+            self.cache.close()  # reopened by a later call, if any

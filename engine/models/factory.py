@@ -22,6 +22,8 @@ from ..store import Store
 from . import PROVIDERS
 from .accounting import AccountedModel, Emit, Ledger
 from .base import Model
+from .cache import FILE_NAME as CACHE_FILE
+from .cache import ResponseCache
 from .catalog import Catalog, ModelEntry, load_catalog
 from .limits import AccountLimits
 from .tokens import tokenizer_description, tokenizer_is_heuristic
@@ -62,11 +64,13 @@ class RunModels:
         budget_usd: float | None = None,
         emit: Emit | None = None,
         redact: Redactor | None = None,
+        cache: ResponseCache | None = None,
     ):
         self.catalog = catalog
         self.secrets = secrets
         self.redact = redact or Redactor(secrets.values())
         self.ledger = Ledger(store, run_id=run_id, budget_usd=budget_usd, emit=emit, redact=self.redact)
+        self.cache = cache
         self._limits: dict[str, AccountLimits] = {}
         self._models: dict[str, AccountedModel] = {}
 
@@ -89,7 +93,7 @@ class RunModels:
         if isinstance(model, AccountedModel):
             return model
         entry: ModelEntry = model.entry  # type: ignore[attr-defined]
-        return AccountedModel(model, entry, self.limits_for(entry), self.ledger)
+        return AccountedModel(model, entry, self.limits_for(entry), self.ledger, self.cache)
 
     @property
     def budget_stopped(self) -> bool:
@@ -99,6 +103,8 @@ class RunModels:
     async def aclose(self) -> None:
         for model in self._models.values():
             await model.aclose()
+        if self.cache is not None:
+            self.cache.close()
 
 
 async def model_checks(entries: list[ModelEntry], secrets: Secrets, catalog_path: str) -> list[Check]:
@@ -172,8 +178,12 @@ async def prepare_model(
             f"{settings.paths.models_file})", field="run.model",
         )
     catalog = load_catalog(settings.paths.models_file) if given is None else Catalog(settings.paths.models_file, {})
+    cache = None
+    if settings.run.cache != "off":
+        cache = ResponseCache(settings.paths.runs_dir / CACHE_FILE, settings.run.cache, redact=redact)
     models = RunModels(
-        catalog, secrets, store=store, run_id=run_id, budget_usd=settings.run.budget_usd, emit=emit, redact=redact
+        catalog, secrets, store=store, run_id=run_id, budget_usd=settings.run.budget_usd, emit=emit, redact=redact,
+        cache=cache,
     )
     if given is not None:
         return PreparedModel(models.wrap(given) if hasattr(given, "entry") else given)

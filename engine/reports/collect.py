@@ -139,9 +139,14 @@ def ci(metrics: dict[str, Any]) -> str:
 
 
 def _cost(metrics: dict[str, Any]) -> str:
+    cached = ""
+    if metrics.get("cached_calls"):
+        cached = (f"; {metrics['cached_calls']} calls answered by the cache, "
+                  f"{usd(metrics.get('cache_saved_usd') or 0.0)} saved")  # fmt: skip
     if metrics["unpriced_calls"]:
-        return f"at least {usd(metrics['cost_usd'])} ({metrics['unpriced_calls']} calls to a model without a price)"
-    return f"{usd(metrics['cost_usd'])} ({usd(metrics['cost_per_instance'])} per instance)"
+        return (f"at least {usd(metrics['cost_usd'])} ({metrics['unpriced_calls']} calls to a model without a "
+                f"price{cached})")  # fmt: skip
+    return f"{usd(metrics['cost_usd'])} ({usd(metrics['cost_per_instance'])} per instance{cached})"
 
 
 def headline(metrics: dict[str, Any]) -> list[tuple[str, str]]:

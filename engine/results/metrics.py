@@ -175,7 +175,9 @@ def _mean_pass_at(samples: list[list[dict[str, Any]]], k: int) -> float | None:
 
 def _usage(data: RunData, ids: set[str], whole_run: bool, finished: int) -> dict[str, Any]:
     calls = [c for c in data.calls if c["instance_id"] in ids or (whole_run and c["instance_id"] is None)]
-    latencies = [c["latency_s"] for c in calls if c["status"] == "ok" and c["latency_s"] is not None]
+    hits = [c for c in calls if c.get("cache_hit")]  # latency is the providers', not a cache replay's
+    latencies = [c["latency_s"] for c in calls if c["status"] == "ok" and not c.get("cache_hit")
+                 and c["latency_s"] is not None]  # fmt: skip
     cost = sum(c["cost_usd"] or 0.0 for c in calls)
     # A model without a price records its cost as unknown (null): the sum is then only a lower
     # bound, and the per-instance cost (what gates and projections use) is unknown, not zero.
@@ -187,6 +189,8 @@ def _usage(data: RunData, ids: set[str], whole_run: bool, finished: int) -> dict
         "output_tokens": sum(c["output_tokens"] for c in calls),
         "cached_tokens": sum(c["cached_tokens"] for c in calls),
         "estimated_calls": sum(1 for c in calls if c["estimated"]),
+        "cached_calls": len(hits),
+        "cache_saved_usd": round(sum(c.get("saved_usd") or 0.0 for c in hits), 6),
         "cost_usd": round(cost, 6),
         "unpriced_calls": unpriced,
         "cost_per_instance": None if unpriced else _round(_rate(cost, finished), 6),
@@ -355,10 +359,8 @@ def baseline_of(
 ) -> str | None:
     """:func:`find_baseline` from the run's row and config and every run's row (in creation order)."""
     choice = requested or (config.get("ramp") or {}).get("baseline", "auto") or "auto"
-    if choice == "none":
-        return None
     if choice != "auto":
-        return choice if choice != run["run_id"] else None
+        return choice if choice not in ("none", run["run_id"]) else None
     if run.get("agent") == "empty":
         return None
     candidates = [

@@ -221,7 +221,10 @@ class RunView:
         c["calls"] += 1
         c["input_tokens"] += e.input_tokens
         c["output_tokens"] += e.output_tokens
-        if e.status != "ok":
+        if e.cache_hit:  # a replay's latency is not the provider's
+            c["cached_calls"] += 1
+            c["saved_micro"] += round((e.saved_usd or 0.0) * 1e6)
+        elif e.status != "ok":
             c["failed_calls"] += 1
         elif e.latency_s is not None:
             bisect.insort(self._latencies, e.latency_s)
@@ -253,6 +256,7 @@ class RunView:
             latency_p50_s=percentile(lat, 0.5), latency_p90_s=percentile(lat, 0.9),
             latency_p99_s=percentile(lat, 0.99),
             errors_by_class=tuple(sorted(self._errors.items(), key=lambda kv: (-kv[1], kv[0]))),
+            cached_calls=c["cached_calls"], cache_saved_usd=c["saved_micro"] / 1e6,
         )
 
     def snapshot(self, now: float) -> RunSnapshot:

@@ -79,6 +79,8 @@ class Counters:
     latency_p90_s: float | None = None
     latency_p99_s: float | None = None
     errors_by_class: tuple[tuple[str, int], ...] = ()
+    cached_calls: int = 0
+    cache_saved_usd: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

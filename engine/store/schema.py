@@ -102,8 +102,16 @@ SCHEMA_V4 = """
 ALTER TABLE runs ADD COLUMN metrics_json TEXT;
 """
 
+#: v5: model calls answered by the LLM response cache (engine.models.cache): cost 0, the reply's
+#: original cost and latency kept apart.
+SCHEMA_V5 = """
+ALTER TABLE llm_calls ADD COLUMN cache_hit INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE llm_calls ADD COLUMN saved_usd REAL;
+ALTER TABLE llm_calls ADD COLUMN original_latency_s REAL;
+"""
+
 #: Index i holds the script that takes user_version i to i + 1.
-MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4]
+MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 COMMANDS = ("pause", "resume", "stop", "approve", "reject", "rerun", "rerun-failed")

@@ -321,7 +321,9 @@ class Store(Connection):
 
     async def calls_today(self, provider: str, day: str | None = None) -> int:
         day = day or time.strftime("%Y-%m-%d", time.gmtime())
-        row = await self._one("SELECT COUNT(*) AS n FROM llm_calls WHERE provider = ? AND day = ?", (provider, day))
+        row = await self._one(  # cache hits never reached the provider
+            "SELECT COUNT(*) AS n FROM llm_calls WHERE provider = ? AND day = ? AND cache_hit = 0", (provider, day)
+        )
         return int(row["n"]) if row else 0
 
     async def llm_calls(self, run_id: str) -> list[dict[str, Any]]:

@@ -109,6 +109,9 @@ class CountersBar(SnapshotPanel):
         top.append(count(c.output_tokens))
         top.append("  cost ", style="dim")
         top.append(money(c.cost_usd, 4) + ("+?" if c.unpriced_calls else ""))
+        if c.cached_calls:
+            top.append("  cached ", style="dim")
+            top.append(f"{c.cached_calls} ({money(c.cache_saved_usd, 4)} saved)", style="green")
         bottom = Text()
         bottom.append("latency ", style="dim")
         bottom.append(f"p50 {seconds(c.latency_p50_s)} p90 {seconds(c.latency_p90_s)} p99 {seconds(c.latency_p99_s)}")
