@@ -21,6 +21,7 @@ import anyio
 from .core.errors import ConfigError, ExitCode, RampError
 from .demo.command import add_parser as add_demo_parser
 from .demo.command import cmd_demo
+from .frontend import ramp_version
 from .gatewaycmd import add_parser as add_gateway_parser
 from .gatewaycmd import cmd_gateway
 from .reports.commands import COMMANDS as OUTPUT_COMMANDS
@@ -31,10 +32,8 @@ from .validatecmd import overrides as validate_overrides
 
 
 def _runs_dir_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--runs-dir", type=Path, default=None,
-        help="folder holding ramp.sqlite and run folders (default ./runs or $RAMP_RUNS_DIR)",
-    )
+    parser.add_argument("--runs-dir", type=Path, default=None,
+                        help="folder holding ramp.sqlite and run folders (default ./runs or $RAMP_RUNS_DIR)")
 
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +42,7 @@ def _config_arg(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ramp", description="Evaluate coding agents on SWE-bench-style tasks.")
+    parser.add_argument("--version", action="version", version=f"ramp {ramp_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="start or resume a run")

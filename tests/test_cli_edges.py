@@ -100,3 +100,10 @@ def test_watch_waits_for_a_run_that_is_starting(tmp_path, cache_dir):
     gone = subprocess.run([sys.executable, "-m", "engine", "watch", "never", "--wait", "1", "--runs-dir", str(runs)],
                           cwd=ROOT, env=ramp_env(cache_dir), capture_output=True, text=True, timeout=60)
     assert gone.returncode == 2 and "no run 'never'" in gone.stderr and "after waiting 1 s" in gone.stderr
+
+
+def test_version_answers(tmp_path):
+    from importlib.metadata import version
+
+    out = ramp(["--version"], cache_dir=tmp_path)
+    assert out.returncode == 0 and out.stdout.strip() == f"ramp {version('ramp')}"

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from collections import Counter
+from collections.abc import Callable
 from typing import TextIO
 
 from rich.console import Console
 
-from ..core.events import Display, Event
+from ..core.events import Display, Event, GovernorSample
 from ..results.projections import describe
 
 __all__ = ["Display", "JsonLinesDisplay", "NullDisplay", "PlainDisplay"]
@@ -44,18 +47,49 @@ class JsonLinesDisplay:
 class PlainDisplay:
     """Readable progress for a terminal or a log file, one line per meaningful event."""
 
-    def __init__(self, console: Console | None = None):
+    #: While nothing else is printed, a progress line at the first governor sample (every 5 s)
+    #: after this many seconds of silence: a long environment build or a governor hold is never
+    #: mistaken for a hang.
+    QUIET_S = 5.0
+
+    def __init__(self, console: Console | None = None, clock: Callable[[], float] = time.monotonic):
         # soft_wrap: a log file gets one line per event, not lines cut at 80 columns.
         self.console = console or Console(stderr=False, highlight=False, soft_wrap=True)
         self.done = 0
         self.total = 0
+        self.clock = clock
+        self.started = self.last_line = clock()
+        self.states: dict[str, str] = {}
 
     def show(self, event: Event) -> None:
-        self._print(event)
+        if event.kind == "state" and event.instance_id:
+            self.states[event.instance_id] = event.to_state
+        if event.kind == "governor" and self.clock() - self.last_line >= self.QUIET_S:
+            self.console.print(self._progress(event))
+            self.last_line = self.clock()
+        elif self._print(event):
+            self.last_line = self.clock()
         # Flush every line: cron logs and `tail -f` must see progress as it happens.
         self.console.file.flush()
 
-    def _print(self, event: Event) -> None:
+    def _progress(self, sample: GovernorSample) -> str:
+        """What the run is doing now, and what it waits for."""
+        count = Counter(self.states.values())
+        working = [f"{count[s]} {label}" for s, label in (
+            ("preparing", "preparing a workspace"), ("agent", "with the agent"),
+            ("evaluating", "evaluating (environment build or tests)"),
+        ) if count[s]]  # fmt: skip
+        waiting = sum(count[s] for s in ("eval_queued", "patched", "no_patch"))
+        if waiting:
+            held = f": {sample.blocked_by}" if sample.blocked_by else ""
+            working.append(f"{waiting} waiting for an evaluation slot{held}")
+        if count["queued"]:
+            working.append(f"{count['queued']} queued")
+        doing = "; ".join(working) or "starting"
+        return f"[dim]… {self.done}/{self.total} finished after {self.clock() - self.started:.0f}s; {doing}[/]"
+
+    def _print(self, event: Event) -> bool:
+        """Print the event's line, if it has one; whether it did."""
         c = self.console
         match event.kind:
             case "run_started":
@@ -92,12 +126,20 @@ class PlainDisplay:
                     notes.append(f"{event.skipped_rows} dataset row(s) skipped")
                 if estimated := event.metrics.get("estimated_calls"):
                     notes.append(f"tokens of {estimated} of {event.metrics.get('calls', '?')} model calls estimated")
+                if hits := event.metrics.get("cached_calls"):
+                    notes.append(f"{hits} of {event.metrics.get('calls', '?')} model calls answered by the cache, "
+                                 f"${event.metrics.get('cache_saved_usd') or 0:.4f} saved")
                 tail = f" ({'; '.join(notes)})" if notes else ""
+                m = event.metrics
+                spent = "" if m.get("cost_usd") is None else f", ${m['cost_usd']:.4f}"
+                tokens = f", {m.get('input_tokens', 0):,} tokens in / {m.get('output_tokens', 0):,} out" if m.get("calls") else ""
                 c.print(
-                    f"[bold]{event.status}[/]: {resolved}/{len(event.outcomes)} resolved, exit {event.exit_code}{tail}"
+                    f"[bold]{event.status}[/]: {resolved}/{len(event.outcomes)} resolved{spent}{tokens}, "
+                    f"{self.clock() - self.started:.0f}s, exit {event.exit_code}{tail}"
                 )
             case _:
-                pass
+                return False
+        return True
 
     def close(self) -> None:
         pass

@@ -1,0 +1,53 @@
+"""Headless progress: the plain display never stays silent while the run waits, and names what it
+waits for; its summary line carries cost, tokens and wall time."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from engine.core.events import GovernorSample, RunStarted, StateChanged, Summary
+from engine.run.display import PlainDisplay
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def governor(blocked: str = "", waiting: int = 0) -> GovernorSample:
+    return GovernorSample(run_id="r", cpu_percent=95.0, memory_available_mb=1e4, disk_free_mb=1e5,
+                          running_evals=1, waiting_evals=waiting, blocked_by=blocked)  # fmt: skip
+
+
+def test_a_quiet_run_prints_what_it_is_doing_and_why_evaluations_wait():
+    out, clock = io.StringIO(), Clock()
+    display = PlainDisplay(Console(file=out, width=300, color_system=None), clock=clock)
+    display.show(RunStarted(run_id="r", agent="gold", evaluator="local", dataset="d", instances=3, attempts=1,
+                            phases=[3]))  # fmt: skip
+    for iid, path in (("a", ["queued", "preparing", "agent", "patched", "eval_queued", "evaluating"]),
+                      ("b", ["queued", "preparing", "agent", "patched", "eval_queued"]), ("c", ["queued"])):
+        for before, after in zip([None, *path], path, strict=False):
+            display.show(StateChanged(run_id="r", instance_id=iid, attempt=1, from_state=before, to_state=after))
+    clock.now += 3
+    display.show(governor())  # 3 s of silence: nothing yet
+    assert len(out.getvalue().splitlines()) == 1
+    clock.now += 4
+    display.show(governor("CPU 1.7 of 2 cores busy (target 1.6)", waiting=1))
+    line = out.getvalue().splitlines()[-1]
+    assert line == ("… 0/3 finished after 7s; 1 evaluating (environment build or tests); 1 waiting for an "
+                    "evaluation slot: CPU 1.7 of 2 cores busy (target 1.6); 1 queued")
+    clock.now += 2
+    display.show(governor())  # printed 2 s ago: quiet again
+    assert len(out.getvalue().splitlines()) == 2
+
+    clock.now += 30
+    display.show(Summary(run_id="r", status="completed", exit_code=0, outcomes={"a": "resolved", "b": "unresolved"},
+                         metrics={"calls": 4, "cost_usd": 0.0123, "input_tokens": 12000, "output_tokens": 800}))
+    assert out.getvalue().splitlines()[-1] == (
+        "completed: 1/2 resolved, $0.0123, 12,000 tokens in / 800 out, 39s, exit 0"
+    )
