@@ -144,7 +144,8 @@ def test_report_and_compare_commands(tmp_path):
     assert out.stdout.strip() == str(tmp_path / "runs" / "rep" / "report.html")
     out = ramp("compare", "A", "B", "--format", "json")
     assert out.returncode == 0, out.stderr
-    assert "B resolves 55.6% more of 9 common instances" in out.stdout
+    # Points, not a relative "% more": 22.2% vs 77.8% is 55.6 points.
+    assert "B resolves 55.6 percentage points more of the 9 common instances (22.2% vs 77.8%)" in out.stdout
     assert json.loads((tmp_path / "runs" / "compare" / "A--vs--B.json").read_text())["mcnemar_p"] == 0.125
     missing = ramp("report", "nope")
     assert missing.returncode == 2 and "no run 'nope'" in missing.stderr

@@ -81,9 +81,12 @@ def test_empty_resolves_nothing(tmp_path, cache_dir):
 def test_plain_output_and_status(tmp_path, cache_dir):
     runs = tmp_path / "runs"
     out = ramp(["run", "--dataset", "bundled", "--agent", "gold", "--headless", "--limit", "3",
-                "--runs-dir", str(runs), "--run-id", "plain-1"], cache_dir=cache_dir)
+                "--phases", "2,5", "--auto-approve", "--runs-dir", str(runs), "--run-id", "plain-1"],
+               cache_dir=cache_dir)  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert "3/3 resolved" in out.stdout
+    # A phase larger than the selection is clipped, and the operator is told.
+    assert "phases [2, 5] asked for 5 instances but 3 were selected: the plan is [2, 3]" in out.stdout
     status = ramp(["status", "plain-1", "--json", "--runs-dir", str(runs)], cache_dir=cache_dir)
     data = json.loads(status.stdout)
     assert data["status"] == "completed" and data["metrics"]["resolved"] == 3

@@ -45,6 +45,8 @@ async def test_watch_sees_progress_and_the_other_process_obeys_rerun_and_approve
             assert latest(seen).meta["pid"] == proc.pid
 
             await pilot.press("r")
+            assert isinstance(app.screen, ConfirmScreen)  # it changes the run: asked first
+            await pilot.press("y")
             await wait_for(pilot, lambda: latest(seen).row(FIRST).attempts_done == 2, timeout=120,
                            what="the rerun's second attempt")
             await pilot.press("a")

@@ -68,6 +68,8 @@ async def test_in_process_run_opens_a_diff_reruns_and_approves_its_gate(tmp_path
         assert any(good for _, good in detail.attempts[0].fail_to_pass)
 
         await pilot.press("escape", "r")
+        assert isinstance(app.screen, ConfirmScreen) and not any(isinstance(m, CommandSent) for m in seen)
+        await pilot.press("y")
         await wait_for(pilot, lambda: any(isinstance(m, CommandSent) for m in seen), what="the rerun command")
         sent = [m for m in seen if isinstance(m, CommandSent)]
         assert [(m.command, m.arg) for m in sent] == [("rerun", FIRST)]

@@ -225,8 +225,8 @@ class RampApp(App[int]):
     def action_rerun(self) -> None:
         if self.selected is None:
             self.notify("select an instance first", severity="warning")
-        else:
-            self.send("rerun", self.selected)
+        else:  # it changes the run, like every other such key: asked first
+            self.confirm(f"Rerun {self.selected} with one more attempt?", "rerun", self.selected)
 
     def action_rerun_failed(self) -> None:
         failed = failed_rows(self.snapshot.rows if self.snapshot else ())

@@ -76,7 +76,8 @@ def verdict_line(c: dict[str, Any]) -> str:
         return f"No difference on {c['common_instances']} instances (McNemar p = {c['mcnemar_p']:.3g})."
     significant = "significant" if c["mcnemar_p"] < 0.05 else "not significant"
     return (
-        f"{better} resolves {pct(abs(c['difference']))} more of {c['common_instances']} common instances; "
+        f"{better} resolves {100 * abs(c['difference']):.1f} percentage points more of the "
+        f"{c['common_instances']} common instances ({pct(c['rate_a'])} vs {pct(c['rate_b'])}); "
         f"the difference is {significant} at the 5% level (exact McNemar p = {c['mcnemar_p']:.3g})."
     )
 

@@ -108,7 +108,11 @@ async def prepare_instances(
     if not chosen:
         why = f"\n{describe_problems(dataset.problems)}" if dataset.problems else ""
         raise ConfigError(f"no instances selected from {dataset.source}{why}", field="run.instances")
-    return dataset, chosen, phase_sizes(settings.phase_sizes(), len(chosen)), notes
+    sizes = phase_sizes(asked := settings.phase_sizes(), len(chosen))
+    if asked and max(asked) > len(chosen):
+        notes.append(f"phases {asked} asked for {max(asked)} instances but {len(chosen)} were selected: "
+                     f"the plan is {sizes}")  # fmt: skip
+    return dataset, chosen, sizes, notes
 
 
 def _answered(
