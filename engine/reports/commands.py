@@ -1,4 +1,4 @@
-"""The output commands of the ``ramp`` CLI: report, compare, leaderboard, export.
+"""The output commands of the ``ramp`` CLI: report, compare, leaderboard, export, runs.
 
 They only read the store (any run, live or finished, from any process) and write files, so they
 live apart from engine/cli.py, which registers them with :func:`add_parsers` and dispatches through
@@ -16,6 +16,8 @@ from typing import Any
 import anyio
 
 from ..core.errors import ConfigError
+from .runs import add_parser as add_runs_parser
+from .runs import cmd_runs
 
 ArgAdder = Callable[[argparse.ArgumentParser], None]
 
@@ -48,6 +50,7 @@ def add_parsers(sub: Any, config_arg: ArgAdder, runs_dir_arg: ArgAdder) -> None:
     for parser in (report, compare, board, export):
         config_arg(parser)
         runs_dir_arg(parser)
+    add_runs_parser(sub, config_arg, runs_dir_arg)
 
 
 def _store_path(args: argparse.Namespace) -> Path:
@@ -140,4 +143,5 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"report": cmd_report, "compare": cmd_compare, "leaderboard": cmd_leaderboard, "export": cmd_export}
+COMMANDS = {"report": cmd_report, "compare": cmd_compare, "leaderboard": cmd_leaderboard, "export": cmd_export,
+            "runs": lambda args: cmd_runs(args, _store_path(args))}

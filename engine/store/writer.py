@@ -13,7 +13,6 @@ The schema version is SQLite's ``user_version``; :data:`MIGRATIONS` brings any o
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import time
@@ -22,12 +21,13 @@ from typing import Any
 
 from ..core.events import Event
 from ..core.secrets import redact_event
-from .connection import Connection, row_dict
+from .connection import row_dict
 from .queries import events_after, parsed, validation_query
+from .runrows import RunRows
 from .schema import COMMANDS
 
 
-class Store(Connection):
+class Store(RunRows):
     """The run's records, written as they happen (see the module docstring for what is atomic)."""
 
     # -- events --------------------------------------------------------------------------------
@@ -165,33 +165,6 @@ class Store(Connection):
         fields["updated_at"] = time.time()
         cols = ", ".join(f"{k} = ?" for k in fields)
         await self._write(f"UPDATE runs SET {cols} WHERE run_id = ?", (*fields.values(), run_id))
-
-    async def run_fingerprint(self, run_id: str) -> str:
-        """A digest that changes whenever a row a run's metrics come from does: its row, its last
-        event, and its attempts, evaluations, model calls, phases and instances (row counts, last
-        rowids, and the columns that are updated in place). Indexed by run: cheap per run."""
-        row = await self._one(
-            "SELECT (SELECT updated_at || status FROM runs WHERE run_id = ?) AS run,"
-            " (SELECT MAX(seq) FROM events WHERE run_id = ?) AS events,"
-            " (SELECT COUNT(*) || '/' || MAX(rowid) || '/' || GROUP_CONCAT(status || '.' || COALESCE(outcome, '')"
-            "  || '.' || COALESCE(error_class, '') || '.' || COALESCE(finished_at, '') || '.' || calls"
-            "  || '.' || retries || '.' || COALESCE(patch_sha, ''), ',') FROM attempts WHERE run_id = ?) AS attempts,"
-            " (SELECT COUNT(*) || '/' || MAX(rowid) FROM evaluations WHERE run_id = ?) AS evaluations,"
-            " (SELECT COUNT(*) || '/' || MAX(id) FROM llm_calls WHERE run_id = ?) AS calls,"
-            " (SELECT GROUP_CONCAT(COALESCE(status, '') || '.' || COALESCE(tier, '') || '.' || COALESCE(decision, '')"
-            "  || '.' || COALESCE(decided_at, ''), ',') FROM phases WHERE run_id = ?) AS phases,"
-            " (SELECT COUNT(*) || '/' || MAX(updated_at) FROM instances WHERE run_id = ?) AS instances",
-            (run_id,) * 7,
-        )
-        return hashlib.sha256(json.dumps(row, sort_keys=True).encode()).hexdigest()[:32]
-
-    async def save_metrics(self, run_id: str, fingerprint: str, metrics: dict[str, Any]) -> None:
-        """Keep a run's metrics with the fingerprint they were computed at; the run row's
-        updated_at is left alone (it is part of the fingerprint)."""
-        await self._write(
-            "UPDATE runs SET metrics_json = ? WHERE run_id = ?",
-            (json.dumps({"fingerprint": fingerprint, "metrics": metrics}, default=str), run_id),
-        )
 
     # -- phases --------------------------------------------------------------------------------
 
