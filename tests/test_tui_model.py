@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from engine.core.events import AttemptFinished, GateVerdict, LLMCall, RunStarted, StateChanged
+from engine.core.events import AttemptFinished, GateVerdict, LLMCall, RunFinished, RunStarted, StateChanged
 from engine.frontend import interactive
 from engine.results.metrics import run_metrics
 from engine.results.runfeed import RunFeed
@@ -180,3 +180,17 @@ def test_watch_names_a_missing_run_and_needs_the_terminal_ui(runs, tmp_path):
     assert out.returncode == 2 and "no run 'nope'" in out.stderr
     out = ramp(["watch", "nightly-1", "--runs-dir", str(runs)], cache_dir=tmp_path, timeout=120)
     assert out.returncode == 2 and "watch needs the terminal UI" in out.stderr
+
+
+def test_a_gate_wait_stops_the_eta_and_a_stopped_run_waits_for_nothing():
+    view = view_with(StateChanged(instance_id="a", attempt=1, from_state="evaluating", to_state="resolved", ts=T0 + 60),
+                     AttemptFinished(instance_id="a", attempt=1, outcome="resolved", ts=T0 + 60))
+    assert view.snapshot(T0 + 61).eta_s is not None
+    verdict = GateVerdict(phase=0, tier="CAUTION", rule="resolved_rate >= 0.4 failed (0.2)", ts=T0 + 61)
+    view.phases = [PhaseView(index=0, size=1, status="awaiting_approval", verdict=verdict)]
+    waiting = view.snapshot(T0 + 3600)
+    assert waiting.awaiting is not None and waiting.eta_s is None  # not an ETA that grows by the second
+    view.apply(RunFinished(status="stopped", exit_code=130, ts=T0 + 3700))
+    stopped = view.snapshot(T0 + 3700)
+    assert stopped.awaiting is None
+    assert not any("waits for approval" in a.message for a in stopped.alerts)

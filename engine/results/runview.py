@@ -175,7 +175,11 @@ class RunView:
         self._set_phase(e.phase, verdict=e)
 
     def _on_gate_decision(self, e: GateDecision) -> None:
+        verdict = next((p.verdict for p in self.phases if p.index == e.phase), None)
         self._set_phase(e.phase, decision=e.decision, decided_by=e.by)
+        # The time the gate waited for its decision is not the run's pace: the ETA leaves it out.
+        if verdict is not None and self.pace_origin is not None and verdict.ts >= self.pace_origin:
+            self.pace_origin += max(0.0, e.ts - verdict.ts)
 
     def _set_phase(self, index: int, **fields: Any) -> None:
         for i, p in enumerate(self.phases):
@@ -277,6 +281,8 @@ class RunView:
         """Time left at the pace of this process so far: seconds per instance it finished."""
         if self.status not in ("running", "paused") or not self.finished_since_origin or self.pace_origin is None:
             return None
+        if any(p.status == "awaiting_approval" and p.decision is None for p in self.phases):
+            return None  # nothing moves while a gate waits: no ETA that grows by the second
         left = sum(1 for r in rows if not (r.state in TERMINAL and r.attempts_done))
         return (now - self.pace_origin) / len(self.finished_since_origin) * left
 

@@ -122,7 +122,10 @@ class RunSnapshot:
 
     @property
     def awaiting(self) -> PhaseView | None:
-        """The phase whose gate waits for an operator's decision, if one does."""
+        """The phase whose gate waits for an operator's decision, if one does (never in a run that
+        ended: a stopped run waits for nothing until it is resumed)."""
+        if self.status not in ("running", "paused"):
+            return None
         return next((p for p in self.phases if p.status == "awaiting_approval" and p.decision is None), None)
 
     @property

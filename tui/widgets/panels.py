@@ -53,7 +53,10 @@ class RunHeader(SnapshotPanel):
         phase = s.phases[s.current_phase] if s.current_phase < len(s.phases) else None
         top = Text()
         top.append(s.run_id, style="bold")
-        top.append(f"  {s.status}", style=STATUS_STYLE.get(s.status, "bold"))
+        if s.awaiting is not None:  # a gate wait is its own state, not "running"
+            top.append(f"  waiting for approval of gate {s.awaiting.index + 1}", style="bold yellow")
+        else:
+            top.append(f"  {s.status}", style=STATUS_STYLE.get(s.status, "bold"))
         if s.exit_code is not None:
             top.append(f" (exit {s.exit_code})")
         if s.phases:
