@@ -51,3 +51,14 @@ def test_a_quiet_run_prints_what_it_is_doing_and_why_evaluations_wait():
     assert out.getvalue().splitlines()[-1] == (
         "completed: 1/2 resolved, $0.0123, 12,000 tokens in / 800 out, 39s, exit 0"
     )
+
+
+def test_a_resumed_run_counts_on_from_the_attempts_already_finished():
+    from engine.core.events import AttemptFinished
+
+    out = io.StringIO()
+    display = PlainDisplay(Console(file=out, width=300, color_system=None))
+    display.show(RunStarted(run_id="r", agent="gold", evaluator="local", dataset="d", instances=12, attempts=1,
+                            phases=[12], resumed=True, finished_attempts=5))  # fmt: skip
+    display.show(AttemptFinished(run_id="r", instance_id="x", attempt=1, outcome="resolved"))
+    assert "[6/12] resolved" in out.getvalue().splitlines()[-1]

@@ -10,7 +10,14 @@ from dataclasses import replace
 
 import pytest
 
-from engine.core.events import AttemptFinished, GateVerdict, LLMCall, RunFinished, RunStarted, StateChanged
+from engine.core.events import (
+    AttemptFinished,
+    GateVerdict,
+    LLMCall,
+    RunFinished,
+    RunStarted,
+    StateChanged,
+)
 from engine.frontend import interactive
 from engine.results.metrics import run_metrics
 from engine.results.runfeed import RunFeed

@@ -59,6 +59,7 @@ class RunStarted(EventBase):
     phases: list[int]
     resumed: bool = False
     pid: int = 0
+    finished_attempts: int = Field(default=0, description="Attempts already finished when a run resumes.")
 
 
 class RunFinished(EventBase):

@@ -94,6 +94,7 @@ class PlainDisplay:
         match event.kind:
             case "run_started":
                 self.total = event.instances
+                self.done = event.finished_attempts  # a resumed run's count goes on where it stopped
                 verb = "resuming" if event.resumed else "starting"
                 c.print(
                     f"[bold]{verb} run {event.run_id}[/]: {event.instances} instances, agent {event.agent}, "

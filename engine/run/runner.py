@@ -178,6 +178,7 @@ async def execute_run(
             agent=settings.run.agent, model=wiring.model_label, evaluator=evaluator.name,
             dataset=settings.run.dataset, instances=len(instances), attempts=settings.run.attempts,
             phases=phases, resumed=existing is not None, pid=os.getpid(),
+            finished_attempts=sum(a["status"] == "done" for a in await store.attempts(run_id)) if existing else 0,
         ))
         for alert in _start_alerts(wiring, folder, expired):
             await ctx.emit(alert)
