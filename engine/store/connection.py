@@ -45,7 +45,7 @@ def _pragmas(db: sqlite3.Connection) -> None:
     # 1 KB pages, set before the file has any (an existing store keeps its size): a commit writes
     # every page it touched whole, and an attempt's records touch scattered ones (its instance's
     # row, its attempt's, the event index by instance). Measured with benchmarks/orchestration.py:
-    # 125 KB of WAL per attempt at 4 KB pages, 47 KB at 1 KB.
+    # about 125 KB written per attempt at 4 KB pages, 50-57 KB at 1 KB.
     db.execute("PRAGMA page_size=1024")
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
@@ -64,9 +64,8 @@ class Connection:
         self._flushing = False
         self._flushed: anyio.Event | None = None
         self._limiter: anyio.CapacityLimiter | None = None
-        #: Commits and units written by this connection (the orchestration benchmark reports them).
+        #: Commits this connection made (fewer than the units it wrote, by the group commit).
         self.commits = 0
-        self.units = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -179,7 +178,6 @@ class Connection:
                 db.execute("RELEASE unit")
             db.execute("COMMIT")
             self.commits += 1
-            self.units += len(batch)
         except BaseException as exc:  # BEGIN or COMMIT failed (locked past busy_timeout, disk full)
             if db.in_transaction:
                 db.execute("ROLLBACK")
