@@ -18,6 +18,8 @@ from typing import Any
 
 import anyio
 
+from .completion import add_parser as add_completion_parser
+from .completion import cmd_completion
 from .core.errors import ConfigError, ExitCode, RampError
 from .demo.command import add_parser as add_demo_parser
 from .demo.command import cmd_demo
@@ -71,25 +73,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     watch = sub.add_parser("watch", help="attach the TUI to a run (live or finished); quitting detaches")
     watch.add_argument("run_id")
-    watch.add_argument(
-        "--wait", type=float, default=30.0, metavar="SECONDS",
-        help="wait this long for a run that is still starting to appear (default 30)",
-    )
-    _config_arg(watch)
-    _runs_dir_arg(watch)
+    watch.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
+                       help="wait this long for a run that is still starting to appear (default 30)")
 
     ctl = sub.add_parser("ctl", help="control a run through the store")
     ctl.add_argument("run_id")
     ctl.add_argument("action", choices=["pause", "resume", "stop", "approve", "reject", "rerun", "rerun-failed"])
     ctl.add_argument("instance", nargs="?", help="instance id (for rerun)")
-    _config_arg(ctl)
-    _runs_dir_arg(ctl)
 
     status = sub.add_parser("status", help="show a run's state")
     status.add_argument("run_id")
     status.add_argument("--json", action="store_true")
-    _config_arg(status)
-    _runs_dir_arg(status)
+    for parser_ in (watch, ctl, status):
+        _config_arg(parser_)
+        _runs_dir_arg(parser_)
 
     doctor = sub.add_parser("doctor", help="preflight: name anything missing")
     _config_arg(doctor)
@@ -100,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     _runs_dir_arg(doctor)
 
     add_demo_parser(sub)
+    add_completion_parser(sub)
     add_gateway_parser(sub, _config_arg, _runs_dir_arg)
     add_validate_parser(sub, _config_arg, _runs_dir_arg)
     add_output_parsers(sub, _config_arg, _runs_dir_arg)
@@ -330,6 +328,7 @@ COMMANDS = {
     "doctor": cmd_doctor,
     "dataset": cmd_dataset,
     "demo": cmd_demo,
+    "completion": lambda args: cmd_completion(args, build_parser()),
     "gateway": lambda args: cmd_gateway(args, _settings(args)),
     "validate": lambda args: cmd_validate(args, _settings(args, validate_overrides(args))),
     **OUTPUT_COMMANDS,

@@ -57,6 +57,10 @@ class StoreReader:
         row = self.conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return dict(row) if row is not None else None
 
+    def run_ids(self) -> list[str]:
+        """Every run's id, newest first."""
+        return [r[0] for r in self.conn.execute("SELECT run_id FROM runs ORDER BY created_at DESC")]
+
     def instance_count(self, run_id: str) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM instances WHERE run_id = ?", (run_id,)).fetchone()[0])
 
