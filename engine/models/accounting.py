@@ -36,7 +36,7 @@ from .base import (
     SpendLimitReached,
     Usage,
 )
-from .cache import Hit, ResponseCache
+from .cache import Hit, ResponseCache, cache_key
 from .catalog import ModelEntry
 from .limits import AccountLimits, backoff_delay
 from .tokens import count_messages
@@ -217,7 +217,8 @@ class AccountedModel:
         if cap is not None:  # the catalog's output limit is sent on every request, not only assumed
             max_tokens = cap if max_tokens is None else min(max_tokens, cap)
         sampling = {**sampling, "max_tokens": max_tokens}
-        if self.cache is not None and (replay := await self._replay(messages, ctx, sampling)) is not None:
+        key = cache_key(self.entry, messages, sampling) if self.cache is not None else None
+        if key is not None and (replay := await self._replay(key, ctx)) is not None:
             return replay
         policy = self.entry.retry
         retry = 0
@@ -225,8 +226,8 @@ class AccountedModel:
             try:
                 self.limits.breaker.check()
                 completion = await self._request(messages, prompt_tokens, ctx, sampling)
-                if self.cache is not None:
-                    await self.cache.put(self.entry, messages, sampling, completion)
+                if self.cache is not None and key is not None:
+                    await self.cache.put(key, completion)
                 return completion
             except ProviderError as exc:
                 message = self.ledger.redact(str(exc))
@@ -248,11 +249,12 @@ class AccountedModel:
             except AttemptError as exc:  # the breaker, or a scripted failure
                 raise AttemptError(exc.error_class, self.ledger.redact(str(exc))) from None
 
-    async def _replay(self, messages: list[Message], ctx: CallContext, sampling: Sampling) -> Completion | None:
-        """The cache's reply to this request, recorded as a call that cost nothing; None on a miss."""
+    async def _replay(self, key: str, ctx: CallContext) -> Completion | None:
+        """The cache's reply to the request ``key`` names, recorded as a call that cost nothing;
+        None on a miss."""
         assert self.cache is not None
         began = time.monotonic()
-        hit = await self.cache.get(self.entry, messages, sampling)
+        hit = await self.cache.get(key, self.entry)
         if hit is None:
             return None
         replay = hit.completion.model_copy(update={"cost_usd": 0.0, "latency_s": time.monotonic() - began})

@@ -30,6 +30,7 @@ from .catalog import ModelEntry
 CacheMode = Literal["off", "read", "readwrite"]
 FILE_NAME = "llm-cache.sqlite"
 
+
 def cache_key(entry: ModelEntry, messages: list[Message], sampling: Sampling) -> str:
     """The hash of everything that changes a reply (never the caller, never a credential)."""
     model = {
@@ -62,8 +63,6 @@ class ResponseCache:
         self.file = ResponseFile(path)
         self.mode = mode
         self._redact = redact or (lambda text: text)
-        self.hits = 0
-        self.stored = 0
 
     @property
     def reads(self) -> bool:
@@ -73,22 +72,22 @@ class ResponseCache:
     def writes(self) -> bool:
         return self.mode == "readwrite"
 
-    async def get(self, entry: ModelEntry, messages: list[Message], sampling: Sampling) -> Hit | None:
-        """The kept reply for this request, or None (also when the mode does not read)."""
+    async def get(self, key: str, entry: ModelEntry) -> Hit | None:
+        """The kept reply for the request ``key`` (:func:`cache_key`) names, or None (also when
+        the mode does not read)."""
         if not self.reads:
             return None
-        row = await anyio.to_thread.run_sync(self.file.get, cache_key(entry, messages, sampling))
+        row = await anyio.to_thread.run_sync(self.file.get, key)
         if row is None:
             return None
-        self.hits += 1
         return Hit(Completion(
             text=row["text"], usage=Usage.model_validate_json(row["usage_json"]), cost_usd=row["cost_usd"],
             latency_s=row["latency_s"], ttft_s=row["ttft_s"], model_id=row["model_id"] or entry.id,
             provider=entry.account_name, finish_reason=row["finish_reason"],
         ))  # fmt: skip
 
-    async def put(self, entry: ModelEntry, messages: list[Message], sampling: Sampling, completion: Completion) -> None:
-        """Keep a successful reply (when the mode writes)."""
+    async def put(self, key: str, completion: Completion) -> None:
+        """Keep a successful reply to the request ``key`` names (when the mode writes)."""
         if not self.writes:
             return
         record = {
@@ -96,8 +95,7 @@ class ResponseCache:
             "usage_json": completion.usage.model_dump_json(), "cost_usd": completion.cost_usd,
             "latency_s": completion.latency_s, "ttft_s": completion.ttft_s, "finish_reason": completion.finish_reason,
         }  # fmt: skip
-        await anyio.to_thread.run_sync(self.file.put, cache_key(entry, messages, sampling), record)
-        self.stored += 1
+        await anyio.to_thread.run_sync(self.file.put, key, record)
 
     def close(self) -> None:
         self.file.close()
