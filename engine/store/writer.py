@@ -3,10 +3,11 @@
 WAL lets ``ramp watch`` and ``ramp ctl`` read (and write commands) while the engine writes. Records
 are written as they happen, each as one unit of the connection's group commit (a caller resumes once
 its unit is committed), with ``synchronous=NORMAL``: a SIGKILL at any moment leaves every committed
-row intact (only an OS crash could lose the last ones). Records that must agree are one unit: a run with its instances and phases, an attempt's finish with its
-instance's state and event, a model call with its attempt's counters. Attempts and
-evaluations are keyed by (run, instance, attempt[, grade]), so a restarted run overwrites what was in
-flight instead of duplicating it. Events are append-only and read back by rowid.
+row intact (only an OS crash could lose the last ones). Records that must agree are one unit: a
+run with its instances and phases, an attempt's finish with its instance's state and events, a model
+call with its attempt's counters and its event. Attempts and evaluations are keyed by (run,
+instance, attempt[, grade]), so a restarted run overwrites what was in flight instead of
+duplicating it. Events are append-only and read back by rowid.
 
 The schema version is SQLite's ``user_version``; :data:`MIGRATIONS` brings any older file forward.
 """
