@@ -49,16 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="start or resume a run")
     _config_arg(run)
-    run.add_argument("--dataset", help="bundled | FILE.json/.jsonl/.parquet | HF name[:split]")
+    run.add_argument("--dataset", help="bundled | FILE.json/.jsonl/.parquet | HF name[:split] | humaneval[:PATH] | mbpp:PATH")
     run.add_argument("--instances", help="comma-separated instance ids")
     run.add_argument("--slice", type=Path, help="pinned YAML slice of instance ids")
     run.add_argument("--limit", type=int, help="run at most N instances")
     run.add_argument("--seed", type=int, help="seed of the repo-stratified order")
-    run.add_argument("--agent", help="empty | gold | direct-edit | bash | predictions")
+    run.add_argument("--agent", help="empty | gold | direct-edit | bash | mini | command | predictions | complete")
     run.add_argument("--predictions", nargs="+", metavar="PATH",
                      help="with --agent predictions: .jsonl / .json / preds.json files or folders of .traj files")
     run.add_argument("--predictions-model", metavar="NAME", help="the model_name_or_path to evaluate when the files hold several")
-    run.add_argument("--model", help="model id from config/models.yaml")
+    run.add_argument("--model", help="model id from config/models.yaml; a,b,... runs each in turn")
     run.add_argument("--evaluator", help="local | docker")
     run.add_argument("--sandbox", choices=["auto", "local", "docker"], help="where agents work (auto: docker with the docker evaluator)")
     run.add_argument("--attempts", type=int, help="K attempts per instance")
@@ -147,9 +147,9 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .frontend import launch
+    from .reports.models import launch_each  # --model a,b: one run per model, then one table
 
-    return launch(_settings(args, _run_overrides(args)), args)
+    return launch_each(args, lambda model: _settings(args, _run_overrides(args) | ({"run.model": model} if model else {})))
 
 
 def _run_exists(path: Path, run_id: str) -> bool:

@@ -62,6 +62,7 @@ def cmd_validate(args: argparse.Namespace, settings: Any) -> int:
     import anyio
 
     from .core.errors import ConfigError, ExitCode
+    from .datasets.rows import SWEInstance
     from .results.validation import reasons, repo_table
     from .run.validation import STATUSES, Validator, tally
     from .run.wiring import wire
@@ -77,7 +78,15 @@ def cmd_validate(args: argparse.Namespace, settings: Any) -> int:
     async def go() -> int:
         started = time.monotonic()
         wiring = await wire(settings, f"validate-{time.strftime('%Y%m%d-%H%M%S')}")
+        instances = [i for i in wiring.instances if isinstance(i, SWEInstance)]
         try:
+            if len(instances) != len(wiring.instances):
+                raise ConfigError(
+                    f"ramp validate checks SWE-bench environments, and {wiring.dataset.spec} holds "
+                    f"{wiring.dataset.family} problems; check them with `ramp run --dataset "
+                    f"{wiring.dataset.spec} --agent gold` (and --agent empty)",
+                    field="--dataset",
+                )
             for note in wiring.notes:
                 out(f"! {note}")
             failed = [c for c in await wiring.checks() if not c.ok]
@@ -96,7 +105,7 @@ def cmd_validate(args: argparse.Namespace, settings: Any) -> int:
 
                 validator = Validator(evaluator, store, folder, dataset=str(wiring.dataset.source),
                                       reruns=args.reruns, jobs=args.jobs, progress=progress)
-                done = await validator.validate(wiring.instances, again=args.again, redo=redo)
+                done = await validator.validate(instances, again=args.again, redo=redo)
                 if args.json:
                     for v in done:
                         print(json.dumps({"kind": "validation", "instance_id": v.instance.instance_id,

@@ -125,3 +125,37 @@ def test_direct_edit_with_a_real_local_model(tmp_path, server):
     }, "real-1")
     check_calls(runs, "real-1", "direct-edit")
 
+
+
+def test_humaneval_with_a_real_local_model(tmp_path, server):
+    """20 HumanEval problems, 5 samples each, through the `complete` agent: pass@1, pass@5, syntax
+    validity, degenerate rate and latency, printed (the figures the closing note quotes)."""
+    catalog = {"models": {"smollm2-135m": {
+        "provider": "openai-compatible", "base_url": server, "name": "smollm2", "account": "llamacpp-test",
+        "local": True, "concurrency": 2, "context_window": 8192, "max_output_tokens": 384,
+        "timeouts": {"read_s": 300},
+    }}}
+    (tmp_path / "models.yaml").write_text(yaml.safe_dump(catalog))
+    config = {
+        "paths": {"models_file": str(tmp_path / "models.yaml")},
+        "run": {"dataset": "humaneval", "limit": 20, "attempts": 5, "attempt_policy": "fixed",
+                "budgets": {"max_wall_s": 600}},
+        "agents": {"complete": {"max_tokens": 384, "temperature": 0.8}},
+        "ramp": {"phases": [], "gate": {"stop": []}},
+    }
+    (tmp_path / "real.yaml").write_text(yaml.safe_dump(config))
+    runs = tmp_path / "runs"
+    started = time.monotonic()
+    out = ramp(["run", "-c", str(tmp_path / "real.yaml"), "--agent", "complete", "--model", "smollm2-135m",
+                "--run-id", "real-he", "--headless", "--json", "--runs-dir", str(runs)],
+               cache_dir=tmp_path / "cache", timeout=3600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    m = json_lines(out.stdout)[-1]["metrics"]
+    assert m["scored"] == 20 and m["graded_samples"] == 100 and m["calls"] == 100
+    assert set(m["pass_at_k"]) >= {"1", "5"} and 0 <= m["syntax_valid_rate"] <= 1
+    print(f"\nHumanEval, first 20 problems (seed-0 order), n=5, SmolLM2-135M-Instruct Q4_1 via llama_cpp.server "
+          f"({os.cpu_count()} cores), temperature 0.8: pass@1 {m['pass_at_k']['1']:.3f}, pass@5 "
+          f"{m['pass_at_k']['5']:.3f}, syntax valid {m['syntax_valid_rate']:.3f}, degenerate "
+          f"{m['degenerate_rate']:.3f} {m['degenerate_by_rule']}, latency p50 {m['latency_p50_s']:.2f}s "
+          f"p90 {m['latency_p90_s']:.2f}s, tokens in/out {m['input_tokens']}/{m['output_tokens']}, "
+          f"wall {time.monotonic() - started:.0f}s")

@@ -12,5 +12,6 @@ AGENTS = Registry(
         "predictions": "engine.agents.predictions:PredictionsAgent",
         "command": "engine.agents.command:CommandAgent",
         "mini": "engine.agents.mini:MiniAgent",
+        "complete": "engine.agents.complete:CompleteAgent",
     },
 )

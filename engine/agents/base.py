@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from ..core.config import Budgets  # agents receive the budgets the run config holds
 from ..core.errors import ErrorClass
-from ..datasets.rows import SWEInstance
+from ..datasets.rows import TaskRow
 from ..sandbox.base import Sandbox
 
 ExitStatus = Literal["submitted", "no_patch", "budget_exhausted", "stuck", "error"]
@@ -23,7 +23,7 @@ ExitStatus = Literal["submitted", "no_patch", "budget_exhausted", "stuck", "erro
 class AgentTask(BaseModel):
     """What the agent is asked to do."""
 
-    instance: SWEInstance
+    instance: TaskRow
     run_id: str
     attempt: int
     budgets: Budgets = Field(default_factory=Budgets)

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.feedback import is_test_path
+from ..datasets.rows import SWEInstance, family_row
 from ..models.base import Completion, Message, Model
 from ..sandbox.base import Sandbox
 from . import prompts
@@ -93,7 +94,7 @@ class _Loop:
         self.problem = task.instance.problem_statement
         self.edited: set[str] = set()
         self.tests = TestRunner(
-            sandbox, config.test_command, public_tests=task.public_tests, test_patch=task.instance.test_patch,
+            sandbox, config.test_command, public_tests=task.public_tests, test_patch=family_row(task.instance, SWEInstance, "the direct-edit agent").test_patch,
             max_test_files=config.max_test_files, max_chars=config.feedback_chars,
             lines_per_failure=config.lines_per_failure,
         )

@@ -143,13 +143,13 @@ class Session:
     # -- model calls and steps ------------------------------------------------------------------
 
     async def ask(self, messages: list[Message], *, purpose: str, max_tokens: int | None,
-                  temperature: float | None) -> Completion:
+                  temperature: float | None, stop: list[str] | None = None) -> Completion:
         """One model call, within budgets, attributed to this attempt."""
         self.check_budgets()
         context = CallContext(run_id=self.task.run_id, instance_id=self.task.instance.instance_id,
                               attempt=self.task.attempt, purpose=purpose)
         completion = await self.model.complete(messages, max_tokens=max_tokens, temperature=temperature,
-                                               context=context)
+                                               stop=stop, context=context)
         self.calls += 1
         self.input_tokens += completion.usage.input_tokens
         self.output_tokens += completion.usage.output_tokens
@@ -202,7 +202,7 @@ class Session:
         except AgentStop as stop:
             status, error_class, detail = stop.exit_status, stop.error_class, str(stop)
         except BaseException as exc:  # a provider error, a bug or a cancellation: keep the record
-            self._finish({"exit_status": "error", "detail": f"{type(exc).__name__}: {exc}",
+            self.finish({"exit_status": "error", "detail": f"{type(exc).__name__}: {exc}",
                           "error_class": getattr(exc, "error_class", None)})
             raise
         await self.sub_state("submit", detail)
@@ -213,10 +213,10 @@ class Session:
             patch=patch, exit_status=status, error_class=error_class, detail=detail, steps=self.calls,
             trajectory_path=str(self.task.trajectory_path) if self.task.trajectory_path else None,
         )
-        self._finish({**result.model_dump(exclude={"trajectory_path"})})
+        self.finish({**result.model_dump(exclude={"trajectory_path"})})
         return result
 
-    def _finish(self, result: dict[str, Any]) -> None:
+    def finish(self, result: dict[str, Any]) -> None:
         self.trajectory.data["result"] = result
         self.trajectory.data["totals"] = self.totals()
         self.trajectory.save()

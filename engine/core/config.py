@@ -104,17 +104,24 @@ class Budgets(BaseModel):
 class RunSection(Section):
     dataset: str = Field(
         default="bundled",
-        description="'bundled', a .json/.jsonl/.parquet file of SWE-bench rows, or a Hugging Face "
-        "name such as princeton-nlp/SWE-bench_Lite:dev (revision pinned in the lock file).",
+        description="'bundled', a .json/.jsonl/.parquet file of SWE-bench rows, a Hugging Face "
+        "name such as princeton-nlp/SWE-bench_Lite:dev (revision pinned in the lock file), or code "
+        "completion: humaneval, humaneval:PATH, mbpp:PATH.",
     )
     instances: list[str] = Field(default_factory=list, description="Explicit instance ids to run.")
+    suite_split: Literal["all", "tune", "heldout"] = Field(
+        default="all", description="A task suite's part to run: its seeded, category-stratified "
+        "held-out share, the rest (tune), or all of it. The split's seed is run.seed.",
+    )
+    heldout_share: float = Field(default=0.2, gt=0, lt=1, description="A task suite's held-out share.")
     slice: Path | None = Field(default=None, description="A pinned YAML slice (config/instances/*.yaml).")
     limit: int | None = Field(default=None, ge=1, description="Run at most this many instances.")
     seed: int = Field(default=0, description="Seed of the repo-stratified instance order.")
     on_malformed: Literal["skip", "refuse"] = Field(
         default="skip", description="What to do with dataset rows that fail validation."
     )
-    agent: str = Field(default="gold", description="Agent name: empty, gold, direct-edit, bash.")
+    agent: str = Field(default="gold", description="Agent name: empty, gold, direct-edit, bash, mini, "
+                       "command, predictions; complete for code completion.")
     model: str | None = Field(default=None, description="Model id from config/models.yaml.")
     evaluator: str = Field(default="local", description="local (swebench-local) or docker.")
     sandbox: Literal["auto", "local", "docker"] = Field(

@@ -133,6 +133,9 @@ class EvaluationDone(InstanceEvent):
     p2p_passed: int = 0
     p2p_total: int = 0
     duration_s: float = 0.0
+    #: Code completion's output checks (None where the grader makes none).
+    syntax_valid: bool | None = None
+    degenerate: str | None = None
 
 
 class LLMCall(EventBase):

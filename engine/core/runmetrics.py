@@ -40,6 +40,7 @@ class RunMetrics(BaseModel):
     cost_usd: Figure = Field(None, description="model spend, from llm_calls")
     cost_per_instance: Figure = Field(None, description="cost_usd / finished instances")
     calls_per_instance: Figure = Field(None, description="model calls / finished instances")
+    latency_mean_s: Figure = Field(None, description="mean model-call latency")
     latency_p50_s: Figure = Field(None, description="median model-call latency")
     latency_p90_s: Figure = Field(None, description="90th percentile model-call latency")
     latency_p99_s: Figure = Field(None, description="99th percentile model-call latency")
@@ -50,6 +51,8 @@ class RunMetrics(BaseModel):
     overfit_gap: Figure = Field(None, description="public_pass_rate - hidden_pass_rate")
     hidden_fix_score: Figure = Field(None, description="feedback split: share of scored instances passing every hidden and P2P test")
     bug_reproduction_rate: Figure = Field(None, description="share of scored instances whose agent wrote a test failing before its fix")
+    syntax_valid_rate: Figure = Field(None, description="code completion: graded samples whose completed function parses / graded samples")
+    degenerate_rate: Figure = Field(None, description="code completion: graded samples breaking a degenerate-output rule (empty, repeated keyword, line or n-grams) / graded samples")
     baseline_spread: Figure = Field(None, description="resolved rate minus the no-patch baseline's, on the instances both scored")
 
     @classmethod

@@ -13,6 +13,7 @@ DatasetError at once, naming the file and the fix.
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,13 +22,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from ..core.errors import DatasetError
-from .rows import SWEInstance
+from .rows import RowT, TaskRow
 
 OnMalformed = Literal["skip", "refuse"]
 ON_MALFORMED: tuple[str, ...] = ("skip", "refuse")
 
 #: File suffixes :func:`read_file` understands.
-FILE_SUFFIXES = (".json", ".jsonl", ".parquet")
+FILE_SUFFIXES = (".json", ".jsonl", ".jsonl.gz", ".parquet")
 
 #: How many problems a refusal lists before summarising the rest.
 _LISTED_PROBLEMS = 20
@@ -59,10 +60,12 @@ class RowProblem(BaseModel):
 RawRow = tuple[str, Any]
 
 
-def _pydantic_problem(error: Any, source: str, location: str, instance_id: str | None) -> RowProblem:
+def _pydantic_problem(
+    error: Any, source: str, location: str, instance_id: str | None, kind: type[TaskRow]
+) -> RowProblem:
     field = ".".join(str(part) for part in error["loc"]) or None
     if error["type"] == "missing":
-        described = SWEInstance.model_fields.get(str(error["loc"][0]))
+        described = kind.model_fields.get(str(error["loc"][0]))
         hint = f" ({described.description})" if described and described.description else ""
         expected = f"missing; expected a value{hint}"
     else:
@@ -80,10 +83,11 @@ def _preview(value: Any) -> str:
 
 
 def validate_rows(
-    raw_rows: Iterable[RawRow], source: str
-) -> tuple[list[SWEInstance], list[RowProblem]]:
-    """Validate each row on its own; return the good rows and a problem per bad field or row."""
-    rows: list[SWEInstance] = []
+    raw_rows: Iterable[RawRow], source: str, kind: type[RowT]
+) -> tuple[list[RowT], list[RowProblem]]:
+    """Validate each row on its own as a ``kind`` row (SWEInstance, CompletionProblem); return the
+    good rows and a problem per bad field or row."""
+    rows: list[RowT] = []
     problems: list[RowProblem] = []
     first_seen: dict[str, str] = {}
     for location, value in raw_rows:
@@ -92,17 +96,17 @@ def validate_rows(
                 RowProblem(
                     source=source,
                     location=location,
-                    expected=f"expected an object with the SWE-bench fields, got {type(value).__name__}",
+                    expected=f"expected an object with the {kind.family} fields, got {type(value).__name__}",
                 )
             )
             continue
-        raw_id = value.get("instance_id")
-        instance_id = raw_id if isinstance(raw_id, str) and raw_id else None
+        raw_id = value.get("instance_id", value.get("task_id"))
+        instance_id = str(raw_id) if isinstance(raw_id, str | int) and raw_id != "" else None
         try:
-            row = SWEInstance.model_validate(value)
+            row = kind.model_validate(value)
         except ValidationError as exc:
             problems.extend(
-                _pydantic_problem(err, source, location, instance_id) for err in exc.errors()
+                _pydantic_problem(err, source, location, instance_id, kind) for err in exc.errors()
             )
             continue
         if row.instance_id in first_seen:
@@ -144,7 +148,7 @@ def enforce_policy(problems: list[RowProblem], on_malformed: OnMalformed, source
 def read_file(path: Path) -> tuple[list[RawRow], list[RowProblem]]:
     """Read the raw rows of a .json, .jsonl or .parquet file; undecodable jsonl lines are problems."""
     path = Path(path)
-    suffix = path.suffix.lower()
+    suffix = ".jsonl.gz" if path.name.lower().endswith(".jsonl.gz") else path.suffix.lower()
     if suffix not in FILE_SUFFIXES:
         raise DatasetError(
             f"unsupported dataset file type {suffix or '(none)'!r}; use one of "
@@ -160,13 +164,14 @@ def read_file(path: Path) -> tuple[list[RawRow], list[RowProblem]]:
     try:
         if suffix == ".parquet":
             return _read_parquet(path), []
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = gzip.decompress(path.read_bytes()) if suffix == ".jsonl.gz" else path.read_bytes()
+        text = data.decode("utf-8")
+    except (OSError, UnicodeDecodeError, EOFError) as exc:
         raise DatasetError(
             f"cannot read the file ({exc}); check its permissions and that it is UTF-8",
             file=str(path),
         ) from exc
-    if suffix == ".jsonl":
+    if suffix.startswith(".jsonl"):
         return _parse_jsonl(text, str(path))
     return _parse_json(text, path), []
 

@@ -38,19 +38,19 @@ from pydantic import BaseModel, Field, ValidationError
 from ..core.errors import DatasetError
 from . import hub
 from .loaders import OnMalformed, enforce_policy, validate_rows
-from .rows import SWEInstance
+from .rows import SWEInstance, TaskRow
 
 #: Recorded as the revision of a local copy locked without an explicit revision.
 LOCAL_REVISION = "local"
 
 
-def content_sha256(rows: Iterable[SWEInstance]) -> str:
+def content_sha256(rows: Iterable[TaskRow]) -> str:
     """The hash of a dataset's content, independent of row order and of the file format.
 
-    Canonical form: the rows sorted by instance_id, each as :meth:`SWEInstance.to_swebench_row`,
+    Canonical form: the rows sorted by instance_id, each as :meth:`TaskRow.to_row` (SWE-bench rows in upstream format),
     serialised as one JSON list with sorted keys, no whitespace and UTF-8 text.
     """
-    ordered = sorted((row.to_swebench_row() for row in rows), key=lambda r: r["instance_id"])
+    ordered = sorted((row.to_row() for row in rows), key=lambda r: r["instance_id"])
     canonical = json.dumps(ordered, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -137,7 +137,7 @@ def lock_dataset(
     loaded = hub.load_split(
         name, split, revision=pinned, cache_dir=cache_dir, local_root=local_root
     )
-    rows, problems = validate_rows(loaded.rows, f"{name}:{split}")
+    rows, problems = validate_rows(loaded.rows, f"{name}:{split}", SWEInstance)
     enforce_policy(problems, on_malformed, f"{name}:{split}")
     entry = LockEntry(
         name=name,

@@ -4,6 +4,10 @@ The spec is one of:
 
 - ``bundled``: the project's own offline task set, built into local git mirrors;
 - a path ending in .json, .jsonl or .parquet;
+- ``humaneval``, ``humaneval:PATH`` or ``mbpp:PATH``: function-completion problems (completion.py),
+  as is a .json/.jsonl file whose rows are completion problems;
+- ``suite:PATH``: a custom task suite (suite.py), cut to ``split`` (all, tune or heldout) by a
+  split seeded with ``seed``;
 - a Hugging Face name ``owner/name[:split]`` (split defaults to ``test``), loaded at the revision
   pinned in the dataset lock and refused if its content no longer matches the lock.
 
@@ -20,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from ..core.errors import DatasetError
 from . import hub
+from .completion import CompletionProblem, completion_source, looks_like_completion
 from .loaders import (
     FILE_SUFFIXES,
     OnMalformed,
@@ -29,7 +34,8 @@ from .loaders import (
     validate_rows,
 )
 from .lock import LOCAL_REVISION, LockEntry, check_lock, content_sha256, locked_entry
-from .rows import SWEInstance
+from .rows import SWEInstance, TaskRow
+from .suite import SUITE, SuiteTask, apply_split
 
 BUNDLED = "bundled"
 
@@ -39,7 +45,7 @@ class Dataset(BaseModel):
 
     spec: str = Field(description="The spec as given: 'bundled', a file path, or owner/name[:split].")
     source: str = Field(description="Human-readable description of where the rows were read.")
-    rows: list[SWEInstance] = Field(description="The valid rows, in source order.")
+    rows: list[TaskRow] = Field(description="The valid rows, in source order.")
     problems: list[RowProblem] = Field(
         default_factory=list, description="Rows left out as malformed (policy 'skip')."
     )
@@ -52,6 +58,7 @@ class Dataset(BaseModel):
         description="Repo-source URL template the rows need (bundled: their local mirrors); "
         "None means the default or the operator's --repo-source.",
     )
+    family: str = Field(default=SWEInstance.family, description="The rows' task family (swebench, completion).")
 
 
 def resolve_dataset(
@@ -61,6 +68,9 @@ def resolve_dataset(
     cache_dir: Path | str,
     on_malformed: OnMalformed = "skip",
     local_root: Path | str | None = None,
+    split: str = "all",
+    seed: int = 0,
+    heldout_share: float = 0.2,
 ) -> Dataset:
     """Load and validate the dataset named by ``spec`` (see the module docstring).
 
@@ -71,12 +81,16 @@ def resolve_dataset(
     cache_dir = Path(cache_dir)
     if spec == BUNDLED:
         return _resolve_bundled(cache_dir)
+    if spec.lower().startswith(f"{SUITE}:"):
+        return _resolve_suite(spec, on_malformed, split=split, seed=seed, share=heldout_share)
+    if (completion := completion_source(spec)) is not None:
+        return _resolve_file(str(completion[1]), on_malformed, spec=spec)
     if spec.lower().endswith(FILE_SUFFIXES):
         return _resolve_file(spec, on_malformed)
     if Path(spec).exists() or not hub.looks_like_hub_name(spec):
         raise DatasetError(
-            f"cannot tell what dataset {spec!r} is; expected 'bundled', a path ending in "
-            f"{', '.join(FILE_SUFFIXES)}, or a Hugging Face name such as "
+            f"cannot tell what dataset {spec!r} is; expected 'bundled', 'humaneval', 'mbpp:PATH', "
+            f"a path ending in {', '.join(FILE_SUFFIXES)}, or a Hugging Face name such as "
             "princeton-nlp/SWE-bench_Lite:dev",
             field="dataset",
         )
@@ -90,24 +104,46 @@ def _resolve_bundled(cache_dir: Path) -> Dataset:
     return Dataset(
         spec=BUNDLED,
         source=f"bundled task set ({len(rows)} tasks, mirrors under {cache_dir / 'bundled'})",
-        rows=rows,
+        rows=list(rows),
         sha256=content_sha256(rows),
         repo_source=template,
     )
 
 
-def _resolve_file(spec: str, on_malformed: OnMalformed) -> Dataset:
-    path = Path(spec).expanduser()
+def _resolve_file(path_text: str, on_malformed: OnMalformed, spec: str | None = None) -> Dataset:
+    """The rows of a file; ``spec`` (humaneval, mbpp:PATH) says they are completion problems,
+    otherwise their fields do."""
+    path = Path(path_text).expanduser()
     raw_rows, problems = read_file(path)
-    rows, row_problems = validate_rows(raw_rows, str(path))
+    kind: type[TaskRow] = (
+        CompletionProblem if spec is not None or looks_like_completion(raw_rows) else SWEInstance
+    )
+    rows, row_problems = validate_rows(raw_rows, str(path), kind)
     problems += row_problems
     enforce_policy(problems, on_malformed, str(path))
     return Dataset(
-        spec=spec,
+        spec=spec or path_text,
         source=f"file {path.resolve()}",
-        rows=rows,
+        rows=list(rows),
         problems=problems,
         sha256=content_sha256(rows),
+        family=kind.family,
+    )
+
+
+def _resolve_suite(spec: str, on_malformed: OnMalformed, *, split: str, seed: int, share: float) -> Dataset:
+    path = Path(spec.split(":", 1)[1]).expanduser()
+    if not spec.split(":", 1)[1]:
+        raise DatasetError("give the suite's file: --dataset suite:PATH (one JSON task per line)", field="dataset")
+    raw_rows, problems = read_file(path)
+    tasks, row_problems = validate_rows(raw_rows, str(path), SuiteTask)
+    problems += row_problems
+    enforce_policy(problems, on_malformed, str(path))
+    chosen = apply_split(tasks, seed=seed, share=share, part=split)
+    part = "" if split == "all" else f", the {split} part of a {round(share * 100)}% held-out split (seed {seed})"
+    return Dataset(
+        spec=spec, source=f"suite {path.resolve()}{part}", rows=list(chosen), problems=problems,
+        sha256=content_sha256(chosen), family=SUITE,
     )
 
 
@@ -141,13 +177,13 @@ def _resolve_hub(
         local_root=local_root,
     )
     source = f"{name}:{split}"
-    rows, problems = validate_rows(loaded.rows, source)
+    rows, problems = validate_rows(loaded.rows, source, SWEInstance)
     enforce_policy(problems, on_malformed, source)
     sha256 = check_lock(entry, rows, lock_path)
     return Dataset(
         spec=spec,
         source=f"Hugging Face {source} from {loaded.origin}",
-        rows=rows,
+        rows=list(rows),
         problems=problems,
         lock_entry=entry,
         sha256=sha256,

@@ -1,6 +1,12 @@
-"""The SWE-bench task row, validated.
+"""Task rows, validated: :class:`TaskRow`, what the engine needs of any task family's row, and
+:class:`SWEInstance`, the SWE-bench row.
 
-Rows come from Hugging Face, from .json/.jsonl/.parquet files, or from the bundled task set. They all
+The scheduler, the store, metrics, gates and the TUI see only a :class:`TaskRow`: an id that names
+folders, a group (the repository, or a benchmark's category), the reference answer (the gold agent's),
+the text an agent is given, and the names of the checks that decide it. Each family's backends
+(agents, evaluators) take their own row type and say so with :func:`family_row`.
+
+SWE-bench rows come from Hugging Face, from .json/.jsonl/.parquet files, or from the bundled task set. They all
 end up as :class:`SWEInstance`. FAIL_TO_PASS and PASS_TO_PASS arrive either as JSON-encoded strings
 (as on Hugging Face) or as lists; inside Ramp they are always lists, and :meth:`to_swebench_row`
 gives them back in the exact upstream format.
@@ -10,7 +16,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -34,10 +40,49 @@ SWEBENCH_FIELDS = (
 )
 
 
-class SWEInstance(BaseModel):
-    """One SWE-bench task instance."""
+class TaskRow(BaseModel):
+    """What every task family's row gives the engine."""
 
     model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+    #: The family the row belongs to: it picks the agents and the evaluator that can run it.
+    family: ClassVar[str] = ""
+
+    instance_id: str = Field(min_length=1, description="Unique id; it names folders.")
+    repo: str = Field(description="The row's group: a repository, or a benchmark's category.")
+    patch: str = Field(default="", description="The reference answer the gold agent submits.")
+    problem_statement: str = Field(default="", description="The text the agent is given.")
+    FAIL_TO_PASS: list[str] = Field(description="The checks that must pass for the row to be resolved.")
+    PASS_TO_PASS: list[str] = Field(default_factory=list, description="Checks that must stay passing.")
+
+    @field_validator("instance_id")
+    @classmethod
+    def _id_builds_safe_paths(cls, value: str) -> str:
+        if problem := id_problem(value):
+            raise ValueError(f"unusable as an instance id (it names folders): {problem}")
+        return value
+
+    def to_row(self) -> dict[str, Any]:
+        """The row in its source's format (what :func:`~engine.datasets.lock.content_sha256` hashes)."""
+        return self.model_dump()
+
+
+RowT = TypeVar("RowT", bound=TaskRow)
+
+
+def family_row(row: TaskRow, kind: type[RowT], backend: str) -> RowT:
+    """``row`` as the family's own row type; TypeError naming ``backend`` for another family's row
+    (wiring refuses such a mix before a run starts, so this is a bug, not bad input)."""
+    if not isinstance(row, kind):
+        raise TypeError(f"{backend} runs {kind.family} rows, not {type(row).family or type(row).__name__} "
+                        f"row {row.instance_id}")
+    return row
+
+
+class SWEInstance(TaskRow):
+    """One SWE-bench task instance."""
+
+    family: ClassVar[str] = "swebench"
 
     instance_id: str = Field(min_length=1, description="Unique id, owner__name-number.")
     repo: str = Field(pattern=r"^[\w.-]+/[\w.-]+$", description="GitHub owner/name.")
@@ -53,13 +98,6 @@ class SWEInstance(BaseModel):
     )
     FAIL_TO_PASS: list[str] = Field(description="Tests that must go from failing to passing.")
     PASS_TO_PASS: list[str] = Field(default_factory=list, description="Tests that must stay green.")
-
-    @field_validator("instance_id")
-    @classmethod
-    def _id_builds_safe_paths(cls, value: str) -> str:
-        if problem := id_problem(value):
-            raise ValueError(f"unusable as an instance id (it names folders): {problem}")
-        return value
 
     @field_validator("test_patch", "patch")
     @classmethod
@@ -126,7 +164,11 @@ class SWEInstance(BaseModel):
 
     def to_swebench_row(self) -> dict[str, Any]:
         """The row in exact upstream format: test lists as JSON strings, extra fields kept."""
-        row = self.model_dump()
+        dumped = self.model_dump()
+        row = {name: dumped.pop(name) for name in SWEBENCH_FIELDS} | dumped
         row["FAIL_TO_PASS"] = json.dumps(self.FAIL_TO_PASS)
         row["PASS_TO_PASS"] = json.dumps(self.PASS_TO_PASS)
         return row
+
+    def to_row(self) -> dict[str, Any]:
+        return self.to_swebench_row()

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..core.errors import DatasetError
 from ..core.yamlfile import read_yaml
-from .rows import SWEInstance
+from .rows import RowT
 
 
 class InstanceSlice(BaseModel):
@@ -76,12 +76,12 @@ def _seeded_rank(seed: int, repo: str) -> str:
     return hashlib.sha256(f"{seed}\0{repo}".encode()).hexdigest()
 
 
-def stratified_order(rows: Sequence[SWEInstance], seed: int) -> list[SWEInstance]:
+def stratified_order(rows: Sequence[RowT], seed: int) -> list[RowT]:
     """All rows in an order whose every prefix is a repo-stratified sample (see module docstring).
 
     Deterministic for a given set of rows and seed, whatever the input order.
     """
-    groups: dict[str, list[SWEInstance]] = {}
+    groups: dict[str, list[RowT]] = {}
     for row in sorted(rows, key=lambda r: r.instance_id):
         groups.setdefault(row.repo, []).append(row)
     for repo, members in groups.items():
@@ -89,7 +89,7 @@ def stratified_order(rows: Sequence[SWEInstance], seed: int) -> list[SWEInstance
     repos = sorted(groups, key=lambda repo: _seeded_rank(seed, repo))
     total = len(rows)
     taken = dict.fromkeys(repos, 0)
-    order: list[SWEInstance] = []
+    order: list[RowT] = []
     for size in range(1, total + 1):
         # A repo may grow when that keeps it within its upper quota: taken < size * share.
         open_repos = [r for r in repos if taken[r] * total < size * len(groups[r])]
@@ -115,12 +115,12 @@ def _unknown_ids_error(unknown: list[str], known: list[str], where: str | None) 
 
 
 def select(
-    rows: Sequence[SWEInstance],
+    rows: Sequence[RowT],
     ids: Sequence[str] | None = None,
     slice_file: Path | str | None = None,
     n: int | None = None,
     seed: int = 0,
-) -> list[SWEInstance]:
+) -> list[RowT]:
     """The instances to run, in phase order; the first ``n`` of them when ``n`` is given.
 
     ``ids`` or ``slice_file`` pin the order (duplicates in ``ids`` are dropped); without them

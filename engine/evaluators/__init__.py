@@ -21,6 +21,8 @@ EVALUATORS = Registry(
         "swebench-local": "engine.evaluators.local:LocalEvaluator",
         "docker": "engine.evaluators.docker:DockerEvaluator",
         "swebench-docker": "engine.evaluators.docker:DockerEvaluator",
+        "completion": "engine.evaluators.completion:CompletionGrader",
+        "suite": "engine.evaluators.suite:SuiteGrader",
     },
 )
 
@@ -28,13 +30,17 @@ EVALUATORS = Registry(
 CANONICAL = {"swebench-local": "local", "swebench-docker": "docker"}
 
 
-def build_evaluator(settings: Settings, *, repo_source: str, repo_cache: RepoCache) -> Any:
-    """Construct the configured evaluator with its validated options."""
+def build_evaluator(
+    settings: Settings, *, repo_source: str, repo_cache: RepoCache | None, name: str | None = None
+) -> Any:
+    """Construct the configured evaluator (or the one ``name``s, a task family's grader) with its
+    validated options."""
     from ..core.errors import ConfigError
 
-    name = CANONICAL.get(settings.run.evaluator, settings.run.evaluator)
+    chosen = name or settings.run.evaluator
+    name = CANONICAL.get(chosen, chosen)
     try:
-        cls = EVALUATORS.get(settings.run.evaluator)
+        cls = EVALUATORS.get(chosen)
     except ConfigError as exc:
         raise settings.located(exc, "run", "evaluator") from None
     config = settings.backend_config(cls.Config, "evaluators", name)

@@ -8,12 +8,12 @@ grading functions, so their verdicts on the same test log are the official harne
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
 from ..core.errors import ErrorClass
-from ..datasets.rows import SWEInstance
+from ..datasets.rows import TaskRow
 
 
 class TestGroup(BaseModel):
@@ -44,6 +44,11 @@ class EvalResult(BaseModel):
         description="FAIL_TO_PASS/PASS_TO_PASS tests that fail with the gold patch too in this "
         "environment (gold validation): environment breakage, reported apart from model failures.",
     )
+    checks: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What the family's grader saw besides the tests (completion: syntax_valid, "
+        "syntax_error, degenerate: the rule broken or None).",
+    )
     log_path: str | None = Field(default=None, description="The full test log, under the run folder.")
     duration_s: float = Field(default=0.0, description="Wall time of the evaluation, setup included.")
     setup_s: float = Field(default=0.0, description="Part of duration_s spent preparing the environment.")
@@ -54,13 +59,18 @@ class EvalRequest(BaseModel):
 
     model_config = {"arbitrary_types_allowed": True}
 
-    instance: SWEInstance
+    instance: TaskRow
     patch: str | None = Field(description="The model patch; None or empty means no patch.")
     log_dir: Path = Field(description="Folder for this attempt's test log and eval files.")
     run_id: str = ""
     key: str = Field(default="", description="A unique key for this evaluation (run/instance/attempt).")
     fail_to_pass: list[str] | None = Field(
         default=None, description="Override the row's FAIL_TO_PASS (feedback-split grading)."
+    )
+    attempt: int | None = Field(default=None, description="The attempt graded (calls a grader makes are its).")
+    model: Any = Field(
+        default=None, exclude=True,
+        description="The run's accounted model, for a grader that asks one (a suite's rubric judge).",
     )
 
 
@@ -70,7 +80,7 @@ class Evaluator(Protocol):
 
     name: str
 
-    async def preflight(self, instances: list[SWEInstance]) -> list[str]:
+    async def preflight(self, instances: list[TaskRow]) -> list[str]:
         """Return one line per problem that would stop these instances from being evaluated."""
         ...
 

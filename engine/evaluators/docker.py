@@ -35,7 +35,7 @@ from ..workspace.repos import RepoCache
 from .base import EvalRequest, EvalResult
 from .buildconfig import EvaluatorConfig
 from .docker_backend import ContainerWorkspace, DockerBackend
-from .evalsteps import run_eval, screen
+from .evalsteps import run_eval, screen, swe_row
 
 
 def spec_limits(limits: Limits, spec: dict[str, Any]) -> Limits:
@@ -132,7 +132,7 @@ class DockerEvaluator:
             raise InfraError(f"{request.instance.instance_id}: docker: {exc}") from None
 
     async def _evaluate(self, request: EvalRequest, started: float) -> EvalResult:
-        instance = request.instance
+        instance = swe_row(request)
         client = await self.backend.connect()
         target = await self.backend.target(instance, request.run_id)
         self.backend.images.touch(target.image)

@@ -20,6 +20,7 @@ from swebench.harness.utils import get_modified_files
 
 from ..core.errors import InfraError
 from ..core.proc import CommandResult
+from ..datasets.rows import SWEInstance, family_row
 from ..datasets.specs import get_spec
 from .base import EvalRequest, EvalResult
 from .grading import TEST_LOG_NAME, Grade, TestLog, grade_log
@@ -65,12 +66,17 @@ def refused(problems: list[str], started: float) -> EvalResult:
     )
 
 
+def swe_row(request: EvalRequest) -> SWEInstance:
+    """The request's row, which the SWE-bench evaluators need as an SWE-bench row."""
+    return family_row(request.instance, SWEInstance, "the SWE-bench evaluator")
+
+
 def screen(request: EvalRequest, started: float) -> EvalResult | None:
     """Make the attempt's log folder, then refuse what must never be applied, before any workspace
     exists: an unsafe test_patch is an infra error (the dataset row is wrong), an unsafe model patch
     a refused, unresolved result. None when both may go ahead."""
     Path(request.log_dir).mkdir(parents=True, exist_ok=True)
-    instance = request.instance
+    instance = swe_row(request)
     if problems := check_patch_paths(instance.test_patch):
         raise InfraError(f"{instance.instance_id}: the row's test_patch is unsafe: {'; '.join(problems)}")
     if problems := check_patch_paths(request.patch or ""):
@@ -100,7 +106,7 @@ async def run_eval(
     test_timeout_s: float,
 ) -> EvalResult:
     """Patch, reset and patch the tests, run them, and grade the log with swebench's functions."""
-    instance = request.instance
+    instance = swe_row(request)
     patch = request.patch or ""
     log = TestLog(Path(request.log_dir) / TEST_LOG_NAME)
     if patch.strip():

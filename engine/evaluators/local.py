@@ -48,7 +48,7 @@ from ..workspace.scratch import owned_dir, remove_if_empty
 from .base import EvalRequest, EvalResult
 from .buildconfig import EvaluatorConfig
 from .envs import Environment, EnvManager
-from .evalsteps import refused, run_eval, screen
+from .evalsteps import refused, run_eval, screen, swe_row
 from .imports import import_check_script, misplaced_imports
 from .overlay import Overlay, install_differs
 from .patching import check_patch_targets
@@ -125,7 +125,7 @@ class LocalEvaluator:
         """Evaluate one patch; a failed environment raises InfraError, a bad patch is a result."""
         result = await self._evaluate(request)
         if self.config.gold_validation and result.error_class is None:
-            gold = await self.validate_gold(request.instance)
+            gold = await self.validate_gold(swe_row(request))
             tested = set(request.instance.PASS_TO_PASS) | set(
                 request.fail_to_pass
                 if request.fail_to_pass is not None
@@ -171,7 +171,7 @@ class LocalEvaluator:
 
     async def _evaluate(self, request: EvalRequest) -> EvalResult:
         started = time.monotonic()
-        instance = request.instance
+        instance = swe_row(request)
         if (refusal := screen(request, started)) is not None:
             return refusal
         try:

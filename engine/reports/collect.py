@@ -202,4 +202,18 @@ def headline(metrics: dict[str, Any]) -> list[tuple[str, str]]:
         ]
     if "bug_reproduction_rate" in metrics:
         rows.append(("Bug reproduction", f"{pct(metrics['bug_reproduction_rate'])} ({metrics['tests_written']} wrote tests)"))
+    return rows + output_check_rows(metrics)
+
+
+def output_check_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
+    """Code completion: syntax validity and degenerate output, each rule with what it counts."""
+    if metrics.get("syntax_valid_rate") is None:
+        return []
+    rows = [
+        ("Syntax valid", f"{pct(metrics['syntax_valid_rate'])} of {metrics['graded_samples']} graded samples "
+                         "(the completed function parses)"),
+        ("Degenerate output", pct(metrics["degenerate_rate"])),
+    ]
+    rules = metrics.get("degenerate_rules") or {}
+    rows += [(f"  {name}", f"{n}: {rules.get(name, '')}") for name, n in (metrics.get("degenerate_by_rule") or {}).items()]
     return rows

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.errors import NOT_SCORED
 from ..core.feedback import split_tests
 from ..core.stats import pass_at_k, percentile, wilson_interval
+from .outputmetrics import output_checks  # code completion: syntax validity, degenerate output
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -133,8 +134,7 @@ def compute(data: RunData, through_phase: int | None = None, baseline: RunData |
     }
     out.update(_sampling(data, [done[i["instance_id"]] for i in scored]))
     out.update(_usage(data, ids, through_phase is None, len(finished)))
-    out.update(_timing(attempts))
-    out.update(_flakiness(data, ids))
+    out.update(_timing(attempts) | _flakiness(data, ids) | output_checks(data.evaluations, scored_attempts))
     out.update(_feedback(data, {i["instance_id"]: done[i["instance_id"]] for i in scored}))
     out["per_repo"] = _per_repo(scope, scored_ids, set(out["resolved_instances"]))
     out.update(_baseline(done, baseline))
@@ -195,6 +195,7 @@ def _usage(data: RunData, ids: set[str], whole_run: bool, finished: int) -> dict
         "unpriced_calls": unpriced,
         "cost_per_instance": None if unpriced else _round(_rate(cost, finished), 6),
         "calls_per_instance": _round(_rate(len(calls), finished)),
+        "latency_mean_s": _round(sum(latencies) / len(latencies), 3) if latencies else None,
         "latency_p50_s": _round(percentile(latencies, 0.50), 3),
         "latency_p90_s": _round(percentile(latencies, 0.90), 3),
         "latency_p99_s": _round(percentile(latencies, 0.99), 3),

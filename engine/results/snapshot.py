@@ -81,6 +81,10 @@ class Counters:
     errors_by_class: tuple[tuple[str, int], ...] = ()
     cached_calls: int = 0
     cache_saved_usd: float = 0.0
+    #: Code completion: graded samples with output checks, and how many parsed / were degenerate.
+    checked_samples: int = 0
+    syntax_valid: int = 0
+    degenerate: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -158,6 +158,8 @@ class AttemptRunner:
                     log_dir=c.folder.attempt_dir(iid, number),
                     run_id=c.run_id,
                     key=c.attempt_key(iid, number),
+                    attempt=number,
+                    model=c.backends.model,
                 ))
         graded = await self._record_eval(track, number, result)
         outcome: Outcome = "resolved" if result.resolved else "unresolved"
@@ -184,6 +186,7 @@ class AttemptRunner:
             applied=int(result.applied), error_class=result.error_class, detail=result.detail,
             tests=result.tests, f2p=result.fail_to_pass.model_dump(), p2p=result.pass_to_pass.model_dump(),
             log_path=result.log_path, duration_s=result.duration_s, setup_s=result.setup_s,
+            **({"checks": result.checks} if result.checks else {}),
         ))
         f2p, p2p = result.fail_to_pass, result.pass_to_pass
         return Write(statements=[row], events=[EvaluationDone(
@@ -192,6 +195,7 @@ class AttemptRunner:
             error_class=result.error_class, duration_s=result.duration_s,
             f2p_passed=len(f2p.success), f2p_total=len(f2p.success) + len(f2p.failure),
             p2p_passed=len(p2p.success), p2p_total=len(p2p.success) + len(p2p.failure),
+            syntax_valid=result.checks.get("syntax_valid"), degenerate=result.checks.get("degenerate"),
         )])
 
     def _files(self, iid: str, number: int, result: EvalResult) -> None:

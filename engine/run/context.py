@@ -25,7 +25,7 @@ from ..core.artifacts import RunFolder, safe_name
 from ..core.config import Budgets
 from ..core.events import Display, Event, GovernorSample, RunStatus
 from ..core.fsm import TERMINAL
-from ..datasets.rows import SWEInstance
+from ..datasets.rows import TaskRow
 from ..evaluators.base import Evaluator
 from ..models.base import Model
 from ..sandbox.base import SandboxFactory
@@ -85,7 +85,7 @@ class Backends:
 class Tracked(Protocol):
     """An instance as the context moves it: its row and its state machine (the scheduler's track)."""
 
-    instance: SWEInstance
+    instance: TaskRow
     machine: InstanceMachine
 
     def outcome(self) -> str | None: ...
@@ -96,11 +96,11 @@ class Plan:
     """Which instances the run holds, in order, and the phase each first belongs to."""
 
     phases: list[int]
-    instances: Mapping[str, SWEInstance]
+    instances: Mapping[str, TaskRow]
     phase_of: Mapping[str, int]
 
     @classmethod
-    def of(cls, instances: list[SWEInstance], phases: list[int]) -> Plan:
+    def of(cls, instances: list[TaskRow], phases: list[int]) -> Plan:
         phase_of = {inst.instance_id: next(i for i, size in enumerate(phases) if pos < size)
                     for pos, inst in enumerate(instances)}
         return cls(phases, {inst.instance_id: inst for inst in instances}, phase_of)

@@ -30,7 +30,7 @@ from anyio.abc import TaskGroup
 from ..core.errors import ErrorClass
 from ..core.events import Alert, CommandHandled, Outcome, PhaseFinished, PhaseStarted, RunStatus
 from ..core.fsm import TERMINAL, InstanceMachine, best_outcome, rerun_failed_picks
-from ..datasets.rows import SWEInstance
+from ..datasets.rows import TaskRow
 from .attempts import AttemptRunner, Halted
 from .context import RunContext
 
@@ -66,7 +66,7 @@ class SavedPatch:
 class InstanceTrack:
     """What the scheduler knows about one instance."""
 
-    instance: SWEInstance
+    instance: TaskRow
     phase: int
     machine: InstanceMachine
     outcomes: dict[int, str] = field(default_factory=dict)

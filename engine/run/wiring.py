@@ -22,13 +22,14 @@ from ..core.config import Settings
 from ..core.errors import ConfigError, ExitCode, RampError
 from ..core.secrets import Redactor, Secrets
 from ..core.secrets import install as install_redactor
-from ..datasets.rows import SWEInstance
+from ..datasets.rows import TaskRow
 from ..evaluators import build_evaluator
 from ..evaluators.base import Evaluator
 from ..sandbox import build_sandbox_factory
-from ..sandbox.base import SandboxFactory
+from ..sandbox.base import NoSandboxFactory, SandboxFactory
 from ..workspace.repos import DEFAULT_SOURCE, RepoCache
 from ..workspace.scratch import sweep_cache
+from .families import check_agent, family_of
 from .preflight import Check, backend_checks, host_checks
 
 
@@ -73,7 +74,7 @@ def describe_problems(problems: list[Any]) -> str:
 
 async def prepare_instances(
     settings: Settings, answers: frozenset[str] | None = None
-) -> tuple[Any, list[SWEInstance], list[int], list[str]]:
+) -> tuple[Any, list[TaskRow], list[int], list[str]]:
     """Load the dataset, select instances in order, and clip the phase plan to them. With
     ``answers`` (the instances an agent has predictions for) only those are selected; the notes
     returned say which of the dataset's were left out and which predictions it does not hold."""
@@ -86,6 +87,9 @@ async def prepare_instances(
             lock_path=settings.paths.lock_file,
             cache_dir=settings.paths.resolved_cache_dir(),
             on_malformed=run.on_malformed,
+            split=run.suite_split,
+            seed=run.seed,
+            heldout_share=run.heldout_share,
         )
     except ConfigError as exc:
         raise settings.located(exc, "run", "dataset") from None
@@ -116,8 +120,8 @@ async def prepare_instances(
 
 
 def _answered(
-    rows: list[SWEInstance], answers: frozenset[str] | None, asked: list[str], source: str
-) -> tuple[list[SWEInstance], list[str]]:
+    rows: list[TaskRow], answers: frozenset[str] | None, asked: list[str], source: str
+) -> tuple[list[TaskRow], list[str]]:
     """The rows an agent can answer, and what the operator should know about the rest."""
     if answers is None:
         return rows, []
@@ -145,8 +149,8 @@ def _listed(ids: list[str]) -> str:
 
 
 async def without_source(
-    instances: list[SWEInstance], repos: RepoCache
-) -> tuple[list[SWEInstance], list[str]]:
+    instances: list[TaskRow], repos: RepoCache
+) -> tuple[list[TaskRow], list[str]]:
     """The instances whose repository's source answers, and a note per repository that does not:
     its rows are skipped and reported, not a reason to refuse the whole run. ConfigError when no
     instance is left."""
@@ -177,7 +181,7 @@ class Wiring:
     redact: Redactor
     agent: Agent
     dataset: Any
-    instances: list[SWEInstance]
+    instances: list[TaskRow]
     phases: list[int]
     repo_source: str
     evaluator: Evaluator
@@ -232,6 +236,15 @@ async def wire(settings: Settings, run_id: str | None = None) -> Wiring:
     swept = await anyio.to_thread.run_sync(sweep_cache, cache_dir)
     agent = build_agent(settings)
     dataset, instances, phases, notes = await prepare_instances(settings, agent.instance_ids)
+    family = family_of(dataset.family)
+    try:
+        check_agent(family, settings.run.agent)
+    except ConfigError as exc:
+        raise settings.located(exc, "run", "agent") from None
+    if not family.uses_repos:  # graded by the family's own evaluator, with nothing checked out
+        evaluator = build_evaluator(settings, repo_source="", repo_cache=None, name=family.evaluator)
+        return Wiring(settings, run_id, credentials, redact, agent, dataset, instances, phases, "",
+                      evaluator, NoSandboxFactory(), swept, notes)
     repo_source = settings.run.repo_source or dataset.repo_source or DEFAULT_SOURCE
     repo_cache = RepoCache(cache_dir, repo_source)
     instances, unsourced = await without_source(instances, repo_cache)

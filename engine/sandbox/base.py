@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from ..core.proc import CommandResult  # what a sandbox command returns (defined in the core)
 
 if TYPE_CHECKING:
-    from ..datasets.rows import SWEInstance
+    from ..datasets.rows import TaskRow
 
 
 @runtime_checkable
@@ -77,15 +77,28 @@ class NoSandbox:
         return None
 
 
+class NoSandboxFactory:
+    """The factory of a task family without repositories (code completion): its agents declare
+    ``uses_sandbox = False``, so it is asked for nothing but its preflight."""
+
+    name = "none"
+
+    async def create(self, instance: TaskRow, key: str) -> Sandbox:
+        raise RuntimeError(f"{instance.instance_id}: this task family has no sandbox to make")
+
+    async def preflight(self, instances: list[TaskRow]) -> list[str]:
+        return []
+
+
 class SandboxFactory(Protocol):
     """Makes one fresh sandbox per attempt; what a run checks before it starts."""
 
     name: str
 
-    async def create(self, instance: SWEInstance, key: str) -> Sandbox:
+    async def create(self, instance: TaskRow, key: str) -> Sandbox:
         """A sandbox at the instance's base commit, named by ``key`` (unique per attempt)."""
         ...
 
-    async def preflight(self, instances: list[SWEInstance]) -> list[str]:
+    async def preflight(self, instances: list[TaskRow]) -> list[str]:
         """What is missing to make sandboxes for these instances (empty: ready)."""
         ...

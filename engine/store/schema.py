@@ -110,8 +110,14 @@ ALTER TABLE llm_calls ADD COLUMN saved_usd REAL;
 ALTER TABLE llm_calls ADD COLUMN original_latency_s REAL;
 """
 
+#: v6: what a task family's grader saw besides the tests (code completion: syntax validity and the
+#: degenerate-output rule a candidate broke), as JSON.
+SCHEMA_V6 = """
+ALTER TABLE evaluations ADD COLUMN checks_json TEXT;
+"""
+
 #: Index i holds the script that takes user_version i to i + 1.
-MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5]
+MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 COMMANDS = ("pause", "resume", "stop", "approve", "reject", "rerun", "rerun-failed")

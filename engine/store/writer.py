@@ -252,7 +252,7 @@ class Store(RunRows):
         self, run_id: str, instance_id: str, attempt: int, grade: int, fields: dict[str, Any]
     ) -> tuple[str, tuple[Any, ...]]:
         """The statement recording one grade of an attempt, for :meth:`apply`."""
-        for key in ("tests", "f2p", "p2p"):
+        for key in ("tests", "f2p", "p2p", "checks"):
             if key in fields:
                 fields[f"{key}_json"] = self._json(fields.pop(key))
         if fields.get("detail"):

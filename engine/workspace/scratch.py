@@ -81,7 +81,7 @@ def sweep(root: Path) -> list[Path]:
 
 
 #: The scratch roots under a cache dir: agents' checkouts, local worktrees, docker repo snapshots.
-SCRATCH_ROOTS = ("work", "worktrees", "docker/scratch")
+SCRATCH_ROOTS = ("work", "worktrees", "docker/scratch", "graded")
 
 
 def sweep_cache(cache_dir: Path) -> list[Path]:

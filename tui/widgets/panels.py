@@ -123,6 +123,11 @@ class CountersBar(SnapshotPanel):
             bottom.append(", ".join(f"{name} {n}" for name, n in c.errors_by_class), style="red")
         else:
             bottom.append("none")
+        if c.checked_samples:  # code completion: what the samples look like, beside pass/fail
+            bottom.append("  syntax ", style="dim")
+            bottom.append(f"{c.syntax_valid / c.checked_samples:.0%}")
+            bottom.append(" degen ", style="dim")
+            bottom.append(f"{c.degenerate / c.checked_samples:.0%}", style="red" if c.degenerate else "")
         return self.lines(top, bottom)
 
 
