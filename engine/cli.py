@@ -187,7 +187,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
             said = True
         time.sleep(0.5)
     front_end = getattr(args, "front_end", None)
-    if front_end is None or not sys.stdout.isatty():
+    if front_end is None or not (sys.stdout.isatty() or "WebDriver" in os.environ.get("TEXTUAL_DRIVER", "")):
         raise ConfigError(
             "watch needs the terminal UI on a terminal: run `ramp watch` from a shell "
             f"(`ramp status {args.run_id}` prints the state without one)", field="watch",

@@ -256,14 +256,15 @@ async def test_broken_looping_and_greedy_answers_are_graded_not_crashed(toy_file
     assert summary["per_repo"]["math"]["instances"] == 3 and summary["per_repo"]["text"]["instances"] == 3
     # What `ramp watch` and the TUI fold from the events says the same, and the counters bar shows it.
     counters = RunFeed(tmp_path / "runs" / "ramp.sqlite", "toy-1").catch_up().snapshot(time.time()).counters
-    assert (counters.checked_samples, counters.syntax_valid, counters.degenerate) == (18, 15, 6)
+    assert (counters.checked_samples, counters.syntax_valid, counters.degenerate, counters.passed_samples) == (18, 15, 6, 4)
     app = RampApp(tmp_path / "runs", "toy-1", glyphs=ASCII)
     async with app.run_test(size=(80, 24)) as pilot:
         bar = app.screen.query_one(CountersBar)
         await wait_for(pilot, lambda: bar.snapshot is not None and bar.snapshot.status == "completed",
                        what="the finished run")
         await pilot.pause()
-        assert "errors none  syntax 83% degen 33%" in bar.render().plain  # at 80 columns, uncut
+        text = bar.render().plain
+        assert "errors none  syntax 83% degen 33%" in text and "pass@1 22%" in text  # at 80 columns, uncut
         await pilot.press("q")
     trajectory = json.loads(Path(attempts[0]["trajectory_path"]).read_text())
     assert trajectory["steps"][0]["candidate"] is not None and trajectory["result"]["exit_status"]

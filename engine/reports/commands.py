@@ -18,6 +18,8 @@ import anyio
 from ..core.errors import ConfigError
 from .runs import add_parser as add_runs_parser
 from .runs import cmd_runs
+from .serve import add_parser as add_serve_parser
+from .serve import cmd_serve
 
 ArgAdder = Callable[[argparse.ArgumentParser], None]
 
@@ -51,6 +53,7 @@ def add_parsers(sub: Any, config_arg: ArgAdder, runs_dir_arg: ArgAdder) -> None:
         config_arg(parser)
         runs_dir_arg(parser)
     add_runs_parser(sub, config_arg, runs_dir_arg)
+    add_serve_parser(sub, config_arg, runs_dir_arg)
 
 
 def _store_path(args: argparse.Namespace) -> Path:
@@ -144,4 +147,4 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"report": cmd_report, "compare": cmd_compare, "leaderboard": cmd_leaderboard, "export": cmd_export,
-            "runs": lambda args: cmd_runs(args, _store_path(args))}
+            "runs": lambda args: cmd_runs(args, _store_path(args)), "serve": cmd_serve}

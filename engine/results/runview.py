@@ -78,8 +78,8 @@ class RunView:
         self._outcomes: dict[str, set[str]] = {}
         self._latencies: list[float] = []
         self._counts = Counter[str]()
-        #: (instance, attempt) -> (syntax valid, degenerate rule): the latest grade of each sample.
-        self._checks: dict[tuple[str, int], tuple[bool, str | None]] = {}
+        #: (instance, attempt) -> (syntax valid, degenerate rule, passed): each sample's latest grade.
+        self._checks: dict[tuple[str, int], tuple[bool, str | None, bool]] = {}
         self._errors = Counter[str]()
         self._recent_classes: deque[str | None] = deque(maxlen=INFRA_WINDOW)
         self._alerts: deque[AlertLine] = deque(maxlen=KEPT_ALERTS)
@@ -153,7 +153,8 @@ class RunView:
                 self._on_alert(event)
             case EvaluationDone():
                 if event.syntax_valid is not None:  # a grader with output checks (code completion)
-                    self._checks[event.instance_id, event.attempt] = (event.syntax_valid, event.degenerate)
+                    self._checks[event.instance_id, event.attempt] = (event.syntax_valid, event.degenerate,
+                                                                       event.resolved)
             case PhaseFinished() | CommandHandled() | Summary():
                 pass  # nothing a view shows changes with these
             case _:
@@ -267,8 +268,9 @@ class RunView:
             errors_by_class=tuple(sorted(self._errors.items(), key=lambda kv: (-kv[1], kv[0]))),
             cached_calls=c["cached_calls"], cache_saved_usd=c["saved_micro"] / 1e6,
             checked_samples=len(self._checks),
-            syntax_valid=sum(1 for valid, _ in self._checks.values() if valid),
-            degenerate=sum(1 for _, rule in self._checks.values() if rule),
+            syntax_valid=sum(1 for valid, _, _ in self._checks.values() if valid),
+            degenerate=sum(1 for _, rule, _ in self._checks.values() if rule),
+            passed_samples=sum(1 for _, _, passed in self._checks.values() if passed),
         )
 
     def snapshot(self, now: float) -> RunSnapshot:

@@ -81,10 +81,12 @@ class Counters:
     errors_by_class: tuple[tuple[str, int], ...] = ()
     cached_calls: int = 0
     cache_saved_usd: float = 0.0
-    #: Code completion: graded samples with output checks, and how many parsed / were degenerate.
+    #: Code completion: graded samples with output checks, and how many parsed / were degenerate /
+    #: passed (passed / checked is pass@1 when every problem has the same number of samples).
     checked_samples: int = 0
     syntax_valid: int = 0
     degenerate: int = 0
+    passed_samples: int = 0
 
 
 @dataclass(frozen=True, slots=True)

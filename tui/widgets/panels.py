@@ -124,6 +124,8 @@ class CountersBar(SnapshotPanel):
         else:
             bottom.append("none")
         if c.checked_samples:  # code completion: what the samples look like, beside pass/fail
+            top.append("  pass@1 ", style="dim")
+            top.append(f"{c.passed_samples / c.checked_samples:.0%}")
             bottom.append("  syntax ", style="dim")
             bottom.append(f"{c.syntax_valid / c.checked_samples:.0%}")
             bottom.append(" degen ", style="dim")
