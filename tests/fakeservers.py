@@ -73,6 +73,12 @@ def truncated() -> Reply:
     return Reply(kind="truncate")
 
 
+def interrupted() -> Reply:
+    """A generation the server stopped (llama.cpp's server, when another request arrives): some
+    words, then [DONE] with no finish_reason."""
+    return Reply(kind="interrupted")
+
+
 def bad_json() -> Reply:
     return Reply(kind="bad_json")
 
@@ -255,7 +261,8 @@ class OpenAIServer(FakeServer):
             if reply.kind == "truncate":
                 writer.transport.abort()  # mid-body: no final chunk, no [DONE]
                 return
-            await event(delta(None, "stop"))
+            if reply.kind != "interrupted":
+                await event(delta(None, "stop"))
             if reply.usage is not None and (body.get("stream_options") or {}).get("include_usage"):
                 await event({"id": "c1", "object": "chat.completion.chunk", "choices": [], "usage": reply.usage})
         await event("[DONE]")

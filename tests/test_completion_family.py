@@ -279,3 +279,19 @@ async def test_a_family_refuses_agents_it_cannot_run(toy_file, tmp_path):
     with pytest.raises(ConfigError, match="answers code-completion problems"):
         await wire(settings_for(tmp_path, "bundled"))
 
+
+
+@pytest.mark.parametrize(("reply", "candidate"), [
+    ("```python\ndef double(x):\n    return 2 * x\n```\nThat doubles x.", "\ndef double(x):\n    return 2 * x\n"),
+    ("def double(x):\n    return 2 * x\n```", "\ndef double(x):\n    return 2 * x\n"),  # a closing fence alone
+    ("    return 2 * x\n", "    return 2 * x\n"),  # a continuation of the prompt
+    ("```\n    return 2 * x\n```", "    return 2 * x\n"),
+    ("", ""),
+])
+def test_the_complete_agent_turns_a_reply_into_a_candidate(reply, candidate):
+    from engine.agents.complete import candidate_of
+
+    row = CompletionProblem.model_validate(PROBLEMS[0])
+    assert candidate_of(reply, row) == candidate
+    if candidate:
+        assert syntax_error(row.source_of(candidate)) is None

@@ -7,7 +7,7 @@ import io
 
 from rich.console import Console
 
-from engine.core.events import GovernorSample, RunStarted, StateChanged, Summary
+from engine.core.events import AgentStep, GovernorSample, RunStarted, StateChanged, Summary
 from engine.run.display import PlainDisplay
 
 
@@ -36,10 +36,12 @@ def test_a_quiet_run_prints_what_it_is_doing_and_why_evaluations_wait():
     clock.now += 3
     display.show(governor())  # 3 s of silence: nothing yet
     assert len(out.getvalue().splitlines()) == 1
+    display.show(AgentStep(run_id="r", instance_id="a", attempt=1, step=0, sub_state="env install",
+                           summary="building environment sympy__1.1: step install"))
     clock.now += 4
     display.show(governor("CPU 1.7 of 2 cores busy (target 1.6)", waiting=1))
     line = out.getvalue().splitlines()[-1]
-    assert line == ("… 0/3 finished after 7s; 1 evaluating (environment build or tests); 1 waiting for an "
+    assert line == ("… 0/3 finished after 7s; 1 evaluating: 1 env install (4s); 1 waiting for an "
                     "evaluation slot: CPU 1.7 of 2 cores busy (target 1.6); 1 queued")
     clock.now += 2
     display.show(governor())  # printed 2 s ago: quiet again

@@ -65,14 +65,20 @@ def server():
         process.wait(timeout=30)
 
 
-def run_real(tmp_path: Path, server: str, agent: str, agent_config: dict, run_id: str, max_steps: int = 6):
-    """``ramp run`` of ``agent`` against SmolLM2 on TASKS; returns the runs folder."""
+def write_catalog(tmp_path: Path, server: str, *, max_output_tokens: int) -> None:
+    """models.yaml with SmolLM2 behind the server; one request at a time, because llama.cpp's server
+    stops a generation when another request arrives."""
     catalog = {"models": {"smollm2-135m": {
         "provider": "openai-compatible", "base_url": server, "name": "smollm2", "account": "llamacpp-test",
-        "local": True, "concurrency": 1, "context_window": 8192, "max_output_tokens": 512,
+        "local": True, "concurrency": 1, "context_window": 8192, "max_output_tokens": max_output_tokens,
         "timeouts": {"read_s": 300},
     }}}
     (tmp_path / "models.yaml").write_text(yaml.safe_dump(catalog))
+
+
+def run_real(tmp_path: Path, server: str, agent: str, agent_config: dict, run_id: str, max_steps: int = 6):
+    """``ramp run`` of ``agent`` against SmolLM2 on TASKS; returns the runs folder."""
+    write_catalog(tmp_path, server, max_output_tokens=512)
     config = {
         "paths": {"models_file": str(tmp_path / "models.yaml")},
         "run": {"dataset": "bundled", "instances": TASKS, "budgets": {"max_steps": max_steps, "max_wall_s": 900}},
@@ -130,12 +136,7 @@ def test_direct_edit_with_a_real_local_model(tmp_path, server):
 def test_humaneval_with_a_real_local_model(tmp_path, server):
     """20 HumanEval problems, 5 samples each, through the `complete` agent: pass@1, pass@5, syntax
     validity, degenerate rate and latency, printed (the figures the closing note quotes)."""
-    catalog = {"models": {"smollm2-135m": {
-        "provider": "openai-compatible", "base_url": server, "name": "smollm2", "account": "llamacpp-test",
-        "local": True, "concurrency": 2, "context_window": 8192, "max_output_tokens": 384,
-        "timeouts": {"read_s": 300},
-    }}}
-    (tmp_path / "models.yaml").write_text(yaml.safe_dump(catalog))
+    write_catalog(tmp_path, server, max_output_tokens=384)
     config = {
         "paths": {"models_file": str(tmp_path / "models.yaml")},
         "run": {"dataset": "humaneval", "limit": 20, "attempts": 5, "attempt_policy": "fixed",

@@ -70,9 +70,12 @@ def pipeline(row: InstanceRow, glyphs: Glyphs) -> Text:
 
 
 def state_label(row: InstanceRow) -> str:
-    """``agent:edit`` while the agent works, ``error:infra`` for a classed error, else the state."""
+    """``agent:edit`` while the agent works, ``eval:env install`` while an environment builds,
+    ``error:infra`` for a classed error, else the state."""
     if row.state == "agent" and row.sub_state:
         return f"agent:{row.sub_state}"
+    if row.state == "evaluating" and row.sub_state:
+        return f"eval:{row.sub_state}"
     if row.state == "error" and row.error_class:
         return f"error:{row.error_class}"
     return row.state

@@ -61,6 +61,7 @@ class CompleteConfig(BaseModel):
     )
 
 
+_FENCE_LINE = re.compile(r"^[ \t]*```[\w+-]*[ \t]*$\n?", re.M)
 _FENCE = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)(?:```|\Z)", re.S | re.I)
 
 
@@ -68,6 +69,7 @@ def candidate_of(reply: str, problem: CompletionProblem) -> str:
     """The code to append to the problem's prefix, from a model's reply."""
     blocks = _FENCE.findall(reply)
     code = max(blocks, key=len) if blocks else reply
+    code = _FENCE_LINE.sub("", code)  # a lone fence: a closing one without its opening, say
     defines = re.search(rf"^\s*def\s+{re.escape(problem.entry_point)}\s*\(", code, re.M)
     if defines and problem.prefix:
         # The whole function again: put it after the prompt, whose stub it redefines.

@@ -6,10 +6,10 @@ folders, a group (the repository, or a benchmark's category), the reference answ
 the text an agent is given, and the names of the checks that decide it. Each family's backends
 (agents, evaluators) take their own row type and say so with :func:`family_row`.
 
-SWE-bench rows come from Hugging Face, from .json/.jsonl/.parquet files, or from the bundled task set. They all
-end up as :class:`SWEInstance`. FAIL_TO_PASS and PASS_TO_PASS arrive either as JSON-encoded strings
-(as on Hugging Face) or as lists; inside Ramp they are always lists, and :meth:`to_swebench_row`
-gives them back in the exact upstream format.
+SWE-bench rows come from Hugging Face, from .json/.jsonl/.parquet files, or from the bundled task
+set. They all end up as :class:`SWEInstance`. FAIL_TO_PASS and PASS_TO_PASS arrive either as
+JSON-encoded strings (as on Hugging Face) or as lists; inside Ramp they are always lists, and
+:meth:`to_swebench_row` gives them back in the exact upstream format.
 """
 
 from __future__ import annotations

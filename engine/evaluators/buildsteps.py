@@ -16,6 +16,7 @@ import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from ..core import progress
 from ..core.errors import InfraError
 from ..core.proc import CommandResult, run_command, safe_environ
 from .era import now_stamp, pinned_name, relaxation
@@ -157,6 +158,7 @@ class BuildSteps:
     ) -> str:
         """Run one build step, logged; raise InfraError with the log's tail if it fails."""
         self.note(f"\n### {name}\n$ {command if isinstance(command, str) else ' '.join(command)}")
+        await progress.report(f"env {name}", f"building environment {self.label}: step {name}")
         result = await self.runner(
             command,
             cwd=cwd or self.folder,

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 from pydantic import BaseModel, Field
 
+from ..core import progress
 from ..core.errors import ConfigError, InfraError
 from ..datasets.rows import SWEInstance
 from ..datasets.specs import get_spec
@@ -165,7 +166,10 @@ class EnvManager:
         key = self.key(instance)
         if env := await self._ready(key):
             return env, False
-        async with self._locks.setdefault(key, anyio.Lock()):
+        lock = self._locks.setdefault(key, anyio.Lock())
+        if lock.locked():
+            await progress.report("env wait", f"waiting for environment {key}, which another attempt is building")
+        async with lock:
             if key in self._failed:
                 raise self._failed[key]
             async with file_lock(self.root / f"{key}.lock"):

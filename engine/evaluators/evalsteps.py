@@ -18,6 +18,7 @@ from typing import Protocol
 from swebench.harness.test_spec.python import get_test_directives
 from swebench.harness.utils import get_modified_files
 
+from ..core import progress
 from ..core.errors import InfraError
 from ..core.proc import CommandResult
 from ..datasets.rows import SWEInstance, family_row
@@ -141,6 +142,7 @@ async def run_eval(
         await workspace.check_program(program)
     test_cmd = " ".join([spec["test_cmd"], *get_test_directives(instance.to_swebench_row())])
     log.start_tests(test_cmd)
+    await progress.report("tests", f"running {len(instance.FAIL_TO_PASS) + len(instance.PASS_TO_PASS)} tests")
     run = await workspace.run_tests("\n".join([*eval_steps, test_cmd]), test_timeout_s, log.path)
     if run.timed_out:
         log.timed_out(test_timeout_s)

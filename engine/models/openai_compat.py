@@ -185,8 +185,11 @@ class OpenAICompatModel:
                 reply.add_choice(choice, (choice.get("delta") or {}).get("content"), began)
             if chunk.get("usage"):
                 reply.usage = chunk["usage"]
-        if not done and reply.finish_reason is None:
-            raise ProviderError("infra", "the stream ended before [DONE] or a finish_reason (truncated)")
+        if reply.finish_reason is None:
+            # Every complete generation ends with a finish_reason. [DONE] without one is a generation
+            # the server stopped (llama.cpp's server interrupts one when another request arrives).
+            raise ProviderError("infra", "the stream ended without a finish_reason (truncated, or the server "
+                                f"stopped the generation{' before [DONE]' if not done else ''})")
 
     def _read_whole(self, raw: bytes, reply: _Reply) -> None:
         try:

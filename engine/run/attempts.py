@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ..agents.base import AgentResult, AgentTask
+from ..core import progress
 from ..core.errors import RETRYABLE, AttemptError, ErrorClass
 from ..core.events import AgentStep, Alert, AttemptFinished, EvaluationDone, Outcome
 from ..core.feedback import public_tests
@@ -152,15 +153,16 @@ class AttemptRunner:
                     continue  # paused while waiting for the slot: give it back and wait
                 await c.governor_event()
                 await c.transition(track, "evaluating")
-                result = await c.backends.evaluator.evaluate(EvalRequest(
-                    instance=track.instance,
-                    patch=patch,
-                    log_dir=c.folder.attempt_dir(iid, number),
-                    run_id=c.run_id,
-                    key=c.attempt_key(iid, number),
-                    attempt=number,
-                    model=c.backends.model,
-                ))
+                request = EvalRequest(
+                    instance=track.instance, patch=patch, log_dir=c.folder.attempt_dir(iid, number),
+                    run_id=c.run_id, key=c.attempt_key(iid, number), attempt=number, model=c.backends.model,
+                )
+                # Environment build steps and the tests report as sub-states of `evaluating`.
+                token = progress.reporter.set(Reporter(c, track, number).sub_state)
+                try:
+                    result = await c.backends.evaluator.evaluate(request)
+                finally:
+                    progress.reporter.reset(token)
         graded = await self._record_eval(track, number, result)
         outcome: Outcome = "resolved" if result.resolved else "unresolved"
         error_class = result.error_class or agent.error_class

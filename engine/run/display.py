@@ -60,10 +60,15 @@ class PlainDisplay:
         self.clock = clock
         self.started = self.last_line = clock()
         self.states: dict[str, str] = {}
+        #: What each evaluating instance's evaluation is doing (env <step>, env wait, tests), and since when.
+        self.steps: dict[str, tuple[str, float]] = {}
 
     def show(self, event: Event) -> None:
         if event.kind == "state" and event.instance_id:
             self.states[event.instance_id] = event.to_state
+            self.steps.pop(event.instance_id, None)
+        elif event.kind == "agent_step" and self.states.get(event.instance_id) == "evaluating" and event.sub_state:
+            self.steps[event.instance_id] = (event.sub_state, self.clock())
         if event.kind == "governor" and self.clock() - self.last_line >= self.QUIET_S:
             self.console.print(self._progress(event))
             self.last_line = self.clock()
@@ -77,8 +82,9 @@ class PlainDisplay:
         count = Counter(self.states.values())
         working = [f"{count[s]} {label}" for s, label in (
             ("preparing", "preparing a workspace"), ("agent", "with the agent"),
-            ("evaluating", "evaluating (environment build or tests)"),
         ) if count[s]]  # fmt: skip
+        if count["evaluating"]:
+            working.append(f"{count['evaluating']} evaluating{self._evaluation_steps()}")
         waiting = sum(count[s] for s in ("eval_queued", "patched", "no_patch"))
         if waiting:
             held = f": {sample.blocked_by}" if sample.blocked_by else ""
@@ -87,6 +93,16 @@ class PlainDisplay:
             working.append(f"{count['queued']} queued")
         doing = "; ".join(working) or "starting"
         return f"[dim]… {self.done}/{self.total} finished after {self.clock() - self.started:.0f}s; {doing}[/]"
+
+    def _evaluation_steps(self) -> str:
+        """': 1 env install (42s), 1 tests (3s)': the longest-running instance of each step."""
+        now, longest = self.clock(), dict[str, list[float]]()
+        for name, since in self.steps.values():
+            longest.setdefault(name, []).append(now - since)
+        if not longest:
+            return ""
+        parts = [f"{len(ages)} {name} ({max(ages):.0f}s)" for name, ages in sorted(longest.items())]
+        return ": " + ", ".join(parts)
 
     def _print(self, event: Event) -> bool:
         """Print the event's line, if it has one; whether it did."""

@@ -1,0 +1,22 @@
+"""Progress from deep inside a backend, without threading a callback through every call.
+
+The attempt runner sets :data:`reporter` (a context variable) around an evaluation; code far below
+it (an environment build step, a wait for another attempt's build) calls :func:`report`, which
+reaches that attempt's reporter, or does nothing when none is set (``ramp validate``, tests).
+Tasks inherit the context, so concurrent evaluations each report to their own attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+
+Report = Callable[[str, str], Awaitable[None]]
+
+reporter: ContextVar[Report | None] = ContextVar("ramp_progress_reporter", default=None)
+
+
+async def report(name: str, detail: str = "") -> None:
+    """Say what the current attempt's evaluation is doing (``env install``, ``tests``)."""
+    if (current := reporter.get()) is not None:
+        await current(name, detail)
