@@ -33,10 +33,10 @@ def test_gold_resolves_every_bundled_instance(tmp_path, cache_dir):
     kinds = {e["kind"] for e in events}
     assert {"run_started", "state", "evaluation", "attempt_finished", "run_finished"} <= kinds
 
-    # Evaluations say what they are doing: the environment build's steps (this module's cache starts
-    # empty), a wait for another attempt's build, the tests.
+    # Evaluations say what they are doing: the repository fetch, the environment build's steps
+    # (this module's cache starts empty), a wait for another attempt's build, the tests.
     steps = [(e["instance_id"], e["sub_state"]) for e in events if e["kind"] == "agent_step"]
-    assert {"env venv", "tests"} <= {s for _, s in steps}, steps
+    assert {"fetch", "env venv", "tests"} <= {s for _, s in steps}, steps
     assert {i for i, s in steps if s == "tests"} == set(summary["outcomes"])
 
     # Every transition is an event, in the DESIGN.md order.

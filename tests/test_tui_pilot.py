@@ -135,6 +135,45 @@ async def test_dialogs_own_their_keys_and_gate_keys_need_a_waiting_gate(tmp_path
     assert not [m for m in seen if isinstance(m, CommandSent)]
 
 
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)])
+async def test_toasts_never_cover_the_counters_or_the_alerts(tmp_path, size):
+    from textual.widgets._toast import Toast
+
+    from tui.widgets.panels import AlertStrip, CountersBar, RunHeader
+
+    runs = tmp_path / "runs"
+    await fill(runs)
+    app = RampApp(runs, "nightly-1", glyphs=UNICODE)
+    async with app.run_test(size=size, notifications=True) as pilot:
+        await wait_for(pilot, lambda: app.snapshot is not None, what="the first snapshot")
+        for n in range(3):
+            app.notify(f"notice {n}: a message long enough to need most of a toast's width", timeout=30)
+        await pilot.pause(0.3)
+        toasts = [t.region for t in app.screen.query(Toast)]
+        assert len(toasts) == 3
+        kept = [w.region for w in (app.screen.query_one(RunHeader), app.screen.query_one(CountersBar),
+                                   app.screen.query_one(AlertStrip))]
+        assert not [(t, k) for t in toasts for k in kept if t.overlaps(k)], (toasts, kept)
+
+
+async def test_the_selected_instance_is_shown_whole_under_the_table_at_80_columns(tmp_path):
+    from tui.widgets.panels import SelectedLine
+
+    runs = tmp_path / "runs"
+    await fill(runs)
+    app = RampApp(runs, "nightly-1", glyphs=UNICODE)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.snapshot is not None, what="the first snapshot")
+        await pilot.press("down", "down")  # the third row: django__django-11133, error:model_format
+        await pilot.pause(0.2)
+        line = app.screen.query_one(SelectedLine)
+        text = line.render().plain
+        assert app.selected == "django__django-11133"
+        assert text.startswith("django__django-11133  django/django  error:model_format  attempt 1/2"), text
+        row = app.snapshot.row("django__django-11133")
+        assert row.detail and row.detail[:20] in text  # the state column cuts it; this line does not
+
+
 async def test_a_burst_of_snapshots_is_coalesced_into_the_latest(tmp_path):
     from engine.results.runview import RunView
 

@@ -19,7 +19,7 @@ from tui.glyphs import ASCII, UNICODE
 
 from .tuihelpers import NOW, fill, wait_for
 
-SIZES = {"80x24": (80, 24), "160x48": (160, 48)}
+SIZES = {"80x24": (80, 24), "120x40": (120, 40), "200x50": (200, 50)}
 
 
 @pytest.fixture(scope="module")

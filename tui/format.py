@@ -76,6 +76,8 @@ def state_label(row: InstanceRow) -> str:
         return f"agent:{row.sub_state}"
     if row.state == "evaluating" and row.sub_state:
         return f"eval:{row.sub_state}"
+    if row.state == "preparing" and row.sub_state:
+        return f"prep:{row.sub_state}"
     if row.state == "error" and row.error_class:
         return f"error:{row.error_class}"
     return row.state
@@ -107,18 +109,29 @@ COLUMNS = (
 )
 #: Narrow terminals drop these, in this order, until the instance column keeps MIN_ID cells.
 DROP_ORDER = ("repo", "tokens", "outcome")
-MIN_ID, MAX_ID = 20, 40
+MIN_ID, FIRST_ID = 20, 32
+#: Room left once the instance column has FIRST_ID cells (most ids) goes to these, in turn, up to
+#: these widths: full states (error:model_format, eval:env install), outcomes, longer ids,
+#: repositories, the longest ids.
+GROW = (("state", 22), ("outcome", 12), ("id", 40), ("repo", 28), ("state", 28), ("id", 56))
 
 
 def columns_for(width: int) -> list[Column]:
-    """The columns that fit ``width`` cells, one space apart."""
+    """The columns that fit ``width`` cells, one space apart; a wide terminal's room widens them."""
     chosen = list(COLUMNS)
     for key in DROP_ORDER:
         if width - sum(c.width + 1 for c in chosen if c.key != "id") - 1 >= MIN_ID:
             break
         chosen = [c for c in chosen if c.key != key]
-    id_width = min(MAX_ID, max(10, width - sum(c.width + 1 for c in chosen if c.key != "id") - 1))
-    return [Column(c.key, c.title, id_width) if c.key == "id" else c for c in chosen]
+    id_width = min(FIRST_ID, max(10, width - sum(c.width + 1 for c in chosen if c.key != "id") - 1))
+    widths = {c.key: (id_width if c.key == "id" else c.width) for c in chosen}
+    spare = width - sum(w + 1 for w in widths.values()) - 1
+    for key, most in GROW:
+        if key in widths and spare > 0:
+            extra = min(spare, max(0, most - widths[key]))
+            widths[key] += extra
+            spare -= extra
+    return [Column(c.key, c.title, widths[c.key], c.right) for c in chosen]
 
 
 def cells(row: InstanceRow, now: float, k: int, glyphs: Glyphs) -> dict[str, Text]:

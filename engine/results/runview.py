@@ -205,9 +205,9 @@ class RunView:
         if e.to_state != "agent":
             fields["sub_state"] = ""
         if e.to_state == "preparing":
-            fields.update(attempt_started=e.ts, attempt_ended=None)
+            fields.update(attempt_started=e.ts, attempt_ended=None, detail="")
         elif e.to_state in TERMINAL:
-            fields.update(attempt_ended=e.ts, error_class=e.error_class)
+            fields.update(attempt_ended=e.ts, error_class=e.error_class, detail=e.detail)
         self._update(e.instance_id, **fields)
 
     def _on_agent_step(self, e: AgentStep) -> None:
@@ -220,7 +220,8 @@ class RunView:
         best = best_outcome(outcomes)
         row = self.rows.get(e.instance_id)
         done = max(row.attempts_done if row else 0, e.attempt)
-        self._update(e.instance_id, outcome=best, attempts_done=done, error_class=e.error_class)
+        self._update(e.instance_id, outcome=best, attempts_done=done, error_class=e.error_class,
+                     **({"detail": e.detail} if e.detail else {}))
         self._recent_classes.append(e.error_class)
         if e.error_class:
             self._errors[e.error_class] += 1

@@ -43,6 +43,8 @@ class InstanceRow:
     attempt_started: float | None = None
     attempt_ended: float | None = None
     state_since: float | None = None
+    #: Why the last attempt ended as it did (an error's message, the failing tests), when it said.
+    detail: str = ""
 
     @property
     def stage(self) -> int:

@@ -96,6 +96,7 @@ class AttemptRunner:
             pending = await c.transition(track, "preparing", joined=start, defer=not uses_sandbox)
             began = time.monotonic()
             key = c.attempt_key(iid, number)
+            token = progress.reporter.set(Reporter(c, track, number).sub_state)  # a repo fetch says so
             try:
                 sandbox = (await c.backends.sandboxes.create(track.instance, key)
                            if uses_sandbox else NoSandbox(agent_backend.name))  # fmt: skip
@@ -103,6 +104,8 @@ class AttemptRunner:
                 raise
             except Exception as exc:
                 raise AttemptError("infra", f"sandbox: {type(exc).__name__}: {exc}") from exc
+            finally:
+                progress.reporter.reset(token)
             wall = c.options.budgets.max_wall_s
             try:
                 await c.transition(track, "agent", joined=pending)

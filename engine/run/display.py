@@ -51,6 +51,8 @@ class PlainDisplay:
     #: after this many seconds of silence: a long environment build or a governor hold is never
     #: mistaken for a hang.
     QUIET_S = 5.0
+    #: States whose steps (agent_step sub-states reported from inside a backend) the heartbeat names.
+    STEPPED = ("preparing", "evaluating")
 
     def __init__(self, console: Console | None = None, clock: Callable[[], float] = time.monotonic):
         # soft_wrap: a log file gets one line per event, not lines cut at 80 columns.
@@ -60,14 +62,15 @@ class PlainDisplay:
         self.clock = clock
         self.started = self.last_line = clock()
         self.states: dict[str, str] = {}
-        #: What each evaluating instance's evaluation is doing (env <step>, env wait, tests), and since when.
+        #: What each preparing or evaluating instance reports doing (fetch; env <step>, env wait,
+        #: tests), and since when.
         self.steps: dict[str, tuple[str, float]] = {}
 
     def show(self, event: Event) -> None:
         if event.kind == "state" and event.instance_id:
             self.states[event.instance_id] = event.to_state
             self.steps.pop(event.instance_id, None)
-        elif event.kind == "agent_step" and self.states.get(event.instance_id) == "evaluating" and event.sub_state:
+        elif event.kind == "agent_step" and self.states.get(event.instance_id) in self.STEPPED and event.sub_state:
             self.steps[event.instance_id] = (event.sub_state, self.clock())
         if event.kind == "governor" and self.clock() - self.last_line >= self.QUIET_S:
             self.console.print(self._progress(event))
@@ -80,11 +83,9 @@ class PlainDisplay:
     def _progress(self, sample: GovernorSample) -> str:
         """What the run is doing now, and what it waits for."""
         count = Counter(self.states.values())
-        working = [f"{count[s]} {label}" for s, label in (
-            ("preparing", "preparing a workspace"), ("agent", "with the agent"),
+        working = [f"{count[s]} {label}{self._steps_of(s)}" for s, label in (
+            ("preparing", "preparing a workspace"), ("agent", "with the agent"), ("evaluating", "evaluating"),
         ) if count[s]]  # fmt: skip
-        if count["evaluating"]:
-            working.append(f"{count['evaluating']} evaluating{self._evaluation_steps()}")
         waiting = sum(count[s] for s in ("eval_queued", "patched", "no_patch"))
         if waiting:
             held = f": {sample.blocked_by}" if sample.blocked_by else ""
@@ -94,11 +95,16 @@ class PlainDisplay:
         doing = "; ".join(working) or "starting"
         return f"[dim]… {self.done}/{self.total} finished after {self.clock() - self.started:.0f}s; {doing}[/]"
 
-    def _evaluation_steps(self) -> str:
-        """': 1 env install (42s), 1 tests (3s)': the longest-running instance of each step."""
+    def _steps_of(self, state: str) -> str:
+        """': 1 env install (42s), 1 tests (3s)': what the instances in ``state`` report doing (a
+        fetch while preparing; a build step, a wait for a build, the tests while evaluating), and
+        for how long the longest of each has."""
+        if state not in self.STEPPED:
+            return ""
         now, longest = self.clock(), dict[str, list[float]]()
-        for name, since in self.steps.values():
-            longest.setdefault(name, []).append(now - since)
+        for iid, (name, since) in self.steps.items():
+            if self.states.get(iid) == state:
+                longest.setdefault(name, []).append(now - since)
         if not longest:
             return ""
         parts = [f"{len(ages)} {name} ({max(ages):.0f}s)" for name, ages in sorted(longest.items())]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import anyio
 
+from ..core import progress
 from ..core.errors import ConfigError, InfraError, SourceIncomplete
 from ..core.proc import git
 from .locks import file_lock
@@ -89,6 +90,7 @@ class RepoCache:
         if await self._has_commit(bare, commit):
             return bare
         lock = self._locks.setdefault(repo, anyio.Lock())
+        await progress.report("fetch", f"fetching {repo} at {commit[:10]}")
         async with lock, file_lock(bare.with_suffix(".lock")):
             if await self._has_commit(bare, commit):
                 return bare

@@ -15,7 +15,7 @@ from engine.results.runview import RunSnapshot
 
 from ..query import INSTANCE_SORTS, visible_rows
 from ..widgets.instance_table import InstanceTable
-from ..widgets.panels import AlertStrip, CountersBar, RunHeader
+from ..widgets.panels import AlertStrip, CountersBar, RunHeader, SelectedLine
 from .base import RampScreen
 from .detail import DetailScreen
 
@@ -43,6 +43,7 @@ class DashboardScreen(RampScreen):
         yield InstanceTable(glyphs, id="instances")
         yield Input(placeholder="filter: words in the id, repo, state or outcome (Enter keeps, Esc clears)",
                     id="filter")
+        yield SelectedLine(glyphs)
         yield CountersBar(glyphs)
         yield AlertStrip(glyphs)
         yield Footer(compact=True)
@@ -53,7 +54,7 @@ class DashboardScreen(RampScreen):
         self.watch(self.app, "snapshot", self.show_snapshot)
 
     def show_snapshot(self, snapshot: RunSnapshot | None) -> None:
-        for panel in self.query("RunHeader, CountersBar, AlertStrip"):
+        for panel in self.query("RunHeader, SelectedLine, CountersBar, AlertStrip"):
             panel.snapshot = snapshot  # type: ignore[attr-defined]
         if snapshot is not None:
             self._show_rows(snapshot)
@@ -92,6 +93,9 @@ class DashboardScreen(RampScreen):
         field.value = ""
         field.display = False
         self.query_one(InstanceTable).focus()
+
+    def on_instance_table_highlighted(self, message: InstanceTable.Highlighted) -> None:
+        self.query_one(SelectedLine).instance_id = message.instance_id
 
     def on_instance_table_selected(self, message: InstanceTable.Selected) -> None:
         self.app.push_screen(DetailScreen(message.instance_id, "diff"))

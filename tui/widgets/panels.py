@@ -13,7 +13,16 @@ from textual.widget import Widget
 
 from engine.results.runview import RunSnapshot
 
-from ..format import LEVEL_STYLE, count, duration, money, seconds
+from ..format import (
+    LEVEL_STYLE,
+    OUTCOME_STYLE,
+    attempt_label,
+    count,
+    duration,
+    money,
+    seconds,
+    state_label,
+)
 from ..glyphs import UNICODE, Glyphs
 
 STATUS_STYLE = {
@@ -131,6 +140,38 @@ class CountersBar(SnapshotPanel):
             bottom.append(" degen ", style="dim")
             bottom.append(f"{c.degenerate / c.checked_samples:.0%}", style="red" if c.degenerate else "")
         return self.lines(top, bottom)
+
+
+class SelectedLine(SnapshotPanel):
+    """The selected instance in full: its id, repository, state, attempt and why its last attempt
+    ended, which the table's columns cut on a narrow terminal. One line, wrapped onto a second when
+    the reason needs it (and cut only past that)."""
+
+    DEFAULT_CSS = """
+    SelectedLine { height: auto; max-height: 2; padding: 0 1; background: $boost; }
+    """
+
+    instance_id: reactive[str | None] = reactive(None, layout=True)
+
+    def watch_snapshot(self) -> None:
+        # Its height follows its text (one line or two): a new snapshot may change the reason.
+        text = self.render().plain
+        if (len(text) > self.content_size.width) != (self.size.height > 1):
+            self.refresh(layout=True)
+
+    def render(self) -> Text:
+        s = self.snapshot
+        row = s.row(self.instance_id) if s is not None and self.instance_id else None
+        if row is None:
+            return Text("")
+        out = Text()
+        out.append(row.instance_id, style="bold")
+        out.append(f"  {row.repo}", style="dim")
+        out.append(f"  {state_label(row)}", style=OUTCOME_STYLE.get(row.state, ""))
+        out.append(f"  attempt {attempt_label(row, s.attempts_k if s else 1)}", style="dim")
+        if row.detail:
+            out.append(f"  {row.detail}")
+        return out
 
 
 class AlertStrip(SnapshotPanel):
