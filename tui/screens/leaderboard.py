@@ -3,10 +3,13 @@
 Rows come from :func:`engine.results.leaderboard.leaderboard_rows`, the same numbers as ``ramp
 leaderboard`` and the reports. They are loaded when the mode is shown and again when the followed
 run's status changes (a finished run changes the ranking), never on every snapshot: the ranking
-recomputes every run's metrics.
+recomputes every run's metrics. A line under the table gives the highlighted run whole, so a
+terminal too narrow for every column (80) still shows each figure.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from textual import work
 from textual.app import ComposeResult
@@ -36,12 +39,14 @@ class LeaderboardScreen(RampScreen):
     def __init__(self) -> None:
         super().__init__()
         self.sort = 0
-        self.rows: list[dict[str, object]] = []
+        self.rows: list[dict[str, Any]] = []
+        self.shown: list[dict[str, Any]] = []
         self._status: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="board-title")
         yield DataTable(id="board", cursor_type="row", zebra_stripes=True)
+        yield Static(id="board-row")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -83,10 +88,32 @@ class LeaderboardScreen(RampScreen):
             f"leaderboard: {len(self.rows)} run(s), sorted by {column} ({order}); s sorts, g reloads")
         table = self.query_one(DataTable)
         table.clear()
-        for r in sort_leaderboard(self.rows, self.sort):
-            ci = "-" if r["ci_low"] is None else f"{100 * r['ci_low']:.0f}-{100 * r['ci_high']:.0f}%"
+        self.shown = sort_leaderboard(self.rows, self.sort)
+        for r in self.shown:
             table.add_row(
                 str(r["rank"]), r["run_id"], f"{r['agent']} / {r['model'] or '-'}", f"{r['resolved']}/{r['scored']}",
-                _pct(r["resolved_rate"]), ci, _pct(r["pass_at_1"]), str(r["infra_failures"]),
+                _pct(r["resolved_rate"]), _ci(r), _pct(r["pass_at_1"]), str(r["infra_failures"]),
                 money(r["cost_per_instance"]), r["last_verdict"] or "-", r["status"],
             )
+        self._describe(table.cursor_row)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._describe(event.cursor_row)
+
+    def _describe(self, index: int) -> None:
+        line = self.query_one("#board-row", Static)
+        if not 0 <= index < len(self.shown):
+            line.update("")
+            return
+        r = self.shown[index]
+        line.update(
+            f"#{r['rank']} {r['run_id']}: {r['agent']} / {r['model'] or '-'}, {r['resolved']}/{r['scored']} resolved "
+            f"({_pct(r['resolved_rate'])}, 95% CI {_ci(r)}), pass@1 {_pct(r['pass_at_1'])}, infra "
+            f"{r['infra_failures']}, {money(r['cost_per_instance'])} per instance, last gate "
+            f"{r['last_verdict'] or '-'}, {r['status']}"
+        )
+
+
+def _ci(r: dict[str, Any]) -> str:
+    low, high = r["ci_low"], r["ci_high"]
+    return "-" if low is None or high is None else f"{100 * low:.0f}-{100 * high:.0f}%"
