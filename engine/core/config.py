@@ -105,8 +105,8 @@ class RunSection(Section):
     dataset: str = Field(
         default="bundled",
         description="'bundled', a .json/.jsonl/.parquet file of SWE-bench rows, a Hugging Face "
-        "name such as princeton-nlp/SWE-bench_Lite:dev (revision pinned in the lock file), or code "
-        "completion: humaneval, humaneval:PATH, mbpp:PATH.",
+        "name such as princeton-nlp/SWE-bench_Lite:dev (revision pinned in the lock file), code "
+        "completion (humaneval, humaneval:PATH, mbpp:PATH) or a task suite (suite:PATH).",
     )
     instances: list[str] = Field(default_factory=list, description="Explicit instance ids to run.")
     suite_split: Literal["all", "tune", "heldout"] = Field(
