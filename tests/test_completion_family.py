@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import time
 from pathlib import Path
 
@@ -295,3 +296,30 @@ def test_the_complete_agent_turns_a_reply_into_a_candidate(reply, candidate):
     assert candidate_of(reply, row) == candidate
     if candidate:
         assert syntax_error(row.source_of(candidate)) is None
+
+
+def test_a_template_with_an_unknown_placeholder_is_refused_at_load(tmp_path):
+    settings = settings_for(tmp_path, "humaneval")
+    settings.agents["complete"] = {"template": {"user": "Solve {task}"}}
+    from engine.run.wiring import build_agent
+
+    with pytest.raises(ConfigError, match=r"agents.complete.*template.*user.*\{prompt\}"):
+        build_agent(settings)
+
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path(SYSTEM_PYTHON).exists(),
+                    reason="needs root and a world-readable interpreter at /usr/bin/python3")
+async def test_as_root_with_a_readable_interpreter_candidates_run_unprivileged_and_forks_hit_the_limit(tmp_path):
+    config = CompletionGraderConfig(timeout_s=5, memory_mb=256, max_processes=8, python=SYSTEM_PYTHON)
+    grader = CompletionGrader(config, cache_dir=tmp_path / "cache")
+    assert grader.runner.uid is not None
+    row = CompletionProblem.model_validate(problem("Toy/9", "who", "    import os\n    return os.getuid()\n",
+                                                   "    assert candidate(0) != 0"))
+    assert (await grader.evaluate(EvalRequest(instance=row, patch=row.patch, log_dir=tmp_path / "a"))).resolved
+    bomb = "    import os, time\n    while True:\n        os.fork()\n"
+    result = await grader.evaluate(EvalRequest(instance=row, patch=bomb, log_dir=tmp_path / "b"))
+    assert not result.resolved and "Resource temporarily unavailable" in (tmp_path / "b" / "test_output.txt").read_text()
+    await grader.aclose()

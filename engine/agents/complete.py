@@ -1,14 +1,13 @@
 """The ``complete`` agent: one model call per sample, for a function-completion problem or a suite task.
 
-A suite task's prompt is sent as it is (``agents.complete.suite_template``) and the reply is the
-answer its checker judges. For a completion problem:
-
-The prompt comes from a template (``agents.complete.template``, or ``templates.<model id>`` for a
-model that wants its own wording or stop sequences). The reply is cut at the first stop sequence
-by the provider; this agent then takes the code out of a fenced block if there is one, and turns a
-reply that rewrote the whole function into a completion of the prompt (the function's new
-definition follows the prompt and replaces its stub). What it submits is the candidate the grader
-appends to the problem's prefix; the trajectory keeps the prompt, the raw reply and the candidate.
+The messages come from a template: ``agents.complete.template`` for completion problems,
+``suite_template`` for suite tasks, or ``templates.<model id>`` for a model that wants its own
+wording or stop sequences. The provider cuts the reply at the first stop sequence. A suite task's
+answer is the reply. For a completion problem this agent takes the code out of a fenced block if
+there is one, and turns a reply that rewrote the whole function into a completion of the prompt
+(the new definition follows the prompt and replaces its stub): what it submits is the candidate the
+grader appends to the problem's prefix. The trajectory keeps the messages, the raw reply and the
+candidate.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..datasets.completion import CompletionProblem
 from ..datasets.rows import family_row
@@ -42,6 +41,16 @@ class PromptTemplate(BaseModel):
         description="User message; {prompt} is the problem's prompt, {entry_point} its function's name.",
     )
     stop: list[str] = Field(default_factory=list, description="Stop sequences sent with the request.")
+
+    @field_validator("system", "user")
+    @classmethod
+    def _fills(cls, value: str) -> str:
+        try:
+            value.format(prompt="", entry_point="")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"has a placeholder other than {{prompt}} and {{entry_point}} ({exc!r}); "
+                             "write a literal brace as {{ or }}") from None
+        return value
 
 
 class CompleteConfig(BaseModel):
@@ -102,10 +111,10 @@ class CompleteAgent(AgentBase):
         default = config.template if problem is not None else config.suite_template
         template = config.templates.get(getattr(model, "model_id", ""), default)
         session = Session(self.name, task, model, reporter, config=config.model_dump(), wall_reserve_s=0)
-        if template.system:
-            session.say("system", template.system)
         prompt = problem.prompt if problem is not None else row.problem_statement
         entry_point = problem.entry_point if problem is not None else ""
+        if template.system:
+            session.say("system", template.system.format(prompt=prompt, entry_point=entry_point))
         session.say("user", template.user.format(prompt=prompt, entry_point=entry_point))
         try:
             reply = await session.ask(session.messages, purpose="agent", max_tokens=config.max_tokens,

@@ -17,6 +17,7 @@ import pwd
 import secrets
 import shutil
 import stat
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -167,6 +168,18 @@ def _why(code: int, output: str, nonce: str) -> str:
     return last[:300]
 
 
+def _prefixes(python: str) -> list[str] | None:
+    """The interpreter's own prefixes (where its standard library is), or None when it cannot say."""
+    if os.path.realpath(python) == os.path.realpath(sys.executable):
+        return [sys.base_prefix, sys.prefix]
+    try:
+        out = subprocess.run([python, "-I", "-c", "import sys; print(sys.base_prefix); print(sys.prefix)"],
+                             capture_output=True, text=True, timeout=30, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.split()
+
+
 def _unprivileged_uid(python: str) -> int | None:
     """As root: the uid of ``nobody`` when it can reach ``python`` and its standard library (every
     folder above them world-searchable), so candidates run without root. None otherwise."""
@@ -176,9 +189,10 @@ def _unprivileged_uid(python: str) -> int | None:
         uid = pwd.getpwnam("nobody").pw_uid
     except KeyError:
         return None
-    exe = Path(os.path.realpath(python))
-    prefixes = [exe, Path(os.path.realpath(sys.base_prefix)), Path(os.path.realpath(sys.prefix))]
-    for path in prefixes:
+    prefixes = _prefixes(python)
+    if not prefixes:
+        return None
+    for path in [Path(os.path.realpath(python)), *(Path(os.path.realpath(p)) for p in prefixes)]:
         for folder in [path, *path.parents]:
             try:
                 mode = folder.stat().st_mode

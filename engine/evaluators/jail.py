@@ -80,13 +80,13 @@ def _block_processes() -> None:
 def main() -> None:
     settings = json.loads(sys.argv[1])
     sys.argv = sys.argv[:1]  # the graded program does not see the nonce
+    path = settings["program"]
+    with open(path, encoding="utf-8") as handle:  # read before dropping to a user who may not reach it
+        source = handle.read()
     _isolate(settings)
     _block_network()
     if os.geteuid() == 0:
         _block_processes()
-    path = settings["program"]
-    with open(path, encoding="utf-8") as handle:
-        source = handle.read()
     code = compile(source, path, "exec")
     namespace = {"__name__": "__main__", "__file__": path}
     exec(code, namespace)  # noqa: S102 - running the graded program is this script's purpose
