@@ -174,6 +174,40 @@ async def test_the_selected_instance_is_shown_whole_under_the_table_at_80_column
         assert row.detail and row.detail[:20] in text  # the state column cuts it; this line does not
 
 
+async def test_the_gates_screen_follows_the_latest_gate_until_the_operator_picks_one(tmp_path):
+    from dataclasses import replace
+
+    from tui.screens.gates import GatesScreen
+
+    runs = tmp_path / "runs"
+    await fill(runs)
+    app = RampApp(runs, "nightly-1", glyphs=UNICODE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.snapshot is not None, what="the first snapshot")
+        full = app.snapshot
+        judged = [p.index for p in full.phases if p.verdict is not None]
+        assert len(judged) >= 2
+        # As a feed catching up shows it: only the first gate judged so far, nothing waiting.
+        early = replace(full, phases=tuple(p if p.index == judged[0] else replace(p, verdict=None, status="pending",
+                                                                               decision=None) for p in full.phases))
+        await pilot.press("2")
+        await pilot.pause(0.2)
+        screen = app.screen
+        assert isinstance(screen, GatesScreen)
+        screen.show_snapshot(early)
+        assert screen.phase == judged[0]
+        settled = replace(full, phases=tuple(replace(p, status="done") if p.index in judged else p
+                                             for p in full.phases))
+        screen.show_snapshot(settled)
+        assert screen.phase == judged[-1]  # it moved on to the latest gate
+        await pilot.press("up")
+        await pilot.pause(0.1)
+        picked = screen.phase
+        assert picked != judged[-1]
+        screen.show_snapshot(replace(settled, phases=tuple(replace(p, name="renamed") for p in settled.phases)))
+        assert screen.phase == picked  # the operator's choice stays
+
+
 async def test_a_burst_of_snapshots_is_coalesced_into_the_latest(tmp_path):
     from engine.results.runview import RunView
 

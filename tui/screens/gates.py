@@ -9,6 +9,7 @@ this screen only shows what they would decide.
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Footer, Static
 
@@ -23,10 +24,16 @@ from .base import RampScreen
 RESULT = {True: ("holds", "green"), False: ("FAILED", "bold red"), None: ("not judged", "dim")}
 
 
+#: Keys that move the plan's cursor: the operator picked a phase to look at.
+PICK_KEYS = frozenset({"up", "down", "pageup", "pagedown", "home", "end"})
+
+
 class GatesScreen(RampScreen):
     def __init__(self) -> None:
         super().__init__()
         self.phase: int | None = None
+        #: The operator moved the cursor to a phase: stay there (until a gate waits).
+        self._picked = False
         self._phases: tuple[PhaseView, ...] = ()
 
     def compose(self) -> ComposeResult:
@@ -59,10 +66,20 @@ class GatesScreen(RampScreen):
             decision = f"{p.decision} ({p.decided_by})" if p.decision else ""
             plan.add_row(f"{p.index + 1}/{len(snapshot.phases)}", p.name or "", str(p.size), p.status,
                          Text(tier, style=TIER_STYLE.get(tier, "")), decision)
-        if self.phase is None or snapshot.awaiting is not None:
+        # Follow the phase worth looking at (a screen opened while the feed catches up would stay on
+        # an early gate otherwise) until the operator picks one; a gate that waits always wins.
+        if not self._picked or snapshot.awaiting is not None:
             self.phase = _focus_phase(snapshot)
         plan.move_cursor(row=self.phase)
         self._show_phase()
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key in PICK_KEYS and self.focused is self.query_one("#plan", DataTable):
+            self._picked = True
+
+    def on_click(self, event: events.Click) -> None:
+        if event.widget is self.query_one("#plan", DataTable):
+            self._picked = True
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "plan" and event.cursor_row != self.phase:
