@@ -45,7 +45,7 @@ def launch(settings: Settings, args: argparse.Namespace) -> int:
     front_end = interactive(args)
     if front_end is not None:
         return front_end.run(settings, args.run_id)
-    display = JsonLinesDisplay() if args.json else PlainDisplay()
+    display = JsonLinesDisplay() if args.json else PlainDisplay(quiet_s=settings.run.heartbeat_s)
     try:
         result = anyio.run(lambda: execute_run(settings, display=display, run_id=args.run_id))
     finally:

@@ -34,7 +34,7 @@ def test_a_quiet_run_prints_what_it_is_doing_and_why_evaluations_wait():
         for before, after in zip([None, *path], path, strict=False):
             display.show(StateChanged(run_id="r", instance_id=iid, attempt=1, from_state=before, to_state=after))
     clock.now += 3
-    display.show(governor())  # 3 s of silence: nothing yet
+    display.show(governor("CPU 1.7 of 2 cores busy (target 1.6)", waiting=1))  # 3 s of silence: nothing yet
     assert len(out.getvalue().splitlines()) == 1
     display.show(AgentStep(run_id="r", instance_id="a", attempt=1, step=0, sub_state="env install",
                            summary="building environment sympy__1.1: step install"))
@@ -42,7 +42,7 @@ def test_a_quiet_run_prints_what_it_is_doing_and_why_evaluations_wait():
     display.show(governor("CPU 1.7 of 2 cores busy (target 1.6)", waiting=1))
     line = out.getvalue().splitlines()[-1]
     assert line == ("… 0/3 finished after 7s; 1 evaluating: 1 env install (4s); 1 waiting for an "
-                    "evaluation slot: CPU 1.7 of 2 cores busy (target 1.6); 1 queued")
+                    "evaluation slot for 4s: CPU 1.7 of 2 cores busy (target 1.6); 1 queued")
     clock.now += 2
     display.show(governor())  # printed 2 s ago: quiet again
     assert len(out.getvalue().splitlines()) == 2
@@ -64,3 +64,17 @@ def test_a_resumed_run_counts_on_from_the_attempts_already_finished():
                             phases=[12], resumed=True, finished_attempts=5))  # fmt: skip
     display.show(AttemptFinished(run_id="r", instance_id="x", attempt=1, outcome="resolved"))
     assert "[6/12] resolved" in out.getvalue().splitlines()[-1]
+
+
+def test_the_heartbeat_interval_is_the_operators():
+    out, clock = io.StringIO(), Clock()
+    display = PlainDisplay(Console(file=out, width=300, color_system=None), clock=clock, quiet_s=30)
+    display.show(RunStarted(run_id="r", agent="gold", evaluator="local", dataset="d", instances=1, attempts=1,
+                            phases=[1]))  # fmt: skip
+    for _ in range(5):
+        clock.now += 5
+        display.show(governor())
+    assert len(out.getvalue().splitlines()) == 1  # 25 s of silence: under run.heartbeat_s
+    clock.now += 5
+    display.show(governor())
+    assert out.getvalue().splitlines()[-1].startswith("… 0/1 finished after 30s")

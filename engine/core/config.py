@@ -147,6 +147,10 @@ class RunSection(Section):
         description="URL template for repositories: {repo}, {owner}, {name}. Default GitHub, or the "
         "bundled set's local mirrors. Example: file:///mirrors/{owner}+{name}",
     )
+    heartbeat_s: float = Field(
+        default=5.0, ge=1, description="Headless: a progress line (what runs, what waits and why) once "
+        "nothing else was printed for this long, at the next governor sample (every 5 s).",
+    )
     budgets: Budgets = Field(default_factory=Budgets, description="Per-attempt agent budgets.")
     budget_usd: float | None = Field(
         default=None, ge=0, description="Whole-run spend limit; new model calls stop before it."

@@ -48,13 +48,14 @@ class PlainDisplay:
     """Readable progress for a terminal or a log file, one line per meaningful event."""
 
     #: While nothing else is printed, a progress line at the first governor sample (every 5 s)
-    #: after this many seconds of silence: a long environment build or a governor hold is never
-    #: mistaken for a hang.
+    #: after this many seconds of silence (``run.heartbeat_s``): a long environment build or a
+    #: governor hold is never mistaken for a hang.
     QUIET_S = 5.0
     #: States whose steps (agent_step sub-states reported from inside a backend) the heartbeat names.
     STEPPED = ("preparing", "evaluating")
 
-    def __init__(self, console: Console | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, console: Console | None = None, clock: Callable[[], float] = time.monotonic,
+                 quiet_s: float | None = None):
         # soft_wrap: a log file gets one line per event, not lines cut at 80 columns.
         self.console = console or Console(stderr=False, highlight=False, soft_wrap=True)
         self.done = 0
@@ -62,6 +63,9 @@ class PlainDisplay:
         self.clock = clock
         self.started = self.last_line = clock()
         self.states: dict[str, str] = {}
+        self.quiet_s = self.QUIET_S if quiet_s is None else quiet_s
+        #: Since when the governor has held evaluations back (None: it is not holding any).
+        self.held_since: float | None = None
         #: What each preparing or evaluating instance reports doing (fetch; env <step>, env wait,
         #: tests), and since when.
         self.steps: dict[str, tuple[str, float]] = {}
@@ -72,7 +76,10 @@ class PlainDisplay:
             self.steps.pop(event.instance_id, None)
         elif event.kind == "agent_step" and self.states.get(event.instance_id) in self.STEPPED and event.sub_state:
             self.steps[event.instance_id] = (event.sub_state, self.clock())
-        if event.kind == "governor" and self.clock() - self.last_line >= self.QUIET_S:
+        if event.kind == "governor":
+            held = bool(event.blocked_by and event.waiting_evals)
+            self.held_since = (self.held_since or self.clock()) if held else None
+        if event.kind == "governor" and self.clock() - self.last_line >= self.quiet_s:
             self.console.print(self._progress(event))
             self.last_line = self.clock()
         elif self._print(event):
@@ -88,7 +95,8 @@ class PlainDisplay:
         ) if count[s]]  # fmt: skip
         waiting = sum(count[s] for s in ("eval_queued", "patched", "no_patch"))
         if waiting:
-            held = f": {sample.blocked_by}" if sample.blocked_by else ""
+            since = f" for {self.clock() - self.held_since:.0f}s" if self.held_since is not None else ""
+            held = f"{since}: {sample.blocked_by}" if sample.blocked_by else ""
             working.append(f"{waiting} waiting for an evaluation slot{held}")
         if count["queued"]:
             working.append(f"{count['queued']} queued")
