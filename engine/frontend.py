@@ -27,6 +27,10 @@ class FrontEnd(Protocol):
         """Attach to a run through the store (live or finished); quitting only detaches."""
         ...
 
+    def serve(self, command: str, *, host: str, port: int, token: str, title: str, public_url: str | None) -> None:
+        """Serve ``command`` (``ramp watch``) to browsers, guarded by ``token``; blocks."""
+        ...
+
 
 def interactive(args: argparse.Namespace) -> FrontEnd | None:
     """The front end to run ``args`` under, or None for the plain displays."""

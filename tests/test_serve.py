@@ -14,13 +14,14 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from .runhelpers import db_rows, ramp_popen
+from .runhelpers import ROOT, db_rows, ramp, ramp_env, ramp_popen
 from .test_realmodel import free_port
 
 pytest.importorskip("textual_serve", reason="ramp serve needs textual-serve")
@@ -117,8 +118,10 @@ def test_ramp_serve_in_headless_chromium_shows_a_live_run_and_takes_its_keys(tmp
     run = ramp_popen(["run", "--agent", "gold", "--phases", "2,12", "--headless", "--runs-dir", str(runs),
                       "--run-id", "live-1"], cache_dir=cache)
     port, chromium_port = free_port(), free_port()
-    serve = ramp_popen(["serve", "live-1", "--port", str(port), "--token", "t0ken-abc", "--runs-dir", str(runs)],
-                       cache_dir=cache)
+    # `ramp` itself (python -m tui): the browser half lives with the UI, which the engine never imports.
+    serve = subprocess.Popen([sys.executable, "-m", "tui", "serve", "live-1", "--port", str(port), "--token",
+                              "t0ken-abc", "--runs-dir", str(runs)], cwd=ROOT, env=ramp_env(cache),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     chromium = None
     try:
         wait_until(lambda: db_rows(runs, "SELECT * FROM phases WHERE run_id = 'live-1' AND status = 'awaiting_approval'")
@@ -148,6 +151,11 @@ def test_ramp_serve_in_headless_chromium_shows_a_live_run_and_takes_its_keys(tmp
                     process.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     process.kill()
+
+
+def test_serve_without_the_ui_says_how_to_run_it(tmp_path):
+    out = ramp(["serve", "x", "--runs-dir", str(tmp_path)], cache_dir=tmp_path / "cache")
+    assert out.returncode == 2 and "ramp serve needs the terminal UI" in out.stderr
 
 
 def _status(url: str) -> int | None:

@@ -42,6 +42,11 @@ class TextualFrontEnd:
             print(f"run {run_id} ended with exit code {code}; see it again with: ramp watch {run_id}")
         return code
 
+    def serve(self, command: str, **options: Any) -> None:
+        from .serve import serve
+
+        serve(command, **options)
+
     def watch(self, settings: Any, run_id: str) -> int:
         from .app import RampApp
 

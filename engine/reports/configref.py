@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic_core import PydanticUndefined
 
 from ..agents import AGENTS
 from ..core.config import Settings
@@ -29,6 +28,8 @@ def _first_sentence(text: str) -> str:
 
 
 def _default(field: Any) -> str:
+    if field.is_required():
+        return "required"
     if field.default_factory is not None:
         try:
             value = field.default_factory()
@@ -38,8 +39,6 @@ def _default(field: Any) -> str:
             return "-"
     else:
         value = field.default
-    if value is PydanticUndefined:
-        return "required"
     text = repr(value) if not isinstance(value, Path) else str(value)
     text = text if len(text) <= 30 else text[:27] + "..."
     return text.replace("|", "\\|")

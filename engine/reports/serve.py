@@ -1,4 +1,5 @@
-"""``ramp serve [RUN_ID]``: the control room in a browser, through textual-serve.
+"""``ramp serve [RUN_ID]``: the control room in a browser, through textual-serve (tui/serve.py: the
+engine never imports a UI).
 
 Each browser session runs ``ramp watch RUN_ID`` (the same Textual app, on textual's web driver)
 in its own process; the keys it sends drive the run through the store, as in a terminal. The
@@ -12,7 +13,6 @@ served.
 from __future__ import annotations
 
 import argparse
-import hmac
 import os
 import secrets
 import shlex
@@ -23,7 +23,6 @@ from typing import Any
 from ..core.config import load_settings
 from ..core.errors import ConfigError
 
-COOKIE = "ramp_serve_token"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -60,43 +59,17 @@ def watch_command(args: argparse.Namespace, runs_dir: Path) -> tuple[str, str]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    try:
-        from textual_serve.server import Server
-    except ImportError:
-        raise ConfigError("ramp serve needs textual-serve; install it (`pip install textual-serve`)",
-                          field="serve") from None
-    from aiohttp import web
-
+    front_end = getattr(args, "front_end", None)
+    if front_end is None:
+        raise ConfigError("ramp serve needs the terminal UI: run it as `ramp serve` (or `python -m tui serve`)",
+                          field="serve")
     overrides = {"paths.runs_dir": str(args.runs_dir)} if getattr(args, "runs_dir", None) else {}
     settings = load_settings(getattr(args, "config", None), overrides=overrides)
     run_id, command = watch_command(args, settings.paths.runs_dir)
     token = args.token or os.environ.get("RAMP_SERVE_TOKEN") or secrets.token_urlsafe(18)
-
-    class TokenServer(Server):  # type: ignore[misc]
-        """textual-serve's server, with every route but the static files behind the token."""
-
-        async def _make_app(self) -> web.Application:
-            app = await super()._make_app()
-            app.middlewares.append(guard)
-            return app
-
-    @web.middleware
-    async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path.startswith("/static/"):
-            return await handler(request)
-        given = request.query.get("token") or request.cookies.get(COOKIE) or ""
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            raise web.HTTPForbidden(text="ramp serve: open the URL with ?token=... that `ramp serve` printed\n")
-        response = await handler(request)
-        if "token" in request.query and request.path == "/":
-            response.set_cookie(COOKIE, token, httponly=True, samesite="Strict")
-        return response
-
-    server = TokenServer(command, host=args.host, port=args.port, title=f"ramp · {run_id}",
-                         public_url=args.public_url)
     if args.host not in LOOPBACK:
         print(f"ramp serve: listening on {args.host}, not loopback: the token is all that keeps others "
               "on the network from driving this run", file=sys.stderr, flush=True)
-    print(f"ramp serve: run {run_id} at {server.public_url}/?token={token}", flush=True)
-    server.serve()
+    front_end.serve(command, host=args.host, port=args.port, token=token, title=f"run {run_id}",
+                    public_url=args.public_url)
     return 0
