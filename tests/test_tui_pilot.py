@@ -9,6 +9,7 @@ on a fixed store: a dialog owns its keys, and the gate keys act only when a gate
 from __future__ import annotations
 
 import os
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -135,17 +136,24 @@ async def test_dialogs_own_their_keys_and_gate_keys_need_a_waiting_gate(tmp_path
     assert not [m for m in seen if isinstance(m, CommandSent)]
 
 
+@asynccontextmanager
+async def nightly(tmp_path, size: tuple[int, int], **options):
+    """The app on the filled store's nightly-1 run, once its first snapshot is drawn."""
+    runs = tmp_path / "runs"
+    await fill(runs)
+    app = RampApp(runs, "nightly-1", glyphs=UNICODE)
+    async with app.run_test(size=size, **options) as pilot:
+        await wait_for(pilot, lambda: app.snapshot is not None, what="the first snapshot")
+        yield app, pilot
+
+
 @pytest.mark.parametrize("size", [(80, 24), (200, 50)])
 async def test_toasts_never_cover_the_counters_or_the_alerts(tmp_path, size):
     from textual.widgets._toast import Toast
 
     from tui.widgets.panels import AlertStrip, CountersBar, RunHeader
 
-    runs = tmp_path / "runs"
-    await fill(runs)
-    app = RampApp(runs, "nightly-1", glyphs=UNICODE)
-    async with app.run_test(size=size, notifications=True) as pilot:
-        await wait_for(pilot, lambda: app.snapshot is not None, what="the first snapshot")
+    async with nightly(tmp_path, size, notifications=True) as (app, pilot):
         for n in range(3):
             app.notify(f"notice {n}: a message long enough to need most of a toast's width", timeout=30)
         await pilot.pause(0.3)
@@ -159,11 +167,7 @@ async def test_toasts_never_cover_the_counters_or_the_alerts(tmp_path, size):
 async def test_the_selected_instance_is_shown_whole_under_the_table_at_80_columns(tmp_path):
     from tui.widgets.panels import SelectedLine
 
-    runs = tmp_path / "runs"
-    await fill(runs)
-    app = RampApp(runs, "nightly-1", glyphs=UNICODE)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: app.snapshot is not None, what="the first snapshot")
+    async with nightly(tmp_path, (80, 24)) as (app, pilot):
         await pilot.press("down", "down")  # the third row: django__django-11133, error:model_format
         await pilot.pause(0.2)
         line = app.screen.query_one(SelectedLine)
@@ -179,11 +183,7 @@ async def test_the_gates_screen_follows_the_latest_gate_until_the_operator_picks
 
     from tui.screens.gates import GatesScreen
 
-    runs = tmp_path / "runs"
-    await fill(runs)
-    app = RampApp(runs, "nightly-1", glyphs=UNICODE)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.snapshot is not None, what="the first snapshot")
+    async with nightly(tmp_path, (120, 40)) as (app, pilot):
         full = app.snapshot
         judged = [p.index for p in full.phases if p.verdict is not None]
         assert len(judged) >= 2
