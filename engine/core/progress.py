@@ -1,6 +1,7 @@
 """Progress from deep inside a backend, without threading a callback through every call.
 
-The attempt runner sets :data:`reporter` (a context variable) around an evaluation; code far below
+The attempt runner sets :data:`reporter` (a context variable, through :func:`reporting`) around a
+sandbox's preparation and an evaluation; code far below
 it (an environment build step, a wait for another attempt's build) calls :func:`report`, which
 reaches that attempt's reporter, or does nothing when none is set (``ramp validate``, tests).
 Tasks inherit the context, so concurrent evaluations each report to their own attempt.
@@ -8,12 +9,23 @@ Tasks inherit the context, so concurrent evaluations each report to their own at
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 Report = Callable[[str, str], Awaitable[None]]
 
 reporter: ContextVar[Report | None] = ContextVar("ramp_progress_reporter", default=None)
+
+
+@contextmanager
+def reporting(to: Report) -> Iterator[None]:
+    """Within this block, :func:`report` reaches ``to``."""
+    token = reporter.set(to)
+    try:
+        yield
+    finally:
+        reporter.reset(token)
 
 
 async def report(name: str, detail: str = "") -> None:

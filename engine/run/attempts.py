@@ -96,16 +96,14 @@ class AttemptRunner:
             pending = await c.transition(track, "preparing", joined=start, defer=not uses_sandbox)
             began = time.monotonic()
             key = c.attempt_key(iid, number)
-            token = progress.reporter.set(Reporter(c, track, number).sub_state)  # a repo fetch says so
             try:
-                sandbox = (await c.backends.sandboxes.create(track.instance, key)
-                           if uses_sandbox else NoSandbox(agent_backend.name))  # fmt: skip
+                with progress.reporting(Reporter(c, track, number).sub_state):  # a repo fetch says so
+                    sandbox = (await c.backends.sandboxes.create(track.instance, key)
+                               if uses_sandbox else NoSandbox(agent_backend.name))  # fmt: skip
             except AttemptError:
                 raise
             except Exception as exc:
                 raise AttemptError("infra", f"sandbox: {type(exc).__name__}: {exc}") from exc
-            finally:
-                progress.reporter.reset(token)
             wall = c.options.budgets.max_wall_s
             try:
                 await c.transition(track, "agent", joined=pending)
@@ -161,11 +159,8 @@ class AttemptRunner:
                     run_id=c.run_id, key=c.attempt_key(iid, number), attempt=number, model=c.backends.model,
                 )
                 # Environment build steps and the tests report as sub-states of `evaluating`.
-                token = progress.reporter.set(Reporter(c, track, number).sub_state)
-                try:
+                with progress.reporting(Reporter(c, track, number).sub_state):
                     result = await c.backends.evaluator.evaluate(request)
-                finally:
-                    progress.reporter.reset(token)
         graded = await self._record_eval(track, number, result)
         outcome: Outcome = "resolved" if result.resolved else "unresolved"
         error_class = result.error_class or agent.error_class
