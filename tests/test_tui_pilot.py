@@ -208,6 +208,24 @@ async def test_the_gates_screen_follows_the_latest_gate_until_the_operator_picks
         assert screen.phase == picked  # the operator's choice stays
 
 
+async def test_steps_trajectory_and_log_wrap_at_80_columns_and_a_diff_scrolls(tmp_path):
+    from textual.widgets import Static
+
+    async with nightly(tmp_path, (80, 24)) as (app, pilot):
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: getattr(app.screen, "detail", None) is not None, what="the detail")
+        long = "because " + "the model wrote a reply without any edit block, " * 6
+        for tab in ("steps", "trajectory", "log", "diff"):
+            await pilot.press({"steps": "e", "trajectory": "j", "log": "l", "diff": "d"}[tab])
+            body = app.screen.query_one(f"#{tab}-body", Static)
+            body.update(long)
+            await pilot.pause(0.1)
+            if tab == "diff":
+                assert body.size.width > 80  # one line, scrolled sideways: a diff keeps its columns
+            else:
+                assert body.size.width <= 80 and body.size.height >= 4, (tab, body.size)  # wrapped
+
+
 async def test_a_burst_of_snapshots_is_coalesced_into_the_latest(tmp_path):
     from engine.results.runview import RunView
 

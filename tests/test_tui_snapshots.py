@@ -78,6 +78,18 @@ def test_instance_trajectory(snap_compare, runs):
     assert snap_compare(app, terminal_size=SIZES["80x24"], run_before=then_trajectory)
 
 
+def test_instance_steps_wrap_at_80_columns(snap_compare, runs):
+    app = RampApp(runs, "nightly-1", glyphs=UNICODE)
+    loaded = settle("down", "down", "enter", until=lambda app: getattr(app.screen, "detail", None) is not None)
+
+    async def then_steps(pilot) -> None:
+        await loaded(pilot)
+        await pilot.press("e")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZES["80x24"], run_before=then_steps)
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_phases_and_gates(snap_compare, runs, size):
     app = RampApp(runs, "pilot-1", glyphs=UNICODE)
