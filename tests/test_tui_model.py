@@ -13,6 +13,7 @@ import pytest
 from engine.core.events import (
     AttemptFinished,
     GateVerdict,
+    GovernorSample,
     LLMCall,
     RunFinished,
     RunStarted,
@@ -129,6 +130,19 @@ def test_derived_alerts_name_the_gate_the_budget_infra_stuck_and_silent_engines(
     assert "a stuck in evaluating for 16m" in messages
     silent = replace(snap, heartbeat=T0)
     assert any(a.message.startswith("no heartbeat for 16m") for a in derived_alerts(silent, []))
+
+
+def test_a_governor_hold_is_an_alert_saying_why_and_since_when_and_it_clears():
+    def sample(at: float, blocked: str, waiting: int) -> GovernorSample:
+        return GovernorSample(ts=T0 + at, cpu_percent=95.0, memory_available_mb=1e4, disk_free_mb=1e5,
+                              running_evals=2, waiting_evals=waiting, blocked_by=blocked)
+
+    held = "CPU 1.9 of 2 cores busy (target 1.6)"
+    view = view_with(sample(0, "", 0), sample(5, held, 3), sample(10, held, 2))
+    messages = [a.message for a in view.snapshot(T0 + 47).alerts]
+    assert f"2 evaluation(s) wait for a slot for 42s: {held}" in messages
+    view.apply(sample(50, "", 0))
+    assert not [a for a in view.snapshot(T0 + 51).alerts if "wait for a slot" in a.message]
 
 
 def test_glyphs_fall_back_to_ascii_without_a_utf8_locale():

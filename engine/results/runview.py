@@ -40,6 +40,7 @@ from ..core.fsm import TERMINAL, best_outcome
 from ..core.gates import GateConfig
 from ..core.stats import percentile
 from .snapshot import PIPELINE, STAGE, AlertLine, Counters, InstanceRow, PhaseView, RunSnapshot
+from .projections import duration
 
 __all__ = ["PIPELINE", "STAGE", "AlertLine", "Counters", "InstanceRow", "PhaseView", "RunSnapshot", "RunView",
            "derived_alerts", "gate_rules"]
@@ -75,6 +76,7 @@ class RunView:
         self.rows: dict[str, InstanceRow] = {}
         self.phases: list[PhaseView] = []
         self.governor: GovernorSample | None = None
+        self.held_since: float | None = None
         self._outcomes: dict[str, set[str]] = {}
         self._latencies: list[float] = []
         self._counts = Counter[str]()
@@ -253,6 +255,8 @@ class RunView:
 
     def _on_governor(self, e: GovernorSample) -> None:
         self.governor = e
+        held = bool(e.blocked_by and e.waiting_evals)
+        self.held_since = (self.held_since or e.ts) if held else None
 
     def _on_alert(self, e: Alert) -> None:
         self._alerts.append(AlertLine(e.level, e.message, e.ts))
@@ -284,7 +288,7 @@ class RunView:
             heartbeat=self.heartbeat, rows=rows, phases=tuple(self.phases),
             current_phase=self.current_phase, attempts_k=self.attempts_k, counters=counters,
             governor=self.governor, alerts=(), budget_usd=self.budget_usd, approval=self.approval,
-            eta_s=self._eta(rows, now), rules=self.rules,
+            eta_s=self._eta(rows, now), rules=self.rules, held_since=self.held_since,
         )
         return replace(snap, alerts=derived_alerts(snap, list(self._recent_classes)) + tuple(reversed(self._alerts)))
 
@@ -321,6 +325,10 @@ def derived_alerts(snap: RunSnapshot, recent_classes: list[str | None]) -> tuple
     spent, budget = snap.counters.cost_usd, snap.budget_usd
     if budget and spent >= BUDGET_WARN_SHARE * budget:
         out.append(AlertLine("warning", f"budget: ${spent:.2f} of ${budget:.2f} spent ({spent / budget:.0%})"))
+    governor = snap.governor
+    if snap.status == "running" and governor is not None and snap.held_since is not None:
+        out.append(AlertLine("info", f"{governor.waiting_evals} evaluation(s) wait for a slot "
+                                     f"for {duration(snap.now - snap.held_since)}: {governor.blocked_by}"))
     infra = sum(1 for c in recent_classes if c == "infra")
     if infra >= INFRA_RISING:
         out.append(AlertLine("error", f"infra failures rising: {infra} of the last {len(recent_classes)} attempts"))

@@ -123,6 +123,8 @@ class RunSnapshot:
     eta_s: float | None
     #: Per phase index: the gate's rules as (tier, rule), known before the phase is judged.
     rules: tuple[tuple[tuple[str, str], ...], ...] = ()
+    #: When the governor began holding evaluations back (the sample's time), None while it holds none.
+    held_since: float | None = None
 
     @property
     def finished(self) -> int:
