@@ -72,6 +72,20 @@ async def test_only_successes_are_kept_and_the_key_follows_the_request(tmp_path,
     assert kept == 3
 
 
+async def test_samples_of_one_problem_are_each_their_own_entry_and_temperature_0_is_shared(tmp_path, server):
+    entry = openai_entry(server)
+    server.script(ok("sample one"), ok("sample two"), ok("greedy"))
+    async with Harness(tmp_path, {"m": entry}, cache="readwrite") as h:
+        model = h.models.get("m")
+        first, second = (h.CTX.model_copy(update={"attempt": n}) for n in (1, 2))
+        assert (await model.complete(MESSAGES, temperature=0.8, context=first)).text == "sample one"
+        assert (await model.complete(MESSAGES, temperature=0.8, context=second)).text == "sample two"  # pass@k
+        assert (await model.complete(MESSAGES, temperature=0.8, context=first)).text == "sample one"  # a replay
+        assert (await model.complete(MESSAGES, temperature=0.0, context=first)).text == "greedy"
+        assert (await model.complete(MESSAGES, temperature=0.0, context=second)).text == "greedy"  # shared
+    assert len(server.calls("/v1/chat/completions")) == 3
+
+
 async def test_read_mode_answers_from_the_cache_but_keeps_nothing_new(tmp_path, server):
     entry = openai_entry(server)
     server.script(ok("kept"), ok("fresh"), ok("fresh again"))

@@ -217,7 +217,7 @@ class AccountedModel:
         if cap is not None:  # the catalog's output limit is sent on every request, not only assumed
             max_tokens = cap if max_tokens is None else min(max_tokens, cap)
         sampling = {**sampling, "max_tokens": max_tokens}
-        key = cache_key(self.entry, messages, sampling) if self.cache is not None else None
+        key = cache_key(self.entry, messages, sampling, ctx.attempt) if self.cache is not None else None
         if key is not None and (replay := await self._replay(key, ctx)) is not None:
             return replay
         policy = self.entry.retry

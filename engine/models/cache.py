@@ -4,8 +4,10 @@
 call the provider otherwise) or ``readwrite`` (also keep every new successful reply). Replies are
 kept in ``<runs_dir>/llm-cache.sqlite``, next to the store, keyed by a SHA-256 of everything that
 changes a reply: the model (provider, its model name, base URL, options and output cap), the
-messages and every sampling parameter. Nothing about the caller (run, instance, attempt) is in the
-key. A failed call is never kept. Keys are hashes and replies are stored redacted, so the file
+messages and every sampling parameter. Nothing about the caller (run, instance) is in the key, but
+a sampled call (temperature above 0, or the provider's default) also keys on its attempt number: K
+samples of one problem (pass@k) are K different replies, each replayed as itself in a rerun, where a
+temperature-0 call is shared by every attempt. A failed call is never kept. Keys are hashes and replies are stored redacted, so the file
 holds no credential.
 
 A hit is still a model call of the run: an ``llm_calls`` row with ``cache_hit`` set, cost 0, the
@@ -31,17 +33,20 @@ CacheMode = Literal["off", "read", "readwrite"]
 FILE_NAME = "llm-cache.sqlite"
 
 
-def cache_key(entry: ModelEntry, messages: list[Message], sampling: Sampling) -> str:
-    """The hash of everything that changes a reply (never the caller, never a credential)."""
+def cache_key(entry: ModelEntry, messages: list[Message], sampling: Sampling, sample: int | None = None) -> str:
+    """The hash of everything that changes a reply (never a credential); ``sample`` (the attempt) only
+    when the reply is sampled, so each of K samples is its own entry."""
     model = {
         "provider": entry.provider, "name": entry.name or entry.id, "base_url": entry.base_url,
         "options": entry.options, "max_output_tokens": entry.max_output_tokens,
     }  # fmt: skip
-    body = {
+    body: dict[str, object] = {
         "model": model,
         "messages": [m.model_dump(mode="json") for m in messages],
         "sampling": {k: v for k, v in sorted(sampling.items()) if v is not None},
     }
+    if sample is not None and sampling.get("temperature") != 0:
+        body["sample"] = sample
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
