@@ -140,6 +140,8 @@ async def run_command(
         else:
             # The leader exited; clear out anything it left running in its group.
             _kill_group(process, signal.SIGKILL)
+        with anyio.move_on_after(3, shield=True):
+            await process.aclose()  # its pipes, now: not a transport left for the garbage collector
         tee.close()
     code = process.returncode if process.returncode is not None else -9
     return CommandResult(
