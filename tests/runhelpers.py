@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -46,3 +47,10 @@ def db_rows(runs_dir: Path, sql: str, params: tuple = ()) -> list[dict[str, Any]
         return [dict(r) for r in conn.execute(sql, params)]
     finally:
         conn.close()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

