@@ -175,6 +175,11 @@ class GovernorSample(EventBase):
     waiting_evals: int
     blocked_by: str = Field(default="", description="Why admission is held, if it is.")
 
+    @property
+    def holding(self) -> bool:
+        """Evaluations are waiting, and the governor says why it holds them."""
+        return bool(self.blocked_by and self.waiting_evals)
+
 
 AlertLevel = Literal["info", "warning", "error"]
 

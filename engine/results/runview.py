@@ -255,8 +255,7 @@ class RunView:
 
     def _on_governor(self, e: GovernorSample) -> None:
         self.governor = e
-        held = bool(e.blocked_by and e.waiting_evals)
-        self.held_since = (self.held_since or e.ts) if held else None
+        self.held_since = (self.held_since or e.ts) if e.holding else None
 
     def _on_alert(self, e: Alert) -> None:
         self._alerts.append(AlertLine(e.level, e.message, e.ts))

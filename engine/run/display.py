@@ -77,8 +77,7 @@ class PlainDisplay:
         elif event.kind == "agent_step" and self.states.get(event.instance_id) in self.STEPPED and event.sub_state:
             self.steps[event.instance_id] = (event.sub_state, self.clock())
         if event.kind == "governor":
-            held = bool(event.blocked_by and event.waiting_evals)
-            self.held_since = (self.held_since or self.clock()) if held else None
+            self.held_since = (self.held_since or self.clock()) if event.holding else None
         if event.kind == "governor" and self.clock() - self.last_line >= self.quiet_s:
             self.console.print(self._progress(event))
             self.last_line = self.clock()
