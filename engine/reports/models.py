@@ -36,16 +36,20 @@ def launch_each(args: argparse.Namespace, settings_for: Callable[[str | None], S
     models = [m.strip() for m in (args.model or "").split(",") if m.strip()]
     if len(models) <= 1:
         return launch(settings_for(None), args)
-    first = settings_for(models[0])
+    # Every model's settings and run id, each loaded and checked once, before the first run starts.
+    settings = {model: settings_for(model) for model in models}
+    first = settings[models[0]]
     base = args.run_id or new_run_id(first.run.agent)
+    run_ids = {model: f"{base}-{safe_name(model)}" for model in models}
+    for run_id in run_ids.values():
+        check_run_id(run_id)
     codes: dict[str, tuple[str, int]] = {}
     for model in models:
         one = copy.copy(args)
-        one.model, one.run_id, one.headless = model, f"{base}-{safe_name(model)}", True
-        check_run_id(one.run_id)
+        one.model, one.run_id, one.headless = model, run_ids[model], True
         if not args.json:
             print(f"== model {model}: run {one.run_id}", flush=True)
-        codes[model] = (one.run_id, launch(settings_for(model), one))
+        codes[model] = (one.run_id, launch(settings[model], one))
     table = anyio.run(lambda: model_table(first, codes))
     if args.json:
         print(json.dumps({"kind": "models", **table}, default=str), flush=True)
