@@ -21,9 +21,12 @@ import anyio
 from .completion import add_parser as add_completion_parser
 from .completion import cmd_completion
 from .core.errors import ConfigError, ExitCode, RampError
+from .core.version import ramp_version
 from .demo.command import add_parser as add_demo_parser
 from .demo.command import cmd_demo
-from .frontend import ramp_version
+from .doctorcmd import add_parser as add_doctor_parser
+from .doctorcmd import cmd_doctor, executor_args
+from .doctorcmd import overrides as doctor_overrides
 from .gatewaycmd import add_parser as add_gateway_parser
 from .gatewaycmd import cmd_gateway
 from .reports.commands import COMMANDS as OUTPUT_COMMANDS
@@ -66,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--phases", help="ramp plan as sizes, e.g. 5,10,30")
     run.add_argument("--run-id", help="resume this run, or name a new one")
     run.add_argument("--repo-source", help="repo URL template, e.g. file:///mirrors/{owner}+{name}")
+    executor_args(run)
     run.add_argument("--headless", action="store_true", help="no TUI; progress lines or --json")
     run.add_argument("--auto-approve", action="store_true", help="headless gate policy: proceed unless STOP")
     run.add_argument("--json", action="store_true", help="JSON lines on stdout; the last is the summary")
@@ -88,13 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         _config_arg(parser_)
         _runs_dir_arg(parser_)
 
-    doctor = sub.add_parser("doctor", help="preflight: name anything missing")
-    _config_arg(doctor)
-    doctor.add_argument("--dataset", help="also check what this dataset's instances need")
-    doctor.add_argument("--evaluator", help="local | docker")
-    doctor.add_argument("--model", help="also check this model's credentials and endpoint")
-    doctor.add_argument("--repo-source", help="repo URL template, e.g. file:///mirrors/{owner}+{name}")
-    _runs_dir_arg(doctor)
+    add_doctor_parser(sub, _config_arg, _runs_dir_arg)
 
     add_demo_parser(sub)
     add_completion_parser(sub)
@@ -139,6 +137,8 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "run.attempts": args.attempts,
         "run.attempt_policy": args.attempt_policy,
         "run.repo_source": args.repo_source,
+        "run.executor": args.executor,
+        "ray.address": args.ray_address,
         "agents.predictions.paths": [str(Path(p).resolve()) for p in args.predictions] if args.predictions else None,
         "agents.predictions.model": args.predictions_model,
         "ramp.phases": args.phases,
@@ -269,45 +269,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     return anyio.run(go)
 
 
-def cmd_doctor(args: argparse.Namespace) -> int:
-    """Every check a run makes before it starts (the same wiring as ``ramp run``: host, evaluator,
-    sandbox, model), and what ``ramp report`` needs; exit 3 when any fails."""
-    from .models.factory import doctor_checks
-    from .run.preflight import report_checks
-    from .run.wiring import wire
-
-    overrides = {"run.dataset": args.dataset, "run.evaluator": args.evaluator, "run.model": args.model,
-                 "run.repo_source": args.repo_source}
-    settings = _settings(args, overrides)
-
-    async def go() -> list[Any]:
-        wiring = await wire(settings, "doctor")
-        try:
-            registry = _registry_check(settings, [i.instance_id for i in wiring.instances], wiring.evaluator.name)
-            return await wiring.checks() + report_checks() + await doctor_checks(settings) + registry
-        finally:
-            await wiring.aclose()
-
-    checks = anyio.run(go)
-    for check in checks:
-        print(check.line())
-    failed = [c for c in checks if not c.ok]
-    print(f"{len(checks) - len(failed)} ok, {len(failed)} failed")
-    return ExitCode.INFRA if failed else 0
-
-
-def _registry_check(settings: Any, instance_ids: list[str], evaluator: str) -> list[Any]:
-    """The validation registry's word on the selected instances (none before any `ramp validate`)."""
-    from .results.validation import registry_check
-    from .store import StoreReader
-
-    path = settings.paths.runs_dir / "ramp.sqlite"
-    if not path.exists():
-        return []
-    with StoreReader(path) as reader:
-        return [registry_check(reader.validations(), instance_ids, evaluator)]
-
-
 def cmd_dataset(args: argparse.Namespace) -> int:
     from .datasets import lock_dataset
 
@@ -325,7 +286,7 @@ COMMANDS = {
     "watch": cmd_watch,
     "ctl": cmd_ctl,
     "status": cmd_status,
-    "doctor": cmd_doctor,
+    "doctor": lambda args: cmd_doctor(args, _settings(args, doctor_overrides(args))),
     "dataset": cmd_dataset,
     "demo": cmd_demo,
     "completion": lambda args: cmd_completion(args, build_parser()),

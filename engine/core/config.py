@@ -155,6 +155,11 @@ class RunSection(Section):
     budget_usd: float | None = Field(
         default=None, ge=0, description="Whole-run spend limit; new model calls stop before it."
     )
+    executor: Literal["local", "ray"] = Field(
+        default="local",
+        description="Where evaluations and agent sandboxes run: local (this machine, under the governor) "
+        "or ray (a Ray cluster's nodes, options under ray; the scheduler, store and front ends stay here).",
+    )
     cache: Literal["off", "read", "readwrite"] = Field(
         default="off",
         description="LLM response cache in <runs_dir>/llm-cache.sqlite: read answers a call the "
@@ -177,6 +182,30 @@ class GovernorConfig(Section):
         default=2.0, ge=0,
         description="A newly started evaluation, while it runs, counts as the cores one running evaluation "
         "was measured to take (at first one) for this long, until its load shows in the samples.",
+    )
+
+
+class RayConfig(Section):
+    address: str = Field(
+        default="auto",
+        description="The Ray cluster to join: host:port of its head (as `ray start --head` printed it), "
+        "or auto (the cluster this machine is part of). Used with run.executor: ray.",
+    )
+    eval_cpus: float = Field(default=1.0, gt=0, description="CPUs Ray reserves for each evaluation.")
+    eval_memory_mb: int = Field(
+        default=0, ge=0, description="Memory Ray reserves for each evaluation (0: none reserved)."
+    )
+    sandbox_cpus: float = Field(
+        default=0.0, ge=0,
+        description="CPUs Ray reserves for each agent sandbox (an agent mostly waits for its model).",
+    )
+    cache_dir: Path | None = Field(
+        default=None,
+        description="Repository and environment caches on the nodes: a shared path every node mounts. "
+        "Default: each node keeps its own, at paths.cache_dir as resolved on that node.",
+    )
+    connect_timeout_s: float = Field(
+        default=30.0, gt=0, description="How long joining the cluster may take before the run refuses to start."
     )
 
 
@@ -245,6 +274,7 @@ class Settings(Section):
     paths: PathsConfig = Field(default_factory=PathsConfig)
     run: RunSection = Field(default_factory=RunSection)
     governor: GovernorConfig = Field(default_factory=GovernorConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
     ramp: RampSection = Field(default_factory=RampSection)
     evaluators: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Per-evaluator options, validated by that evaluator's config."
@@ -305,4 +335,4 @@ def validate_backend_config(model: type[BaseModel], data: dict[str, Any], where:
 from .configload import DEFAULT_CONFIG, load_settings  # noqa: E402
 
 __all__ = ["DEFAULT_CONFIG", "Budgets", "GovernorConfig", "PathsConfig", "PhaseConfig", "RampSection",
-           "RunSection", "Settings", "load_settings", "shipped", "validate_backend_config"]
+           "RayConfig", "RunSection", "Settings", "load_settings", "shipped", "validate_backend_config"]

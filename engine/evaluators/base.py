@@ -50,6 +50,7 @@ class EvalResult(BaseModel):
         "syntax_error, degenerate: the rule broken or None).",
     )
     log_path: str | None = Field(default=None, description="The full test log, under the run folder.")
+    node: str = Field(default="", description="The cluster node that ran it (run.executor: ray), else empty.")
     duration_s: float = Field(default=0.0, description="Wall time of the evaluation, setup included.")
     setup_s: float = Field(default=0.0, description="Part of duration_s spent preparing the environment.")
 

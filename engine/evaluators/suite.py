@@ -34,6 +34,8 @@ class SuiteGraderConfig(CompletionGraderConfig):
 
 class SuiteGrader:
     name = "suite"
+    #: Its rubric judge calls the run's model: an executor keeps its evaluations where the model is.
+    asks_model = True
     Config = SuiteGraderConfig
 
     def __init__(self, config: SuiteGraderConfig, *, cache_dir: Path, **_: Any):

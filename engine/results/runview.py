@@ -39,8 +39,8 @@ from ..core.events import (
 from ..core.fsm import TERMINAL, best_outcome
 from ..core.gates import GateConfig
 from ..core.stats import percentile
-from .snapshot import PIPELINE, STAGE, AlertLine, Counters, InstanceRow, PhaseView, RunSnapshot
 from .projections import duration
+from .snapshot import PIPELINE, STAGE, AlertLine, Counters, InstanceRow, PhaseView, RunSnapshot
 
 __all__ = ["PIPELINE", "STAGE", "AlertLine", "Counters", "InstanceRow", "PhaseView", "RunSnapshot", "RunView",
            "derived_alerts", "gate_rules"]

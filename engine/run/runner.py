@@ -23,12 +23,13 @@ from ..core.config import Settings
 from ..core.errors import ConfigError, ExitCode
 from ..core.events import Alert, Display, Outcome, RunFinished, RunStarted, Summary
 from ..core.secrets import MIN_SECRET_LENGTH
+from ..executors import describe
 from ..models.base import Model
 from ..models.factory import prepare_model
 from ..store import Store
+from .clusterslots import eval_slots
 from .context import Backends, Plan, RunContext, RunOptions
 from .gatekeeper import RampGate
-from .governor import Governor
 from .scheduler import GateKeeper, Scheduler
 from .wiring import LISTED_PROBLEMS, PreflightFailed, Wiring, wire
 
@@ -163,6 +164,7 @@ async def execute_run(
                 "problems": [str(p) for p in dataset.problems],
             },
             "repo_source": wiring.repo_source,
+            "executor": describe(settings),
             "instances": [i.instance_id for i in instances],
             "phases": phases,
         })
@@ -171,7 +173,7 @@ async def execute_run(
         ctx = RunContext(
             run_id=run_id, store=store, folder=folder, options=run_options(settings, wiring.model_label),
             backends=Backends(wiring.agent, evaluator, wiring.sandboxes, prepared.model),
-            governor=Governor(settings.governor, runs_dir), display=display, plan=plan,
+            governor=eval_slots(settings, runs_dir), display=display, plan=plan,
         )
         scheduler = Scheduler(ctx, gate=gate if gate is not None else RampGate(settings))
         await ctx.emit(RunStarted(

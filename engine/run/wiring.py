@@ -25,6 +25,7 @@ from ..core.secrets import install as install_redactor
 from ..datasets.rows import TaskRow
 from ..evaluators import build_evaluator
 from ..evaluators.base import Evaluator
+from ..executors import wrap
 from ..sandbox import build_sandbox_factory
 from ..sandbox.base import NoSandboxFactory, SandboxFactory
 from ..workspace.repos import DEFAULT_SOURCE, RepoCache
@@ -243,8 +244,9 @@ async def wire(settings: Settings, run_id: str | None = None) -> Wiring:
         raise settings.located(exc, "run", "agent") from None
     if not family.uses_repos:  # graded by the family's own evaluator, with nothing checked out
         evaluator = build_evaluator(settings, repo_source="", repo_cache=None, name=family.evaluator)
+        evaluator, sandboxes, placed = wrap(settings, run_id, "", evaluator, NoSandboxFactory(), family.evaluator or "")
         return Wiring(settings, run_id, credentials, redact, agent, dataset, instances, phases, "",
-                      evaluator, NoSandboxFactory(), swept, notes)
+                      evaluator, sandboxes, swept, notes + placed)
     repo_source = settings.run.repo_source or dataset.repo_source or DEFAULT_SOURCE
     repo_cache = RepoCache(cache_dir, repo_source)
     instances, unsourced = await without_source(instances, repo_cache)
@@ -252,8 +254,9 @@ async def wire(settings: Settings, run_id: str | None = None) -> Wiring:
     phases = phase_sizes(settings.phase_sizes(), len(instances)) if unsourced else phases
     evaluator = build_evaluator(settings, repo_source=repo_source, repo_cache=repo_cache)
     sandboxes = build_sandbox_factory(settings, repo_cache=repo_cache, run_id=run_id)
+    evaluator, sandboxes, placed = wrap(settings, run_id, repo_source, evaluator, sandboxes)
     return Wiring(settings, run_id, credentials, redact, agent, dataset, instances, phases, repo_source,
-                  evaluator, sandboxes, swept, notes)
+                  evaluator, sandboxes, swept, notes + placed)
 
 
 class PreflightFailed(RampError):
