@@ -8,7 +8,7 @@ that could not be built says nothing about the model.
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 
 class ExitCode(IntEnum):
@@ -73,6 +73,19 @@ class AttemptError(RampError):
     @property
     def retryable(self) -> bool:
         return self.error_class in RETRYABLE
+
+    def __reduce__(self) -> Any:
+        # Pickled as (class, error class, final message, attributes): every subclass round-trips
+        # whatever its own __init__ takes (a sandbox's error comes back from a Ray node this way).
+        return _restore_attempt_error, (type(self), self.error_class, str(self), self.__dict__)
+
+
+def _restore_attempt_error(cls: type[AttemptError], error_class: ErrorClass, message: str,
+                           state: dict[str, Any]) -> AttemptError:  # fmt: skip
+    exc = cls.__new__(cls)
+    AttemptError.__init__(exc, error_class, message)
+    exc.__dict__.update(state)
+    return exc
 
 
 class InfraError(AttemptError):
