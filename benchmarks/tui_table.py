@@ -162,6 +162,7 @@ async def measure(runs: Path) -> None:
         for _ in range(10):
             results["open detail (Enter)"].append(await timed("enter", wait_for_detail=True))
             await pilot.press("escape", "down")
+        print("open detail samples (ms):", [round(1000 * t) for t, _ in results["open detail (Enter)"]])
         for name, samples in results.items():
             rendered = statistics.median(n for _, n in samples)
             print(f"{name:<20} {stats([t for t, _ in samples])}   table lines rendered: median {rendered:.0f}")
