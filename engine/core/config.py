@@ -205,7 +205,7 @@ class RayConfig(Section):
         "Default: each node keeps its own, at paths.cache_dir as resolved on that node.",
     )
     connect_timeout_s: float = Field(
-        default=30.0, gt=0, description="How long joining the cluster may take before the run refuses to start."
+        default=30.0, gt=0, description="How long the head's address may take to answer before the run refuses to start."
     )
 
 
