@@ -154,6 +154,8 @@ class RayEvaluator:
                     error_class: ErrorClass = "infra" if item[0] == "crash" else item[1]
                     raise AttemptError(error_class, f"{item[-1]} (on node {node})")
             raise AttemptError("infra", f"ray: the evaluation on node {node or '?'} ended without a result")
+        except ray.exceptions.RayTaskError as exc:  # the node's code failed (Ramp missing there, ...)
+            raise _lost(exc, f"the evaluation failed on node {node or '(not started)'}") from None
         except ray.exceptions.RayError as exc:
             raise _lost(exc, f"the evaluation on node {node or '(not started)'} was lost") from None
         finally:
