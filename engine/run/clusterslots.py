@@ -9,7 +9,6 @@ each (measured every 2 s, so a node that joins or leaves changes it), so an inst
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from typing import Any
 
 import anyio
 
-from .governor import GovernorSnapshot
+from .governor import GovernorSnapshot, host_sample
 
 SAMPLE_S = 2.0
 
@@ -83,16 +82,10 @@ class ClusterSlots:
         blocked = f"cluster full: {self.running} evaluations on {s.cpus:g} CPUs" if self.waiting else ""
         return GovernorSnapshot(
             cpu_percent=round(busy, 1), memory_available_mb=round(s.memory_mb),
-            disk_free_mb=round(shutil.disk_usage(_existing(self.disk_path)).free / 2**20),
+            disk_free_mb=round(host_sample(self.disk_path).disk_free_mb),
             running=self.running, waiting=self.waiting, cores=int(s.cpus),
             target_cores=self.capacity * self.config.eval_cpus, blocked_by=blocked,
         )
-
-
-def _existing(path: Path) -> Path:
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
 
 
 def eval_slots(settings: Any, runs_dir: Path) -> Any:
