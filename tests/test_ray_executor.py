@@ -66,6 +66,7 @@ def test_agents_work_in_sandboxes_on_the_nodes(cluster, tmp_path):
     assert "resolved" in ray_summary["outcomes"].values()
     steps = [json.loads(r["data"]) for r in db_rows(tmp_path / "ray", "SELECT data FROM events WHERE kind = 'agent_step'")]
     assert any(s["summary"].startswith("sandbox on node ") for s in steps)
+    assert any(s["sub_state"] == "fetch" for s in steps)  # a checkout's progress on a node, shown here
     assert list((tmp_path / "ray").glob("*/attempts/*/1/trajectory.json"))
 
 

@@ -14,12 +14,13 @@ survives the trip. Nothing here imports ray at module level: the head imports th
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,15 +138,40 @@ class SandboxHost:
         self.spec = spec
         self.sandbox: Any = None
 
-    async def create(self, instance: Any, key: str) -> tuple[str, str]:
+    async def create(self, instance: Any, key: str) -> AsyncIterator[tuple[Any, ...]]:
+        """Make the sandbox here; yield ("node", label) first, then its progress (a repository
+        fetch) as ("progress", name, detail), then ("made", workdir) or ("error", exception)."""
         from ..sandbox import build_sandbox_factory
         from ..workspace.repos import RepoCache
 
-        settings = _settings(self.spec)
-        repos = RepoCache(settings.paths.resolved_cache_dir(), self.spec.repo_source)
-        factory = build_sandbox_factory(settings, repo_cache=repos, run_id=self.spec.run_id)
-        self.sandbox = await factory.create(instance, key)
-        return node_label(), self.sandbox.workdir
+        yield ("node", node_label())
+        items: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+
+        async def forward(name: str, detail: str) -> None:
+            await items.put(("progress", name, detail))
+
+        async def make() -> None:
+            try:
+                settings = _settings(self.spec)
+                repos = RepoCache(settings.paths.resolved_cache_dir(), self.spec.repo_source)
+                factory = build_sandbox_factory(settings, repo_cache=repos, run_id=self.spec.run_id)
+                with progress.reporting(forward):
+                    self.sandbox = await factory.create(instance, key)
+                await items.put(("made", self.sandbox.workdir))
+            except AttemptError as exc:
+                await items.put(("error", exc))
+            except Exception as exc:  # the head gets a class it can always unpickle
+                await items.put(("error", AttemptError("infra", f"sandbox: {type(exc).__name__}: {exc}")))
+
+        maker = asyncio.ensure_future(make())
+        try:
+            while True:
+                item = await items.get()
+                yield item
+                if item[0] != "progress":
+                    return
+        finally:
+            await maker
 
     async def call(self, method: str, *args: Any) -> Any:
         try:

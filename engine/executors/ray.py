@@ -240,18 +240,27 @@ class RaySandboxFactory:
         ray = ray_module()
         host = remote(SandboxHost).options(num_cpus=self.config.sandbox_cpus, max_restarts=0)
         actor = host.remote(self.spec)
+        node = ""
         try:
-            node, workdir = await actor.create.remote(instance, key)
-        except ray.exceptions.RayTaskError as exc:
+            async for ref in actor.create.options(num_returns="streaming").remote(instance, key):
+                item = await ref
+                if item[0] == "node":
+                    node = item[1]
+                    await progress.report("node", f"sandbox on node {node}")
+                elif item[0] == "progress":
+                    await progress.report(item[1], item[2])
+                elif item[0] == "made":
+                    return RaySandbox(ray, actor, node, item[1])
+                else:
+                    raise item[1]
+            raise AttemptError("infra", f"ray: the sandbox on node {node or '?'} ended without a checkout")
+        except BaseException as exc:
             ray.kill(actor, no_restart=True)
-            if isinstance(exc.cause, AttemptError):
-                raise exc.cause from None
-            raise AttemptError("infra", f"sandbox: {str(exc.cause or exc).splitlines()[0][:300]}") from None
-        except ray.exceptions.RayError as exc:
-            ray.kill(actor, no_restart=True)
-            raise _lost(exc, "the sandbox's node was lost") from None
-        await progress.report("node", f"sandbox on node {node}")
-        return RaySandbox(ray, actor, node, workdir)
+            if isinstance(exc, ray.exceptions.RayTaskError):
+                raise _lost(exc, f"making the sandbox failed on node {node or '(not started)'}") from None
+            if isinstance(exc, ray.exceptions.RayError):
+                raise _lost(exc, f"the sandbox's node {node or '(not started)'} was lost") from None
+            raise
 
     async def preflight(self, instances: list[Any]) -> list[str]:
         return []  # the evaluator's preflight, asked on every node, covers what a checkout needs
