@@ -67,6 +67,12 @@ def test_agents_work_in_sandboxes_on_the_nodes(cluster, tmp_path):
     steps = [json.loads(r["data"]) for r in db_rows(tmp_path / "ray", "SELECT data FROM events WHERE kind = 'agent_step'")]
     assert any(s["summary"].startswith("sandbox on node ") for s in steps)
     assert any(s["sub_state"] == "fetch" for s in steps)  # a checkout's progress on a node, shown here
+    from tui.details import load_detail  # the detail screen's attempt line says where it ran
+
+    run_id = db_rows(tmp_path / "ray", "SELECT run_id FROM runs")[0]["run_id"]
+    iid = next(iter(ray_summary["outcomes"]))
+    where = load_detail(tmp_path / "ray" / "ramp.sqlite", run_id, iid).attempts[-1].nodes
+    assert where.startswith("sandbox ") and ", eval " in where, where
     assert list((tmp_path / "ray").glob("*/attempts/*/1/trajectory.json"))
 
 

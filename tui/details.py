@@ -60,6 +60,8 @@ class AttemptDetail:
     steps: tuple[Step, ...]
     log_tail: str
     trajectory: tuple[Turn, ...] = ()
+    #: Where it ran on a Ray cluster ("sandbox X, eval Y"); empty for a local run.
+    nodes: str = ""
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,13 @@ def _turns(data: dict[str, Any]) -> tuple[Turn, ...]:
     return tuple(out)
 
 
+def _nodes(events: list[dict[str, Any]]) -> str:
+    """The nodes an attempt's node steps name (a retried evaluation names each it ran on)."""
+    where = [str(e.get("summary", "")).replace("evaluating on node", "eval").replace("sandbox on node", "sandbox")
+             for e in events if e.get("sub_state") == "node"]  # fmt: skip
+    return ", ".join(dict.fromkeys(where))
+
+
 def load_detail(db_path: Path, run_id: str, instance_id: str) -> InstanceDetail:
     with StoreReader(db_path) as reader:
         rows = reader.instance(run_id, instance_id)
@@ -178,6 +187,7 @@ def load_detail(db_path: Path, run_id: str, instance_id: str) -> InstanceDetail:
             steps=_steps(trajectory, steps.get(a["attempt"], [])),
             log_tail=_tail(a["log_path"] or (ev["log_path"] if ev else None)),
             trajectory=_turns(trajectory),
+            nodes=_nodes(steps.get(a["attempt"], [])),
         ))
     validation = None
     if registry:

@@ -145,6 +145,8 @@ class DetailScreen(RampScreen):
 def _summary(a: AttemptDetail) -> str:
     parts = [a.status, f"{a.calls} calls", f"{count(a.input_tokens + a.output_tokens)} tok", money(a.cost_usd, 3),
              f"agent {duration(a.agent_s)}", f"eval {duration(a.eval_s)}"]
+    if a.nodes:
+        parts.append(f"on {a.nodes}")
     if a.error_class:
         parts.append(f"{a.error_class}: {a.detail or ''}".strip())
     return "  ".join(parts)
