@@ -101,6 +101,29 @@ def _lost(exc: BaseException, where: str) -> AttemptError:
     return AttemptError("infra", f"ray: {where}: {type(exc).__name__}: {first}")
 
 
+class Relay:
+    """A node's stream as the head follows it: the node that took the work and its progress are
+    reported as they come (``doing`` names the work: "evaluating", "sandbox"), and the first other
+    item, the outcome, is returned."""
+
+    def __init__(self, stream: Any, doing: str):
+        self.stream = stream
+        self.doing = doing
+        self.node = ""
+
+    async def final(self) -> tuple[Any, ...] | None:
+        async for ref in self.stream:
+            item = await ref
+            if item[0] == "node":
+                self.node = item[1]
+                await progress.report("node", f"{self.doing} on node {self.node}")
+            elif item[0] == "progress":
+                await progress.report(item[1], item[2])
+            else:
+                return tuple(item)
+        return None
+
+
 class RayEvaluator:
     """The run's evaluator, run on the cluster (one Ray task per evaluation)."""
 
@@ -133,31 +156,24 @@ class RayEvaluator:
         if self.config.eval_memory_mb:
             options["memory"] = self.config.eval_memory_mb * 2**20
         stream = remote(evaluate_stream).options(**options).remote(self.spec, request.model_copy(update={"model": None}))
-        node, done = "", False
+        relay, done = Relay(stream, "evaluating"), False
         try:
-            async for ref in stream:
-                item = await ref
-                if item[0] == "node":
-                    node = item[1]
-                    await progress.report("node", f"evaluating on node {node}")
-                elif item[0] == "progress":
-                    await progress.report(item[1], item[2])
-                elif item[0] == "result":
-                    done = True
-                    result = EvalResult.model_validate(item[1])
-                    await anyio.to_thread.run_sync(_unpack, request.log_dir, item[2])
-                    if result.log_path and result.log_path.startswith(item[3]):
-                        result.log_path = str(request.log_dir) + result.log_path[len(item[3]):]
-                    return result.model_copy(update={"node": node})
-                else:
-                    done = True
-                    error_class: ErrorClass = "infra" if item[0] == "crash" else item[1]
-                    raise AttemptError(error_class, f"{item[-1]} (on node {node})")
-            raise AttemptError("infra", f"ray: the evaluation on node {node or '?'} ended without a result")
+            item = await relay.final()
+            done = True
+            if item is None:
+                raise AttemptError("infra", f"ray: the evaluation on node {relay.node or '?'} ended without a result")
+            if item[0] == "result":
+                result = EvalResult.model_validate(item[1])
+                await anyio.to_thread.run_sync(_unpack, request.log_dir, item[2])
+                if result.log_path and result.log_path.startswith(item[3]):
+                    result.log_path = str(request.log_dir) + result.log_path[len(item[3]):]
+                return result.model_copy(update={"node": relay.node})
+            error_class: ErrorClass = "infra" if item[0] == "crash" else item[1]
+            raise AttemptError(error_class, f"{item[-1]} (on node {relay.node})")
         except ray.exceptions.RayTaskError as exc:  # the node's code failed (Ramp missing there, ...)
-            raise _lost(exc, f"the evaluation failed on node {node or '(not started)'}") from None
+            raise _lost(exc, f"the evaluation failed on node {relay.node or '(not started)'}") from None
         except ray.exceptions.RayError as exc:
-            raise _lost(exc, f"the evaluation on node {node or '(not started)'} was lost") from None
+            raise _lost(exc, f"the evaluation on node {relay.node or '(not started)'} was lost") from None
         finally:
             if not done:
                 _cancel(ray, stream)
@@ -240,26 +256,20 @@ class RaySandboxFactory:
         ray = ray_module()
         host = remote(SandboxHost).options(num_cpus=self.config.sandbox_cpus, max_restarts=0)
         actor = host.remote(self.spec)
-        node = ""
+        relay = Relay(actor.create.options(num_returns="streaming").remote(instance, key), "sandbox")
         try:
-            async for ref in actor.create.options(num_returns="streaming").remote(instance, key):
-                item = await ref
-                if item[0] == "node":
-                    node = item[1]
-                    await progress.report("node", f"sandbox on node {node}")
-                elif item[0] == "progress":
-                    await progress.report(item[1], item[2])
-                elif item[0] == "made":
-                    return RaySandbox(ray, actor, node, item[1])
-                else:
-                    raise item[1]
-            raise AttemptError("infra", f"ray: the sandbox on node {node or '?'} ended without a checkout")
+            item = await relay.final()
+            if item is None:
+                raise AttemptError("infra", f"ray: the sandbox on node {relay.node or '?'} ended without a checkout")
+            if item[0] == "made":
+                return RaySandbox(ray, actor, relay.node, item[1])
+            raise item[1]
         except BaseException as exc:
             ray.kill(actor, no_restart=True)
             if isinstance(exc, ray.exceptions.RayTaskError):
-                raise _lost(exc, f"making the sandbox failed on node {node or '(not started)'}") from None
+                raise _lost(exc, f"making the sandbox failed on node {relay.node or '(not started)'}") from None
             if isinstance(exc, ray.exceptions.RayError):
-                raise _lost(exc, f"the sandbox's node {node or '(not started)'} was lost") from None
+                raise _lost(exc, f"the sandbox's node {relay.node or '(not started)'} was lost") from None
             raise
 
     async def preflight(self, instances: list[Any]) -> list[str]:
