@@ -31,7 +31,7 @@ from ..core.checks import Check
 from ..core.errors import AttemptError, ConfigError, ErrorClass
 from ..core.proc import CommandResult
 from ..core.version import ramp_version
-from .node import NodeSpec, SandboxHost, evaluate_stream
+from .node import NodeSpec, SandboxHost, build_evaluator, evaluate_stream, node_label
 
 #: Each function or class made remote once per process (Ray exports it on its first use).
 _REMOTE: dict[Any, Any] = {}
@@ -288,8 +288,6 @@ def _on(ray: Any, node: dict[str, Any]) -> Any:
 
 def _node_preflight(spec: NodeSpec, instances: list[Any]) -> tuple[str, list[str]]:
     """On one node: what the run's evaluator lacks there (interpreters, tools, the mirror)."""
-    from .node import build_evaluator, node_label
-
     async def go() -> list[str]:
         evaluator = build_evaluator(spec)
         try:
@@ -305,8 +303,6 @@ def _node_preflight(spec: NodeSpec, instances: list[Any]) -> tuple[str, list[str
 
 def _node_facts() -> dict[str, Any]:
     import ray
-
-    from .node import node_label
 
     return {"node": node_label(), "python": sys.version.split()[0], "ray": ray.__version__, "ramp": ramp_version()}
 
