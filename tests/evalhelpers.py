@@ -47,6 +47,8 @@ register(
         },
         # A test runner the environment never installs.
         "no-runner": {**SPEC, "test_cmd": "nosetests -v"},
+        # Two CPUs, as pylint's specs ask of the harness's container.
+        "cpus": {**SPEC, "nano_cpus": int(2e9)},
     },
 )
 

@@ -410,7 +410,8 @@ async def test_the_code_under_test_is_installed_at_its_base_commit_when_the_inst
 async def test_tests_that_call_httpbin_get_a_local_stand_in(
     calc: CalcRepo, shared_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """requests' tests call HTTPBIN_URL (httpbin.org by default); evaluations have no network."""
+    """requests' tests call HTTPBIN_URL (httpbin.org by default); evaluations have no network.
+    Without a test scope (test_evaluator_scope.py has it), the stand-in serves on a loopback port."""
     from engine.evaluators import standins
 
     monkeypatch.setitem(standins.STANDINS, "ramp-tests/calc", standins.STANDINS["psf/requests"])
@@ -421,7 +422,7 @@ async def test_tests_that_call_httpbin_get_a_local_stand_in(
         "    assert json.load(urllib.request.urlopen(url, timeout=10))['args'] == {'n': '4'}\n"
     )
     test_patch = diff_of(calc.root / "work", {"tests/test_calc.py": FILES["tests/test_calc.py"] + probe})
-    ev = evaluator(calc, shared_cache)
+    ev = evaluator(calc, shared_cache, test_scope="never")
     try:
         result = await ev.evaluate(
             request(calc, tmp_path, calc.gold, instance=calc.instance(test_patch=test_patch))

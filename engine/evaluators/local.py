@@ -27,6 +27,7 @@ breakage is not scored as a model regression (``resolved`` stays the official ve
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import time
@@ -52,9 +53,12 @@ from .evalsteps import refused, run_eval, screen, swe_row
 from .imports import import_check_script, misplaced_imports
 from .overlay import Overlay, install_differs
 from .patching import check_patch_targets
-from .standins import StandIns
+from .scope import SCOPE_FAILED, Scope, scope_failure, scope_problem
+from .standins import STANDINS, StandIns
 from .steps import pip_install_target, steps_script
 from .testenv import missing_program, site_path
+
+log = logging.getLogger(__name__)
 
 
 class LocalEvaluatorConfig(EvaluatorConfig):
@@ -66,6 +70,14 @@ class LocalEvaluatorConfig(EvaluatorConfig):
         "over the shared environment (overlay.py), as the harness installs at base_commit. auto: "
         "when the base commit's setup.py, setup.cfg, pyproject.toml or requirement files differ "
         "from the environment's setup commit; always; never (test through PYTHONPATH only).",
+    )
+    test_scope: Literal["auto", "never"] = Field(
+        default="auto",
+        description="auto: run the tests of a repository with network stand-ins, or of a spec with "
+        "nano_cpus, in a scope of their own (a network and mount namespace where the stand-ins answer "
+        "on their real names, and a CPU cgroup with the spec's quota: scope.py), when the host allows "
+        "it (root with unshare, mount and ip); never: the host's network and CPUs, stand-ins on a "
+        "loopback port.",
     )
     gold_validation: bool = Field(
         default=False,
@@ -105,6 +117,7 @@ class LocalEvaluator:
         self.envs = EnvManager(config, self.cache_dir, self.repos)
         self.worktrees = owned_dir(self.cache_dir / "worktrees")  # swept when this process is gone
         self.standins = StandIns(self.cache_dir)
+        self._warned: set[str] = set()
         self._gold_locks: dict[str, anyio.Lock] = {}
 
     async def preflight(self, instances: list[SWEInstance]) -> list[str]:
@@ -190,7 +203,9 @@ class LocalEvaluator:
             workspace = _HostWorkspace(
                 env, worktree, Path(request.log_dir), self.config.verify_imports, overlay
             )
-            workspace.run_env |= await self.standins.variables(instance.repo)
+            venvs = [env.venv, *([overlay.folder] if overlay else [])]
+            workspace.scope, variables = await self._scope(instance, worktree, venvs)
+            workspace.run_env |= variables
             result = await run_eval(
                 request, workspace, eval_steps=env.eval_steps, test_timeout_s=self.config.test_timeout_s
             )
@@ -205,7 +220,30 @@ class LocalEvaluator:
             if not keep:
                 shutil.rmtree(worktree, ignore_errors=True)
                 shutil.rmtree(worktree.with_name(worktree.name + ".venv"), ignore_errors=True)
+                shutil.rmtree(worktree.with_name(worktree.name + ".scope"), ignore_errors=True)
                 remove_if_empty(self.worktrees)  # git makes it again for the next worktree
+
+    async def _scope(
+        self, instance: SWEInstance, worktree: Path, venvs: list[Path]
+    ) -> tuple[Scope | None, dict[str, str]]:
+        """The test run's own scope (scope.py) and the variables pointing its tests at their
+        stand-ins, when the host can make one and the tests need it: the repository has stand-ins,
+        or the spec asks for CPUs. Otherwise no scope, and stand-ins on a loopback port."""
+        cpus = float(get_spec(instance.repo, instance.version).get("nano_cpus") or 0) / 1e9
+        needs = instance.repo in STANDINS or cpus > 0
+        problem = scope_problem() if self.config.test_scope == "auto" else "test_scope is never"
+        if problem is not None:
+            if needs and self.config.test_scope == "auto" and instance.repo not in self._warned:
+                self._warned.add(instance.repo)
+                log.warning("%s: %s", instance.repo, problem)
+            return None, await self.standins.variables(instance.repo)
+        plan, variables = await self.standins.scope_plan(instance.repo)
+        plan.cpus = cpus
+        if plan.empty:
+            return None, variables
+        if plan.ca_bundle:
+            plan.trust_files = await anyio.to_thread.run_sync(ca_files, worktree, venvs)
+        return Scope(plan, worktree.with_name(worktree.name + ".scope")), variables
 
     async def _overlay(
         self, env: Environment, instance: SWEInstance, worktree: Path
@@ -253,6 +291,11 @@ class LocalEvaluator:
             )
 
 
+def ca_files(worktree: Path, venvs: list[Path]) -> list[Path]:
+    """The CA bundles a checkout and its environments ship (requests' ``cacert.pem``, certifi's)."""
+    return [*worktree.glob("*/cacert.pem"), *(f for venv in venvs for f in venv.glob("lib/python*/site-packages/certifi/cacert.pem"))]
+
+
 def give_generated(env: Environment, worktree: Path) -> None:
     """Link (or copy) into ``worktree`` each generated file it lacks, from the env's checkout."""
     source = Path(env.build_dir) / "src"
@@ -286,6 +329,7 @@ class _HostWorkspace:
         self.overlay = overlay
         self.run_env = overlay.run_env(worktree) if overlay else env.run_env(worktree)
         self.python = overlay.python if overlay else env.python
+        self.scope: Scope | None = None
 
     async def shell(self, command: str) -> CommandResult:
         return await run_command(command, cwd=self.worktree, timeout=600)
@@ -296,10 +340,24 @@ class _HostWorkspace:
         return str(path)
 
     async def run_tests(self, script: str, timeout: float, log_file: Path) -> CommandResult:
-        return await run_command(
-            script, cwd=self.worktree, env=safe_environ(self.run_env), inherit_env=False,
-            timeout=timeout, log_file=log_file,
-        )  # fmt: skip
+        if self.scope is None:
+            return await run_command(
+                script, cwd=self.worktree, env=safe_environ(self.run_env), inherit_env=False,
+                timeout=timeout, log_file=log_file,
+            )  # fmt: skip
+        scope = self.scope
+        prefix, variables = await anyio.to_thread.run_sync(scope.enter)
+        try:
+            result = await run_command(
+                [*prefix, "/bin/bash", "-c", script], cwd=self.worktree, env=safe_environ(self.run_env | variables),
+                inherit_env=False, timeout=timeout, log_file=log_file,
+            )  # fmt: skip
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(scope.leave)
+        if result.exit_code == SCOPE_FAILED and (line := scope_failure(result.output)):
+            raise InfraError(f"{self.env.key}: the tests' scope could not be made: {line}")
+        return result
 
     async def check_program(self, program: str) -> None:
         venvs = [*([self.overlay.folder] if self.overlay else []), self.env.venv]
