@@ -50,6 +50,8 @@ def _rows(calc: CalcRepo, tmp_path: Path) -> list[dict[str, Any]]:
         "    assert add(2, 2) == 4\n"
         "    raise OSError('[Errno 101] Network is unreachable')  # as connecting to httpbin.org does\n"
     )})  # fmt: skip
+    old_import = diff_of(work, {"tests/test_calc.py": "from collections import Mapping  # gone in 3.10\n"
+                                + FILES["tests/test_calc.py"]})  # fmt: skip
     return [
         _row(calc, "calc__valid-1"),
         _row(calc, "calc__broken-1", patch=no_fix),
@@ -58,6 +60,7 @@ def _rows(calc: CalcRepo, tmp_path: Path) -> list[dict[str, Any]]:
              FAIL_TO_PASS=["tests/test_calc.py::test_sub_again"]),  # fmt: skip
         _row(calc, "calc__infra-1", version="broken"),
         _row(calc, "calc__online-1", test_patch=online),
+        _row(calc, "calc__noimport-1", test_patch=old_import),
         _row(calc, "ghost__repo-1", repo="ghost/repo"),
     ]
 
@@ -95,7 +98,11 @@ def test_validate_records_every_status_with_its_reason(
         "calc__emptyok-1": "empty_resolves",
         "calc__infra-1": "infra",
         "calc__online-1": "env_broken",
+        "calc__noimport-1": "env_broken",
     }
+    assert registry["calc__noimport-1"]["reason"].startswith(
+        "a test module does not import (tests/test_calc.py: \"ImportError: cannot import name 'Mapping' from 'collections'"
+    )
     assert registry["calc__online-1"]["reason"].startswith("needs the network (the log shows 'Network is unreachable')")
     assert "needs the network" not in registry["calc__broken-1"]["reason"]
     assert "1 instance(s) of ghost/repo skipped" in out  # named, and the rest still validated
@@ -108,7 +115,7 @@ def test_validate_records_every_status_with_its_reason(
     # The table and the reasons are printed.
     assert "ramp-tests/calc" in out and "env_broken" in out and "calc__flaky-1" in out
     table = repo_table(list(registry.values()))
-    assert table.splitlines()[-1].split()[:8] == ["total", "6", "1", "2", "1", "1", "0", "1"]
+    assert table.splitlines()[-1].split()[:8] == ["total", "7", "1", "3", "1", "1", "0", "1"]
     # A run's resolved rate over every scored instance and over the valid ones.
     rates = validated_rates({"calc__valid-1": True, "calc__broken-1": False, "other-1": False},
                             list(registry.values()))  # fmt: skip
@@ -119,13 +126,13 @@ def test_validate_records_every_status_with_its_reason(
     main(["doctor", "--dataset", str(dataset), "--repo-source", calc.source, "--runs-dir", str(tmp_path / "runs")])
     doctor = capsys.readouterr().out
     line = next(x for x in doctor.splitlines() if "validation registry" in x)
-    assert line.startswith("[warn]") and "1 valid" in line and "2 env_broken" in line
+    assert line.startswith("[warn]") and "1 valid" in line and "3 env_broken" in line
     assert "calc__broken-1 (env_broken)" in line
 
     # Validating again redoes nothing (the failed environment is remembered, too).
     before = {i: r["validated_at"] for i, r in registry.items()}
     assert _validate(tmp_path, calc, dataset) == 0
-    assert "6 instance(s) already in the registry" in capsys.readouterr().out
+    assert "7 instance(s) already in the registry" in capsys.readouterr().out
     assert {i: r["validated_at"] for i, r in _registry(tmp_path).items()} == before
     assert _validate(tmp_path, calc, dataset, "--redo", "infra") == 0
     after = _registry(tmp_path)

@@ -247,6 +247,8 @@ def _classify(verdict: Validation, gold: _Runs, empty: _Runs) -> Validation:
                 f"tests skip for want of CPUs ({cores!r}): the spec's nano_cpus asks for more than the "
                 "host gives the tests (the docker evaluator grants it); " + verdict.reason
             )
+        elif evidence := _evidence(first.log_path):
+            verdict.reason = f"{evidence}; " + verdict.reason
         return verdict
     if empty.results and all(r.resolved for r in empty.results):
         verdict.status = "empty_resolves"
@@ -267,14 +269,34 @@ _OFFLINE = re.compile(
 _FEW_CORES = re.compile(r"SKIPPED[^\n]*(?:[Nn]eed \d+ or more cores|not enough (?:cores|CPUs))[^\n]*")
 
 
+#: A test module that could not be collected, and the first error line that says why.
+_COLLECTION = re.compile(r"ERROR collecting (\S+).*?^E\s+([^\n]+)", re.S | re.M)
+#: A test skipped for a missing optional dependency ("requires cftime", "Test requires sparse.").
+_REQUIRES = re.compile(r"^SKIPPED \[\d+\] [^\n]*?: ((?:[Tt]est )?requires [\w.-]+)", re.M)
+
+
+def _read_log(log_path: str | None) -> str:
+    try:
+        return Path(log_path).read_text(errors="replace") if log_path else ""
+    except OSError:
+        return ""
+
+
 def _log_match(pattern: re.Pattern[str], log_path: str | None) -> str | None:
     """The first match of ``pattern`` in a test log, if any."""
-    try:
-        text = Path(log_path).read_text(errors="replace") if log_path else ""
-    except OSError:
-        return None
-    match = pattern.search(text)
+    match = pattern.search(_read_log(log_path))
     return match.group(0)[:160] if match else None
+
+
+def _evidence(log_path: str | None) -> str | None:
+    """What the log says broke, when gold fails: a test module that does not import, or tests that
+    skip for want of an optional package."""
+    text = _read_log(log_path)
+    if collection := _COLLECTION.search(text):
+        return f"a test module does not import ({collection.group(1)}: {collection.group(2).strip()[:160]!r})"
+    if skips := list(dict.fromkeys(m.group(1).removeprefix("Test ").removeprefix("test ").rstrip(".") for m in _REQUIRES.finditer(text))):
+        return "tests skip for want of optional packages (" + ", ".join(skips[:4]) + ")"
+    return None
 
 
 def tally(rows: list[dict[str, Any]]) -> Counter[str]:
