@@ -10,7 +10,8 @@ not do is what Ramp costs.
 Printed, per run: wall time against the ideal (N / concurrency x sleep), CPU of the Ramp process
 per attempt (user + system, every thread; child processes such as git are counted apart), start-up
 (process start to first model call), peak RSS, bytes the process wrote and SQLite commits and
-statements per attempt.
+statements per attempt. What SQLite wrote is split into the WAL (frames counted from the
+wal-index after each commit) and the checkpoints that run inside some commits.
 
 ``--inspect VENV`` runs the same workload in Inspect AI too (mockllm, whose async output function
 sleeps the same time), installed in its own virtualenv from PyPI (``inspect-ai==0.3.285``; created
@@ -125,6 +126,7 @@ def child(argv: list[str]) -> int:
         return connection
 
     sqlite3.connect = counted  # type: ignore[assignment]
+    wal = measure_wal()
     from engine.cli import main
 
     try:
@@ -133,9 +135,52 @@ def child(argv: list[str]) -> int:
         io = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
         usage = resource.getrusage(resource.RUSAGE_SELF)
         Path(os.environ["BENCH_STATS"]).write_text(json.dumps({
-            **counts, "wchar": int(io["wchar"]), "write_bytes": int(io["write_bytes"]),
+            **counts, **wal, "wchar": int(io["wchar"]), "write_bytes": int(io["write_bytes"]),
             "cpu_s": usage.ru_utime + usage.ru_stime, "maxrss_kb": usage.ru_maxrss,
         }))  # fmt: skip
+
+
+def measure_wal() -> dict[str, int]:
+    """Count what each store commit writes to the WAL, and what the checkpoints SQLite runs inside
+    some commits write to the database file, without changing either (and without strace).
+
+    The WAL's frame count after each commit is the wal-index header's ``mxFrame`` (in the -shm
+    file); frames are ``page_size + 24`` bytes, and a count lower than before means the commit
+    restarted the WAL after a checkpoint. The thread's own ``wchar`` (/proc/thread-self/io) over
+    the commit, less the WAL frames, is what the checkpoint wrote."""
+    import struct
+
+    from engine.store import connection
+
+    totals = {"wal_bytes": 0, "checkpoint_bytes": 0, "wal_frames": 0}
+    original = connection.Connection._commit
+
+    def thread_wchar() -> int:
+        with open("/proc/thread-self/io") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("wchar:"))
+
+    def frames(path: Path) -> tuple[int, int]:
+        try:
+            with open(f"{path}-shm", "rb") as fh:
+                header = fh.read(20)
+        except FileNotFoundError:
+            return 0, 0
+        page = struct.unpack_from("=H", header, 14)[0]
+        return struct.unpack_from("=I", header, 16)[0], (65536 if page == 1 else page)
+
+    def commit(self, batch):  # type: ignore[no-untyped-def]
+        before, written = frames(self.path)[0], thread_wchar()
+        try:
+            return original(self, batch)
+        finally:
+            after, page = frames(self.path)
+            new = after - before if after >= before else after
+            totals["wal_frames"] += new
+            totals["wal_bytes"] += new * (page + 24)
+            totals["checkpoint_bytes"] += max(0, thread_wchar() - written - new * (page + 24))
+
+    connection.Connection._commit = commit  # type: ignore[method-assign]
+    return totals
 
 
 # --- the parent: build the workload, run it, print the figures -------------------------------------
@@ -204,7 +249,7 @@ def run_ramp(attempts: int, sleep: float, concurrency: int) -> dict:
         "tool": "ramp", "wall": wall, "cpu_s": stats["cpu_s"], "children_cpu_s": max(children_cpu, 0.0),
         "startup": first - started_at, "rss_mb": stats["maxrss_kb"] / 1024, "wchar": stats["wchar"],
         "commits": stats["commits"], "statements": stats["statements"], "summary": summary,
-        "sqlite_bytes": sqlite_bytes,
+        "sqlite_bytes": sqlite_bytes, "wal_bytes": stats["wal_bytes"], "checkpoint_bytes": stats["checkpoint_bytes"],
     }
 
 
@@ -288,7 +333,9 @@ def show(result: dict, attempts: int, sleep: float, concurrency: int) -> None:
             f"start-up {result['startup']:.2f}s; peak RSS {result['rss_mb']:.0f} MB; "
             f"written {result['wchar'] / attempts / 1024:.1f} KB/attempt")  # fmt: skip
     if result["tool"] == "ramp":
-        line += (f"; SQLite wrote {result['sqlite_bytes'] / attempts / 1024:.1f} KB/attempt; "
+        line += (f"; SQLite wrote {result['sqlite_bytes'] / attempts / 1024:.1f} KB/attempt "
+                 f"(WAL {result['wal_bytes'] / attempts / 1024:.1f} KB, checkpoints "
+                 f"{result['checkpoint_bytes'] / attempts / 1024:.1f} KB); "
                  f"commits {result['commits'] / attempts:.2f}/attempt, "
                  f"SQL statements {result['statements'] / attempts:.1f}/attempt; "
                  f"child processes {result['children_cpu_s'] / attempts * 1000:.2f} ms CPU/attempt; "

@@ -170,3 +170,26 @@ def test_remembered_redactions_are_forgotten_when_a_secret_is_learned():
     assert redact(text) == text  # remembered as clean
     redact.add("tok-0123456789abcdef")
     assert redact(text) == f"token {REDACTED}"
+
+
+def test_an_attempts_files_are_redacted_after_backends_wrote_there_and_its_own_are_not_read_again(
+    tmp_path, monkeypatch
+):
+    from pathlib import Path
+
+    from engine.core.artifacts import atomic_write
+
+    key = "tok-0123456789abcdef0123"
+    folder = RunFolder(tmp_path / "runs", "r", redact=Redactor([key]))
+    patch_path, _, _ = folder.write_patch("i-1", 1, f"+ key = '{key}'\n")
+    eval_path = folder.write_json("i-1", 1, "eval.json", {"detail": f"saw {key}"}, native=True)
+    log = folder.attempt_dir("i-1", 1) / "logs" / "test_output.txt"
+    log.parent.mkdir()
+    log.write_text(f"a backend printed {key}\n")  # written without knowing the secret
+    atomic_write(eval_path, json.dumps({"detail": f"rewritten by a backend: {key}"}), sync=False)
+    reads: list[str] = []
+    real = Path.read_text
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: reads.append(self.name) or real(self, *a, **k))
+    folder.redact_attempt("i-1", 1)
+    assert sorted(reads) == ["eval.json", "test_output.txt"]  # patch.diff is as it was written: redacted
+    assert all(key not in p.read_text() for p in (log, patch_path, eval_path))

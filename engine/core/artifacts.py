@@ -56,8 +56,9 @@ def safe_name(text: str) -> str:
     return _SAFE.sub("_", text)
 
 
-def atomic_write(path: Path, text: str, *, sync: bool = True) -> None:
-    """Write through a temporary file and rename, so readers never see half a file.
+def atomic_write(path: Path, text: str, *, sync: bool = True) -> os.stat_result:
+    """Write through a temporary file and rename, so readers never see half a file; returns the
+    file's status as written.
 
     ``sync=False`` skips the fsync: the file then survives a kill of the process (the kernel holds
     it) but not a crash of the OS, the same promise the store's commits make (WAL with
@@ -71,10 +72,12 @@ def atomic_write(path: Path, text: str, *, sync: bool = True) -> None:
         fh = open(tmp, "w", encoding="utf-8")  # noqa: SIM115
     with fh:
         fh.write(text)
+        fh.flush()
         if sync:
-            fh.flush()
             os.fsync(fh.fileno())
+        written = os.fstat(fh.fileno())
     os.replace(tmp, path)
+    return written
 
 
 class RunFolder:
@@ -87,6 +90,9 @@ class RunFolder:
         self.run_id = run_id
         self._redact = redact or (lambda text: text)
         self._made: dict[tuple[str, int], Path] = {}
+        #: Files this folder wrote (already redacted), as (size, mtime) when written: redacting an
+        #: attempt reads again only what changed since, or what backends wrote.
+        self._written: dict[Path, tuple[int, int]] = {}
         self.path.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -114,19 +120,29 @@ class RunFolder:
         which is the patch the run records, exports and grades."""
         patch = self._redact(patch)
         path = self.attempt_dir(instance_id, attempt) / "patch.diff"
-        atomic_write(path, patch, sync=False)
+        self._remember(path, atomic_write(path, patch, sync=False))
         return path, hashlib.sha256(patch.encode()).hexdigest(), patch
 
-    def write_json(self, instance_id: str, attempt: int, name: str, data: Any) -> Path:
+    def write_json(self, instance_id: str, attempt: int, name: str, data: Any, *, native: bool = False) -> Path:
+        """``data`` as JSON, redacted (``native``: it holds only JSON's own types; see redacted_json)."""
         path = self.attempt_dir(instance_id, attempt) / name
-        atomic_write(path, redacted_json(data, self._redact, indent=2), sync=False)
+        self._remember(path, atomic_write(path, redacted_json(data, self._redact, indent=2, native=native), sync=False))
         return path
+
+    def _remember(self, path: Path, written: os.stat_result) -> None:
+        self._written[path] = (written.st_size, written.st_mtime_ns)
 
     def redact_attempt(self, instance_id: str, attempt: int) -> None:
         """Redact every file of an attempt in place: backends (evaluators, containers) write test
-        logs and patch copies there without knowing the secrets, so they are scrubbed afterwards."""
+        logs and patch copies there without knowing the secrets, so they are scrubbed afterwards.
+        A file this folder wrote itself (redacted then) and nothing changed since is not read again."""
         for path in self.attempt_dir(instance_id, attempt).rglob("*"):
-            if not path.is_file():
+            own = self._written.pop(path, None)
+            try:
+                info = path.stat()
+            except OSError:
+                continue
+            if not path.is_file() or own == (info.st_size, info.st_mtime_ns):
                 continue
             try:
                 text = path.read_text(encoding="utf-8")
@@ -161,12 +177,12 @@ class RunFolder:
         """One line of predictions.jsonl, appended whole (from the event loop, so lines never
         interleave). Not fsynced: the store holds every finished attempt's patch, and a resumed run
         rewrites the file from it (:meth:`rebuild_predictions`)."""
-        line = redacted_json(self.prediction(instance_id, attempt, model_name, patch), self._redact)
+        line = redacted_json(self.prediction(instance_id, attempt, model_name, patch), self._redact, native=True)
         with open(self.predictions_path, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
 
     def rebuild_predictions(self, predictions: Iterable[dict[str, Any]]) -> int:
         """Rewrite predictions.jsonl from the store's finished attempts; returns the line count."""
-        lines = [redacted_json(p, self._redact) for p in predictions]
+        lines = [redacted_json(p, self._redact, native=True) for p in predictions]
         atomic_write(self.predictions_path, "".join(line + "\n" for line in lines))
         return len(lines)

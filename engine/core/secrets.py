@@ -204,9 +204,13 @@ def redact_data(data: Any, redact: Callable[[str], str]) -> Any:
     return data
 
 
-def redacted_json(data: Any, redact: Callable[[str], str], **dump: Any) -> str:
-    """``json.dumps`` of :func:`redact_data` (``default=str`` for paths and times)."""
-    return json.dumps(redact_data(json.loads(json.dumps(data, default=str)), redact), **dump)
+def redacted_json(data: Any, redact: Callable[[str], str], *, native: bool = False, **dump: Any) -> str:
+    """``json.dumps`` of :func:`redact_data` (``default=str`` for paths and times). ``native``
+    says ``data`` holds only JSON's own types (a ``model_dump(mode="json")``, a prediction), so
+    the round trip through JSON that turns anything else into its text first is not needed."""
+    if not native:
+        data = json.loads(json.dumps(data, default=str))
+    return json.dumps(redact_data(data, redact), **dump)
 
 
 def redact_event(event: Event, redact: Callable[[str], str]) -> tuple[dict[str, Any], Event]:

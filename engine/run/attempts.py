@@ -200,7 +200,7 @@ class AttemptRunner:
 
     def _files(self, iid: str, number: int, result: EvalResult) -> None:
         """In a worker thread: eval.json, then every file of the attempt redacted in place."""
-        self.ctx.folder.write_json(iid, number, "eval.json", result.model_dump())
+        self.ctx.folder.write_json(iid, number, "eval.json", result.model_dump(mode="json"), native=True)
         self.ctx.folder.redact_attempt(iid, number)
 
     async def _fail(
