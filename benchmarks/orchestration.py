@@ -11,7 +11,7 @@ Printed, per run: wall time against the ideal (N / concurrency x sleep), CPU of 
 per attempt (user + system, every thread; child processes such as git are counted apart), start-up
 (process start to first model call), peak RSS, bytes the process wrote and SQLite commits and
 statements per attempt. What SQLite wrote is split into the WAL (frames counted from the
-wal-index after each commit) and the checkpoints that run inside some commits.
+wal-index after each commit) and the rest, its checkpoints into the database file.
 
 ``--inspect VENV`` runs the same workload in Inspect AI too (mockllm, whose async output function
 sleeps the same time), installed in its own virtualenv from PyPI (``inspect-ai==0.3.285``; created
@@ -141,35 +141,32 @@ def child(argv: list[str]) -> int:
 
 
 def measure_wal() -> dict[str, int]:
-    """Count what each store commit writes to the WAL, and what the checkpoints SQLite runs inside
-    some commits write to the database file, without changing either (and without strace).
-
-    The WAL's frame count after each commit is the wal-index header's ``mxFrame`` (in the -shm
-    file); frames are ``page_size + 24`` bytes, and a count lower than before means the commit
-    restarted the WAL after a checkpoint. The thread's own ``wchar`` (/proc/thread-self/io) over
-    the commit, less the WAL frames, is what the checkpoint wrote."""
+    """Count the frames each store commit adds to the WAL, without changing what it does (and
+    without strace): the wal-index header's ``mxFrame`` (in the -shm file, read through a mapping,
+    so no system call is added) before and after each commit. A frame is ``page_size + 24`` bytes;
+    a count lower than before means the commit restarted the WAL after a checkpoint."""
+    import mmap
     import struct
 
     from engine.store import connection
 
-    totals = {"wal_bytes": 0, "checkpoint_bytes": 0, "wal_frames": 0}
+    totals = {"wal_bytes": 0, "wal_frames": 0}
+    maps: dict[Path, mmap.mmap] = {}
     original = connection.Connection._commit
 
-    def thread_wchar() -> int:
-        with open("/proc/thread-self/io") as fh:
-            return next(int(line.split()[1]) for line in fh if line.startswith("wchar:"))
-
     def frames(path: Path) -> tuple[int, int]:
-        try:
-            with open(f"{path}-shm", "rb") as fh:
-                header = fh.read(20)
-        except FileNotFoundError:
-            return 0, 0
-        page = struct.unpack_from("=H", header, 14)[0]
-        return struct.unpack_from("=I", header, 16)[0], (65536 if page == 1 else page)
+        view = maps.get(path)
+        if view is None:
+            try:
+                with open(f"{path}-shm", "rb") as fh:
+                    view = maps[path] = mmap.mmap(fh.fileno(), 32768, prot=mmap.PROT_READ)
+            except (FileNotFoundError, ValueError):
+                return 0, 0
+        page = struct.unpack_from("=H", view, 14)[0]
+        return struct.unpack_from("=I", view, 16)[0], (65536 if page == 1 else page)
 
     def commit(self, batch):  # type: ignore[no-untyped-def]
-        before, written = frames(self.path)[0], thread_wchar()
+        before = frames(self.path)[0]
         try:
             return original(self, batch)
         finally:
@@ -177,7 +174,6 @@ def measure_wal() -> dict[str, int]:
             new = after - before if after >= before else after
             totals["wal_frames"] += new
             totals["wal_bytes"] += new * (page + 24)
-            totals["checkpoint_bytes"] += max(0, thread_wchar() - written - new * (page + 24))
 
     connection.Connection._commit = commit  # type: ignore[method-assign]
     return totals
@@ -249,7 +245,8 @@ def run_ramp(attempts: int, sleep: float, concurrency: int) -> dict:
         "tool": "ramp", "wall": wall, "cpu_s": stats["cpu_s"], "children_cpu_s": max(children_cpu, 0.0),
         "startup": first - started_at, "rss_mb": stats["maxrss_kb"] / 1024, "wchar": stats["wchar"],
         "commits": stats["commits"], "statements": stats["statements"], "summary": summary,
-        "sqlite_bytes": sqlite_bytes, "wal_bytes": stats["wal_bytes"], "checkpoint_bytes": stats["checkpoint_bytes"],
+        "sqlite_bytes": sqlite_bytes, "wal_bytes": stats["wal_bytes"],
+        "checkpoint_bytes": max(0, sqlite_bytes - stats["wal_bytes"]),
     }
 
 
