@@ -230,10 +230,11 @@ class LocalEvaluator:
         stand-ins, when the host can make one and the tests need it: the repository has stand-ins,
         or the spec asks for CPUs. Otherwise no scope, and stand-ins on a loopback port."""
         cpus = float(get_spec(instance.repo, instance.version).get("nano_cpus") or 0) / 1e9
-        needs = instance.repo in STANDINS or cpus > 0
+        if not (instance.repo in STANDINS or cpus > 0):
+            return None, {}
         problem = scope_problem() if self.config.test_scope == "auto" else "test_scope is never"
         if problem is not None:
-            if needs and self.config.test_scope == "auto" and instance.repo not in self._warned:
+            if self.config.test_scope == "auto" and instance.repo not in self._warned:
                 self._warned.add(instance.repo)
                 log.warning("%s: %s", instance.repo, problem)
             return None, await self.standins.variables(instance.repo)
@@ -293,7 +294,8 @@ class LocalEvaluator:
 
 def ca_files(worktree: Path, venvs: list[Path]) -> list[Path]:
     """The CA bundles a checkout and its environments ship (requests' ``cacert.pem``, certifi's)."""
-    return [*worktree.glob("*/cacert.pem"), *(f for venv in venvs for f in venv.glob("lib/python*/site-packages/certifi/cacert.pem"))]
+    shipped = [f for venv in venvs for f in venv.glob("lib/python*/site-packages/certifi/cacert.pem")]
+    return [*worktree.glob("*/cacert.pem"), *shipped]
 
 
 def give_generated(env: Environment, worktree: Path) -> None:
