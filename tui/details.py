@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.core import progress
 from engine.store import StoreReader
 
 DIFF_LIMIT = 200_000
@@ -163,8 +164,9 @@ def _turns(data: dict[str, Any]) -> tuple[Turn, ...]:
 
 def _nodes(events: list[dict[str, Any]]) -> str:
     """The nodes an attempt's node steps name (a retried evaluation names each it ran on)."""
-    where = [str(e.get("summary", "")).replace("evaluating on node", "eval").replace("sandbox on node", "sandbox")
-             for e in events if e.get("sub_state") == "node"]  # fmt: skip
+    steps = [progress.node_of(str(e.get("summary", ""))) for e in events if e.get("sub_state") == progress.NODE_STEP]
+    short = {"evaluating": "eval"}
+    where = [f"{short.get(doing, doing)} {node}" for doing, node in filter(None, steps)]
     return ", ".join(dict.fromkeys(where))
 
 

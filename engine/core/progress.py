@@ -32,3 +32,20 @@ async def report(name: str, detail: str = "") -> None:
     """Say what the current attempt's evaluation is doing (``env install``, ``tests``)."""
     if (current := reporter.get()) is not None:
         await current(name, detail)
+
+
+#: The step that names the node doing an attempt's work (``--executor ray``): its sub-state, and the
+#: wording of its summary ("evaluating on node 10.0.0.2/5d8946b5"), which the TUI reads back.
+NODE_STEP = "node"
+_ON_NODE = " on node "
+
+
+def node_summary(doing: str, node: str) -> str:
+    """The summary of a node step: what is being done, on which node."""
+    return f"{doing}{_ON_NODE}{node}"
+
+
+def node_of(summary: str) -> tuple[str, str] | None:
+    """``(doing, node)`` from a node step's summary, or None for any other text."""
+    doing, on, node = summary.partition(_ON_NODE)
+    return (doing, node) if on else None

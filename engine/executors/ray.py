@@ -116,7 +116,7 @@ class Relay:
             item = await ref
             if item[0] == "node":
                 self.node = item[1]
-                await progress.report("node", f"{self.doing} on node {self.node}")
+                await progress.report(progress.NODE_STEP, progress.node_summary(self.doing, self.node))
             elif item[0] == "progress":
                 await progress.report(item[1], item[2])
             else:
