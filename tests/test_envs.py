@@ -378,22 +378,32 @@ async def test_a_package_that_installs_but_cannot_import_is_removed(tmp_path: Pa
 
     if uv_binary() is None:
         pytest.skip("needs uv")
-    for name, body in (("needslib", "raise RuntimeError('Cannot find the ecCodes library')"),
-                       ("optional", "import not_installed_anywhere"), ("fine", "x = 1")):  # fmt: skip
+    # nsbroken and nsfine are namespace packages (no __init__.py), as pydap 3.2 is: one whose
+    # module cannot import on this Python, one whose module only lacks an optional dependency.
+    for name, module, body in (
+        ("needslib", "__init__.py", "raise RuntimeError('Cannot find the ecCodes library')"),
+        ("optional", "__init__.py", "import not_installed_anywhere"), ("fine", "__init__.py", "x = 1"),
+        ("nsbroken", "client.py", "from collections import Mapping  # gone in 3.10"),
+        ("nsfine", "client.py", "import not_installed_anywhere"),
+    ):  # fmt: skip
         src = tmp_path / "src" / name
         (src / name).mkdir(parents=True)
-        (src / name / "__init__.py").write_text(body + "\n")
+        (src / name / module).write_text(body + "\n")
+        packages = f'packages = ["{name}"]\n' if module != "__init__.py" else ""
         (src / "pyproject.toml").write_text(
             f'[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
-            f'[project]\nname = "{name}"\nversion = "1.0"\n'
+            f'[project]\nname = "{name}"\nversion = "1.0"\n[tool.setuptools]\n{packages}'
         )
     build = BuildSteps(tmp_path / "b", label="t", uv=uv_binary(), timeout_s=300, tail_lines=5,
                        failure_log=tmp_path / "failure.log")  # fmt: skip
     build.folder.mkdir()
     await build.step("venv", [str(uv_binary()), "venv", "--no-config", "--python", sys.executable, str(build.venv)])
-    await build.install("packages", [str(tmp_path / "src" / n) for n in ("needslib", "optional", "fine")])
-    await build.drop_unimportable(["needslib>=1", "optional", "fine==1.0", "absent"])
+    names = ("needslib", "optional", "fine", "nsbroken", "nsfine")
+    await build.install("packages", [str(tmp_path / "src" / n) for n in names])
+    await build.drop_unimportable(["needslib>=1", "optional", "fine==1.0", "absent", "nsbroken", "nsfine"])
     site = next(build.venv.glob("lib/python*/site-packages"))
-    assert sorted(d.name.split("-")[0] for d in site.glob("*.dist-info")) == ["fine", "optional"]
-    assert len(build.warnings) == 1 and build.warnings[0].startswith("removed needslib: it installs")
+    assert sorted(d.name.split("-")[0] for d in site.glob("*.dist-info")) == ["fine", "nsfine", "optional"]
+    assert len(build.warnings) == 2 and build.warnings[0].startswith("removed needslib: it installs")
     assert "RuntimeError: Cannot find the ecCodes library" in build.warnings[0]
+    assert build.warnings[1].startswith("removed nsbroken: it installs")
+    assert "nsbroken.client: ImportError: cannot import name 'Mapping'" in build.warnings[1]

@@ -66,7 +66,7 @@ if TYPE_CHECKING:
     from .buildconfig import EnvBuildConfig
 
 #: Bump when the build recipe changes in a way that invalidates existing environments.
-RECIPE = 8
+RECIPE = 9
 
 
 class Environment(BaseModel):
