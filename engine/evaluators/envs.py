@@ -66,7 +66,10 @@ if TYPE_CHECKING:
     from .buildconfig import EnvBuildConfig
 
 #: Bump when the build recipe changes in a way that invalidates existing environments.
-RECIPE = 9
+RECIPE = 8
+#: Bump when only the build of a conda file's packages (a spec's ``environment.yml``) changes, so
+#: that only those environments are built again. 2: namespace packages judged by their modules.
+CONDA_FILE_RECIPE = 2
 
 
 class Environment(BaseModel):
@@ -144,9 +147,10 @@ class EnvManager:
     def key(self, instance: SWEInstance) -> str:
         """The folder name of the instance's environment; raises ConfigError for an unknown spec."""
         spec = get_spec(instance.repo, instance.version)
+        conda_file = [CONDA_FILE_RECIPE] if spec.get("packages") == "environment.yml" else []
         material = json.dumps(
             [RECIPE, instance.repo, instance.version, instance.setup_commit, spec,
-             self.config.era_pinning, self.config.exclude_newer_exempt, bool(self.uv)],
+             self.config.era_pinning, self.config.exclude_newer_exempt, bool(self.uv), *conda_file],
             sort_keys=True,
             default=str,
         )  # fmt: skip
