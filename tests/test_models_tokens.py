@@ -11,6 +11,7 @@ from engine.models.base import Message
 def clear() -> None:
     tokens._choice.cache_clear()
     tokens._counter.cache_clear()
+    tokens._load.cache_clear()
 
 
 def test_the_bundled_cl100k_encoding_is_used_offline():

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -142,7 +143,7 @@ class RunFolder:
                 info = path.stat()
             except OSError:
                 continue
-            if not path.is_file() or own == (info.st_size, info.st_mtime_ns):
+            if not stat.S_ISREG(info.st_mode) or own == (info.st_size, info.st_mtime_ns):
                 continue
             try:
                 text = path.read_text(encoding="utf-8")

@@ -68,15 +68,19 @@ _LOADING = threading.Lock()
 @cache
 def _counter() -> Callable[[str], int]:
     """The counter :func:`_choice` picked, loaded once per process (by :func:`warm`'s thread, or
-    by the first count, which then waits for that thread)."""
+    by the first count, which then waits for that thread instead of loading it again)."""
     with _LOADING:
-        name = _choice()[0]
-        if name:
-            import tiktoken
+        return _load(_choice()[0])
 
-            encoding = tiktoken.get_encoding(name)
-            return lambda text: len(encoding.encode(text, disallowed_special=()))
-        return lambda text: math.ceil(len(text.encode("utf-8")) / HEURISTIC_BYTES_PER_TOKEN)
+
+@cache
+def _load(name: str) -> Callable[[str], int]:
+    if name:
+        import tiktoken
+
+        encoding = tiktoken.get_encoding(name)
+        return lambda text: len(encoding.encode(text, disallowed_special=()))
+    return lambda text: math.ceil(len(text.encode("utf-8")) / HEURISTIC_BYTES_PER_TOKEN)
 
 
 def warm() -> None:
