@@ -150,7 +150,7 @@ def measure_wal() -> dict[str, int]:
 
     from engine.store import connection
 
-    totals = {"wal_bytes": 0, "wal_frames": 0}
+    totals = {"wal_bytes": 0}
     maps: dict[Path, mmap.mmap] = {}
     original = connection.Connection._commit
 
@@ -172,7 +172,6 @@ def measure_wal() -> dict[str, int]:
         finally:
             after, page = frames(self.path)
             new = after - before if after >= before else after
-            totals["wal_frames"] += new
             totals["wal_bytes"] += new * (page + 24)
 
     connection.Connection._commit = commit  # type: ignore[method-assign]

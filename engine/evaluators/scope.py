@@ -23,7 +23,7 @@ host lets it (root, with util-linux's ``unshare`` and ``mount`` and iproute2's `
 Nothing of it is visible outside the scope, and it ends with the test command: the supervisor
 (:data:`SUPERVISOR`) stops the servers when the tests exit, and a timeout kills the whole process
 group. A host without these tools runs the tests as before (stand-ins on a loopback port, the
-host's network), and the evaluator's preflight says so.
+host's network), and the evaluator logs a warning saying why, once per repository.
 """
 
 from __future__ import annotations

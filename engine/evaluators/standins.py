@@ -92,6 +92,11 @@ ca.issue_cert(*hosts).private_key_and_cert_chain_pem.write_to_path(folder + "/se
 SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 
+def _holds(marker: Path, wanted: str) -> bool:
+    """Whether a folder's ``marker`` file says it was made for ``wanted`` (what it holds)."""
+    return marker.exists() and marker.read_text() == wanted
+
+
 class StandIns:
     """The stand-in servers of one evaluator: built and started on first use, stopped at close."""
 
@@ -165,7 +170,7 @@ class StandIns:
         python = folder / "bin" / "python"
         ready = folder / "ready"
         wanted = " ".join([standin.requirement, *SERVING]) + "\n"
-        if ready.exists() and ready.read_text() == wanted:
+        if _holds(ready, wanted):
             return python
         uv = uv_binary()
         if uv is None:
@@ -173,7 +178,7 @@ class StandIns:
             return None
         self.root.mkdir(parents=True, exist_ok=True)
         async with file_lock(self.root / f"{standin.name}.lock"):
-            if ready.exists() and ready.read_text() == wanted:
+            if _holds(ready, wanted):
                 return python
             steps = [
                 *([] if python.exists() else
@@ -194,10 +199,10 @@ class StandIns:
         folder = self.root / f"{standin.name}-tls"
         ready = folder / "hosts"
         wanted = " ".join(standin.hosts) + "\n"
-        if ready.exists() and ready.read_text() == wanted:
+        if _holds(ready, wanted):
             return folder
         async with file_lock(self.root / f"{standin.name}.lock"):
-            if ready.exists() and ready.read_text() == wanted:
+            if _holds(ready, wanted):
                 return folder
             folder.mkdir(parents=True, exist_ok=True)
             result = await run_command([str(python), "-c", _CERTS, str(folder), *standin.hosts], timeout=120)

@@ -240,14 +240,15 @@ def _classify(verdict: Validation, gold: _Runs, empty: _Runs) -> Validation:
         verdict.broken = sorted({*first.fail_to_pass.failure, *first.pass_to_pass.failure})
         cause = first.error_class or "tests"
         verdict.reason = f"gold does not resolve ({cause}): {_gist(first.detail)}"
-        if offline := _log_match(_OFFLINE, first.log_path):
+        log = _read_log(first.log_path)
+        if offline := _log_match(_OFFLINE, log):
             verdict.reason = f"needs the network (the log shows {offline!r}); " + verdict.reason
-        elif cores := _log_match(_FEW_CORES, first.log_path):
+        elif cores := _log_match(_FEW_CORES, log):
             verdict.reason = (
                 f"tests skip for want of CPUs ({cores!r}): the spec's nano_cpus asks for more than the "
                 "host gives the tests (the docker evaluator grants it); " + verdict.reason
             )
-        elif evidence := _evidence(first.log_path):
+        elif evidence := _evidence(log):
             verdict.reason = f"{evidence}; " + verdict.reason
         return verdict
     if empty.results and all(r.resolved for r in empty.results):
@@ -282,16 +283,15 @@ def _read_log(log_path: str | None) -> str:
         return ""
 
 
-def _log_match(pattern: re.Pattern[str], log_path: str | None) -> str | None:
-    """The first match of ``pattern`` in a test log, if any."""
-    match = pattern.search(_read_log(log_path))
+def _log_match(pattern: re.Pattern[str], text: str) -> str | None:
+    """The first match of ``pattern`` in a test log's text, if any."""
+    match = pattern.search(text)
     return match.group(0)[:160] if match else None
 
 
-def _evidence(log_path: str | None) -> str | None:
-    """What the log says broke, when gold fails: a test module that does not import, or tests that
-    skip for want of an optional package."""
-    text = _read_log(log_path)
+def _evidence(text: str) -> str | None:
+    """What a test log says broke, when gold fails: a test module that does not import, or tests
+    that skip for want of an optional package."""
     if collection := _COLLECTION.search(text):
         return f"a test module does not import ({collection.group(1)}: {collection.group(2).strip()[:160]!r})"
     if skips := list(dict.fromkeys(m.group(1).removeprefix("Test ").removeprefix("test ").rstrip(".") for m in _REQUIRES.finditer(text))):
