@@ -226,6 +226,43 @@ async def test_steps_trajectory_and_log_wrap_at_80_columns_and_a_diff_scrolls(tm
                 assert body.size.width <= 80 and body.size.height >= 4, (tab, body.size)  # wrapped
 
 
+async def test_opening_details_again_and_again_leaves_nothing_behind(tmp_path):
+    """One detail screen serves every opening, and the dashboard's footer keeps only the keys it shows.
+
+    Each opening used to build a new detail screen (about 50,000 objects of garbage when it closed)
+    and leave the dashboard's footer holding every key it had drawn (Textualize/textual#6666).
+    """
+    from textual.widgets import Footer, Static
+    from textual.widgets._footer import FooterKey
+
+    from tui.widgets.instance_table import InstanceTable
+
+    async with nightly(tmp_path, (80, 24)) as (app, pilot):
+        dashboard = app.screen
+        footer = dashboard.query_one(Footer)
+        opened = []
+        for _ in range(4):
+            wanted = dashboard.query_one(InstanceTable).selected
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.detail is not None,
+                           what="the detail")
+            title = str(app.screen.query_one("#detail-title", Static).render())
+            opened.append((id(app.screen), wanted, app.screen.detail.instance_id, title.split()[0]))
+            await pilot.press("escape", "down")
+            await pilot.pause(0.1)
+        assert len({screen for screen, *_ in opened}) == 1
+        assert [(w, w, w) for _, w, *_ in opened] == [tuple(o[1:]) for o in opened]  # no instance's left-overs
+        assert len({w for _, w, *_ in opened}) == 4
+        keys = footer.query(FooterKey)
+        assert len(getattr(footer, "__watchers")["compact"]) == len(keys)
+
+        # What the keys are still redraws them: sorting, refused, is drawn disabled.
+        dashboard.check_action = lambda action, parameters: None if action == "sort" else True  # type: ignore[method-assign]
+        dashboard.refresh_bindings()
+        await wait_for(pilot, lambda: [k.has_class("-disabled") for k in footer.query(FooterKey) if k.action == "sort"] == [True],
+                       what="the footer to draw sort disabled", timeout=10)
+
+
 async def test_a_burst_of_snapshots_is_coalesced_into_the_latest(tmp_path):
     from engine.results.runview import RunView
 

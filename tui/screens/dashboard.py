@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from engine.results.runview import RunSnapshot
 
 from ..query import INSTANCE_SORTS, visible_rows
+from ..widgets.footer import RampFooter
 from ..widgets.instance_table import InstanceTable
 from ..widgets.panels import AlertStrip, CountersBar, RunHeader, SelectedLine
 from .base import RampScreen
-from .detail import DetailScreen
+from .detail import show_detail
 
 #: ``d`` and ``l`` share one footer label: "d l diff/log".
 SHOW = Binding.Group("diff/log")
@@ -46,7 +47,7 @@ class DashboardScreen(RampScreen):
         yield SelectedLine(glyphs)
         yield CountersBar(glyphs)
         yield AlertStrip(glyphs)
-        yield Footer(compact=True)
+        yield RampFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
@@ -98,9 +99,9 @@ class DashboardScreen(RampScreen):
         self.query_one(SelectedLine).instance_id = message.instance_id
 
     def on_instance_table_selected(self, message: InstanceTable.Selected) -> None:
-        self.app.push_screen(DetailScreen(message.instance_id, "diff"))
+        show_detail(self.app, message.instance_id, "diff")
 
     def action_open(self, tab: str) -> None:
         selected = self.query_one(InstanceTable).selected
         if selected is not None:
-            self.app.push_screen(DetailScreen(selected, tab))
+            show_detail(self.app, selected, tab)

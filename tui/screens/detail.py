@@ -1,34 +1,43 @@
 """Instance detail: its attempts, each attempt's diff, per-test results, agent steps, the whole
 trajectory (every message, tool call and observation) and the test log's tail.
 
-Pushed over the dashboard. The data comes from :func:`tui.details.load_detail` in a thread worker
-and is reloaded (at most once a second, and always after the last change) when the instance's row
-in the latest snapshot is a new object, which is exactly when one of its events arrived.
+Pushed over the dashboard by :func:`show_detail`. The data comes from :func:`tui.details.load_detail`
+in a thread worker and is reloaded (at most once a second, and always after the last change) when the
+instance's row in the latest snapshot is a new object, which is exactly when one of its events arrived.
+
+One screen, installed once, shows every instance's detail. A screen built for each opening was about
+50,000 objects of cyclic garbage when it closed (its widgets, their styles, caches and message pumps),
+which only a full collection frees: one came every opening or two and took 25-150 ms, growing with
+the run's live objects, and the keypress that met one waited as long.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from rich.console import RenderableType
 from rich.syntax import Syntax
 from rich.text import Text
 from textual import work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.timer import Timer
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane
 
 from engine.results.runview import InstanceRow, RunSnapshot
 
 from ..details import AttemptDetail, InstanceDetail, Turn, load_detail
 from ..format import OUTCOME_STYLE, attempt_label, count, duration, money, pipeline, state_label
 from ..messages import DetailLoaded
+from ..widgets.footer import RampFooter
 from .base import RampScreen
 
 RELOAD_EVERY_S = 1.0
 TABS = ("diff", "tests", "steps", "trajectory", "log")
+#: The name the one detail screen is installed under.
+DETAIL = "detail"
 #: How each role's header is drawn in the trajectory.
 ROLE_STYLE = {"system": "dim bold", "user": "bold green", "assistant": "bold cyan", "tool": "bold yellow",
               "observation": "bold yellow", "exit": "bold magenta"}
@@ -51,15 +60,33 @@ class DetailScreen(RampScreen):
         Binding("right_square_bracket", "attempt(1)", "next attempt", key_display="]", group=ATTEMPT),
     ]
 
-    def __init__(self, instance_id: str, tab: str = "diff") -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.instance_id = instance_id
-        self.tab = tab if tab in TABS else "diff"
+        self.instance_id = ""
+        self.tab = "diff"
         self.detail: InstanceDetail | None = None
         self.attempt: int | None = None
         self._row: InstanceRow | None = None
         self._loaded_at = 0.0
         self._reload: Timer | None = None
+
+    def show(self, instance_id: str, tab: str = "diff") -> None:
+        """Point the screen at an instance, forgetting the last one's data, scroll and reload."""
+        self.instance_id = instance_id
+        self.tab = tab if tab in TABS else "diff"
+        self.detail, self.attempt, self._row = None, None, None
+        if self._reload is not None:
+            self._reload.stop()
+            self._reload = None
+        if not self.is_mounted:
+            return  # on_mount loads it
+        self.action_tab(self.tab)
+        for static in self.query("#detail-title, #attempts, .body").results(Static):
+            static.update("")
+        for scroll in self.query(VerticalScroll):
+            scroll.scroll_home(animate=False)
+        self._loaded_at = time.monotonic()
+        self.load()
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title")
@@ -67,13 +94,16 @@ class DetailScreen(RampScreen):
         with TabbedContent(initial=self.tab):
             for name in TABS:
                 with TabPane(name, id=name), VerticalScroll():
-                    yield Static(id=f"{name}-body", expand=True)
-        yield Footer(compact=True)
+                    yield Static(id=f"{name}-body", classes="body", expand=True)
+        yield RampFooter(compact=True)
 
     def on_mount(self) -> None:
         self._loaded_at = time.monotonic()
         self.load()
         self.watch(self.app, "snapshot", self.show_snapshot)
+
+    def on_screen_resume(self) -> None:
+        self.show_snapshot(self.ramp.snapshot)
 
     @work(thread=True, exclusive=True)
     def load(self) -> None:
@@ -81,6 +111,8 @@ class DetailScreen(RampScreen):
         self.post_message(DetailLoaded(load_detail(app.db_path, app.run_id, self.instance_id)))
 
     def show_snapshot(self, snapshot: RunSnapshot | None) -> None:
+        if not self.is_current:
+            return  # put away until the next opening, which shows the latest snapshot
         row = snapshot.row(self.instance_id) if snapshot is not None else None
         if snapshot is None or row is None:
             return
@@ -105,6 +137,8 @@ class DetailScreen(RampScreen):
         self.load()
 
     def on_detail_loaded(self, message: DetailLoaded) -> None:
+        if message.detail.instance_id != self.instance_id:
+            return  # the last instance's load, finishing after the screen moved on
         self.detail = message.detail
         numbers = [a.number for a in message.detail.attempts]
         if self.attempt not in numbers:
@@ -140,6 +174,16 @@ class DetailScreen(RampScreen):
         bodies = _bodies(current, glyphs.test_pass, glyphs.test_fail, detail.validation if detail else None)
         for name in TABS:
             self.query_one(f"#{name}-body", Static).update(bodies[name])
+
+
+def show_detail(app: App[Any], instance_id: str, tab: str = "diff") -> None:
+    """Push the detail of ``instance_id``, open at ``tab``, on the one detail screen."""
+    if not app.is_screen_installed(DETAIL):
+        app.install_screen(DetailScreen(), DETAIL)
+    screen = app.get_screen(DETAIL)
+    assert isinstance(screen, DetailScreen)
+    screen.show(instance_id, tab)
+    app.push_screen(screen)
 
 
 def _summary(a: AttemptDetail) -> str:

@@ -11,13 +11,14 @@ from __future__ import annotations
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from engine.core import gates
 from engine.results.projections import describe
 from engine.results.runview import PhaseView, RunSnapshot
 
 from ..format import TIER_STYLE
+from ..widgets.footer import RampFooter
 from ..widgets.panels import RunHeader
 from .base import RampScreen
 
@@ -42,7 +43,7 @@ class GatesScreen(RampScreen):
         yield Static(id="verdict")
         yield DataTable(id="checks", cursor_type="row")
         yield Static(id="projection")
-        yield Footer(compact=True)
+        yield RampFooter(compact=True)
 
     def on_mount(self) -> None:
         plan = self.query_one("#plan", DataTable)

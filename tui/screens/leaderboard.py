@@ -14,7 +14,7 @@ from typing import Any
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from engine.results.leaderboard import leaderboard_rows
 from engine.results.runview import RunSnapshot
@@ -23,6 +23,7 @@ from engine.store import Store
 from ..format import money
 from ..messages import LeaderboardLoaded
 from ..query import LEADERBOARD_SORTS, sort_leaderboard
+from ..widgets.footer import RampFooter
 from .base import RampScreen
 
 COLUMNS = ("#", "run", "agent / model", "resolved", "rate", "95% CI", "pass@1", "infra", "$/inst", "verdict",
@@ -47,7 +48,7 @@ class LeaderboardScreen(RampScreen):
         yield Static(id="board-title")
         yield DataTable(id="board", cursor_type="row", zebra_stripes=True)
         yield Static(id="board-row")
-        yield Footer(compact=True)
+        yield RampFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns(*COLUMNS)
