@@ -5,16 +5,19 @@
    per attempt, the way the scheduler writes them.
 2. This process attaches the app to it (as ``ramp watch`` does), headless at 80×24, and times:
    catching up on the whole event log; keypresses until their frame is drawn (cursor down, page
-   down, typing a filter, sorting, opening an instance's detail), median and p95; the lines the
-   instance table renders per keypress (virtualized: a screenful, never the run); and the RSS.
+   down, typing a filter, sorting, opening an instance's detail and closing it again), median and
+   p95; the lines the instance table renders per keypress (virtualized: a screenful, never the run);
+   the full garbage collections met while opening details (each one stalls the keypress it meets);
+   and the RSS.
 
-Run: python benchmarks/tui_table.py [--instances 2300] [--attempts 7000]
+Run: python benchmarks/tui_table.py [--instances 2300] [--attempts 7000] [--details 40]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import subprocess
 import sys
@@ -91,7 +94,7 @@ def stats(samples: list[float]) -> str:
     return f"median {1000 * statistics.median(ordered):6.1f} ms   p95 {1000 * p95:6.1f} ms   (n={len(ordered)})"
 
 
-async def measure(runs: Path) -> None:
+async def measure(runs: Path, details: int) -> None:
     """Keypress latency = from the key event reaching the app to the end of the first frame drawn
     after it (after the detail's data arrived, for Enter); frames are paced at Textual's 60 fps."""
     from textual import events
@@ -159,10 +162,24 @@ async def measure(runs: Path) -> None:
             for char in "repo1 pkg":
                 results["filter keystroke"].append(await timed(char))
             await pilot.press("escape")
-        for _ in range(10):
+        full: list[float] = []
+        began_gc: list[float] = []
+
+        def collection(phase: str, info: dict) -> None:
+            if info["generation"] == 2:
+                if phase == "start":
+                    began_gc[:] = [time.perf_counter()]
+                elif began_gc:
+                    full.append(time.perf_counter() - began_gc[0])
+
+        gc.callbacks.append(collection)
+        for _ in range(details):
             results["open detail (Enter)"].append(await timed("enter", wait_for_detail=True))
             await pilot.press("escape", "down")
+        gc.callbacks.remove(collection)
         print("open detail samples (ms):", [round(1000 * t) for t, _ in results["open detail (Enter)"]])
+        print(f"full collections while opening {details} details: {len(full)}, "
+              f"longest {1000 * max(full, default=0):.1f} ms, total {1000 * sum(full):.1f} ms")
         for name, samples in results.items():
             rendered = statistics.median(n for _, n in samples)
             print(f"{name:<20} {stats([t for t, _ in samples])}   table lines rendered: median {rendered:.0f}")
@@ -184,6 +201,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", type=int, default=2300)
     parser.add_argument("--attempts", type=int, default=7000)
+    parser.add_argument("--details", type=int, default=40, help="how many times to open (and close) a detail")
     parser.add_argument("--fill", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.fill:
@@ -196,7 +214,7 @@ def main() -> None:
         runs = Path(tmp) / "runs"
         subprocess.run([sys.executable, __file__, "--fill", str(runs), "--instances", str(args.instances),
                         "--attempts", str(args.attempts)], check=True)
-        asyncio.run(measure(runs))
+        asyncio.run(measure(runs, args.details))
 
 
 if __name__ == "__main__":
