@@ -64,16 +64,19 @@ def _agent_base():
 
 
 class OneCallAgent(_agent_base()):  # type: ignore[misc]
-    """One model call, then a fixed patch; the sandbox is never used."""
+    """One model call (attributed to the attempt), then a fixed patch; the sandbox is never used."""
 
     name = "one-call"
     uses_sandbox = False  # the sandbox is never used: no checkout (--sandbox makes one anyway)
 
     async def run(self, task, sandbox, model, reporter):
         from engine.agents.base import AgentResult
-        from engine.models.base import Message
+        from engine.models.base import CallContext, Message
 
-        await model.complete([Message(role="user", content=task.instance.problem_statement)])
+        # Attributed to the attempt, as Ramp's agents do: the call's row and event name it, and the
+        # attempt's counters grow.
+        context = CallContext(run_id=task.run_id, instance_id=task.instance.instance_id, attempt=task.attempt)
+        await model.complete([Message(role="user", content=task.instance.problem_statement)], context=context)
         return AgentResult(patch=PATCH, exit_status="submitted", steps=1)
 
 
