@@ -157,8 +157,8 @@ class RunRecord:
             evaluations=[(e["instance_id"], e["attempt"]) for e in query(
                 db, "SELECT instance_id, attempt FROM evaluations WHERE run_id = ? AND grade = 0", (run_id,))],
             predictions=[(p["instance_id"], p["attempt"]) for p in map(json.loads, lines)],
-            finished_events=[(json.loads(e["data"])["instance_id"], json.loads(e["data"])["attempt"]) for e in query(
-                db, "SELECT data FROM events WHERE run_id = ? AND kind = 'attempt_finished'", (run_id,))],
+            finished_events=[(e["instance_id"], e["attempt"]) for e in query(
+                db, "SELECT instance_id, attempt FROM events WHERE run_id = ? AND kind = 'attempt_finished'", (run_id,))],
             calls_by_attempt=calls,
             counted_calls={(a["instance_id"], a["attempt"]): a["calls"] for a in attempts},
         )

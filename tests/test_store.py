@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
 
 import pytest
 
-from engine.core.events import AgentStep, RunStarted, StateChanged
+from engine.core.events import AgentStep, Alert, RunStarted, StateChanged
 from engine.store import SCHEMA_VERSION, Store
+from engine.store.queries import STEPS_OF_INSTANCE
 
 
 async def test_wal_schema_version_and_typed_event_roundtrip(tmp_path):
@@ -108,17 +110,24 @@ async def test_a_version_1_file_is_migrated_in_place_and_keeps_its_data(tmp_path
     conn = sqlite3.connect(path)  # a store as the first release wrote it
     conn.executescript(MIGRATIONS[0])
     conn.execute("PRAGMA user_version = 1")
-    conn.execute("INSERT INTO events (run_id, ts, kind, instance_id, attempt, data) VALUES "
-                 "('r', 1.0, 'agent_step', 'i', 1, ?)",
+    conn.execute("INSERT INTO events (seq, run_id, ts, kind, instance_id, attempt, data) VALUES "
+                 "(41, 'r', 1.0, 'agent_step', 'i', 1, ?)",
                  (AgentStep(run_id="r", instance_id="i", attempt=1, step=0).model_dump_json(),))
+    conn.execute("INSERT INTO llm_calls (id, run_id, ts, day, model_id, provider, input_tokens, status) VALUES "
+                 "(7, 'r', 1.0, '2026-11-29', 'm', 'p', 120, 'ok')")
     conn.commit()
     conn.close()
     async with Store(path) as store:
         assert [e.kind for e in await store.events("r")] == ["agent_step"]
+        stored = await store.append(Alert(run_id="r", level="info", message="after the migration"))
+        assert stored.seq == 42  # numbering goes on where it was
+        assert [(c["id"], c["input_tokens"], c["cache_hit"]) for c in await store.llm_calls("r")] == [(7, 120, 0)]
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 2
-    plan = conn.execute("EXPLAIN QUERY PLAN SELECT data FROM events WHERE run_id = 'r' AND instance_id = 'i'").fetchall()
-    assert "events_by_instance" in str(plan)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 8
+    # v8: no counter rows in sqlite_sequence, whose page every commit with an event wrote again
+    assert not conn.execute("SELECT name FROM sqlite_sequence WHERE name IN ('events', 'llm_calls')").fetchall()
+    plan = conn.execute("EXPLAIN QUERY PLAN " + STEPS_OF_INSTANCE, ("r", "i")).fetchall()
+    assert "events_steps" in str(plan) and "TEMP B-TREE" not in str(plan)  # the detail's steps, indexed
 
 
 async def test_the_display_shows_the_event_as_the_store_redacted_it(tmp_path):
@@ -204,3 +213,32 @@ async def test_a_new_store_has_small_pages_and_an_old_one_keeps_its_own(tmp_path
     assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
     assert conn.execute("SELECT x FROM keep").fetchone()[0] == 1
     conn.close()
+
+
+async def test_events_are_stored_without_what_their_columns_hold_and_read_back_whole(tmp_path):
+    """From schema v8 an event's data leaves out its row's columns (run, time, kind, instance,
+    attempt) and its optional fields that are None; reading gives back the event it was."""
+    from engine.core.events import LLMCall
+
+    events = [
+        RunStarted(run_id="r", ts=1.25, agent="gold", evaluator="local", dataset="d", instances=1, attempts=1,
+                   phases=[1]),
+        StateChanged(run_id="r", ts=2.5, instance_id="o__p-1", attempt=1, from_state=None, to_state="queued"),
+        StateChanged(run_id="r", ts=3.0, instance_id="o__p-1", attempt=1, from_state="agent", to_state="error",
+                     error_class="model_format", detail="no edit block, \"quoted\" ✓"),
+        LLMCall(run_id="r", ts=4.0, model_id="m", provider="p", cost_usd=None),  # unpriced: None, not 0
+        LLMCall(run_id="r", ts=4.5, instance_id="o__p-1", attempt=1, model_id="m", provider="p", cost_usd=0.0,
+                ttft_s=0.1, input_tokens=12),
+        Alert(run_id="r", ts=5.0, message="a", instance_id=None),
+        AgentStep(run_id="r", ts=6.0, instance_id="o__p-1", attempt=1, step=2, sub_state="edit", summary="s"),
+    ]
+    async with Store(tmp_path / "ramp.sqlite") as store:
+        for event in events:
+            await store.append(event)
+        back = await store.events("r")
+    assert back == events  # seq set on both
+    conn = sqlite3.connect(tmp_path / "ramp.sqlite")
+    data = [json.loads(d) for (d,) in conn.execute("SELECT data FROM events ORDER BY seq")]
+    assert data[1] == {"from_state": None, "to_state": "queued", "detail": ""}  # from_state is required
+    assert data[3] == {"model_id": "m", "provider": "p", "input_tokens": 0, "output_tokens": 0, "cached_tokens": 0,
+                       "estimated": False, "latency_s": 0.0, "status": "ok", "cache_hit": False}

@@ -12,6 +12,7 @@ Reads go through aiosqlite and see every committed write.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -22,6 +23,8 @@ import anyio
 
 from ..core.secrets import redacted_json
 from .schema import MIGRATIONS, SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Unit = Callable[[sqlite3.Connection], T]
@@ -119,6 +122,9 @@ class Connection:
             raise RuntimeError(
                 f"{self.path} has schema version {version}, newer than this Ramp ({SCHEMA_VERSION}); upgrade Ramp"
             )
+        if 0 < version < SCHEMA_VERSION:
+            # v8 copies the events and model calls: about 0.7 s per 100,000 events. One transaction.
+            log.warning("%s: upgrading the store from schema v%d to v%d", self.path, version, SCHEMA_VERSION)
         for index in range(version, SCHEMA_VERSION):
             for statement in MIGRATIONS[index].split(";"):
                 if statement.strip():

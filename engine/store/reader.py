@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.events import Event
-from .queries import events_after, parsed, validation_query
+from .queries import STEPS_OF_INSTANCE, events_after, parsed, validation_query
 
 
 @dataclass(frozen=True)
@@ -86,8 +86,7 @@ class StoreReader:
         evaluations = {r["attempt"]: dict(r) for r in conn.execute(
             "SELECT * FROM evaluations WHERE run_id = ? AND instance_id = ? AND grade = 0", key)}
         steps: dict[int, list[dict[str, Any]]] = {}
-        for r in conn.execute("SELECT attempt, data FROM events WHERE run_id = ? AND instance_id = ?"
-                              " AND kind = 'agent_step' ORDER BY seq", key):
+        for r in conn.execute(STEPS_OF_INSTANCE, key):
             steps.setdefault(r["attempt"], []).append(json.loads(r["data"]))
         return InstanceRows(row["repo"] if row else "", attempts, evaluations, steps)
 

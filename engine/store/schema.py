@@ -116,8 +116,51 @@ SCHEMA_V6 = """
 ALTER TABLE evaluations ADD COLUMN checks_json TEXT;
 """
 
+#: v7: the by-instance index keeps agent steps only, the one kind read by instance (the detail's
+#: steps, engine.store.reader). Indexing every event put a leaf page of a random place in the index
+#: into most commits: 10 of the 44 KB that each attempt wrote to the WAL.
+SCHEMA_V7 = """
+DROP INDEX events_by_instance;
+CREATE INDEX events_steps ON events (run_id, instance_id, seq) WHERE kind = 'agent_step';
+"""
+
+#: v8: events and model calls number their rows without AUTOINCREMENT: the next rowid is the
+#: largest plus one, and the table keeps no counter in sqlite_sequence, whose page every commit that
+#: added an event wrote again (3 KB per attempt). Rows are never deleted but with their whole run
+#: (``ramp runs rm``), and a number is reused only if that run held the largest ones: no reader of
+#: any other run has seen them. Both tables are copied once, as SQLite requires to change a key.
+SCHEMA_V8 = """
+CREATE TABLE events_v8 (
+    seq INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL, ts REAL NOT NULL, kind TEXT NOT NULL,
+    instance_id TEXT, attempt INTEGER, data TEXT NOT NULL
+);
+INSERT INTO events_v8 (seq, run_id, ts, kind, instance_id, attempt, data)
+    SELECT seq, run_id, ts, kind, instance_id, attempt, data FROM events ORDER BY seq;
+DROP TABLE events;
+ALTER TABLE events_v8 RENAME TO events;
+CREATE INDEX events_by_run ON events (run_id, seq);
+CREATE INDEX events_steps ON events (run_id, instance_id, seq) WHERE kind = 'agent_step';
+CREATE TABLE llm_calls_v8 (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT, instance_id TEXT, attempt INTEGER,
+    ts REAL NOT NULL, day TEXT NOT NULL, model_id TEXT NOT NULL, provider TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
+    cached_tokens INTEGER NOT NULL DEFAULT 0, estimated INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL, latency_s REAL, ttft_s REAL, status TEXT NOT NULL, error_class TEXT,
+    cache_hit INTEGER NOT NULL DEFAULT 0, saved_usd REAL, original_latency_s REAL
+);
+INSERT INTO llm_calls_v8 SELECT id, run_id, instance_id, attempt, ts, day, model_id, provider, input_tokens,
+    output_tokens, cached_tokens, estimated, cost_usd, latency_s, ttft_s, status, error_class, cache_hit, saved_usd,
+    original_latency_s FROM llm_calls ORDER BY id;
+DROP TABLE llm_calls;
+ALTER TABLE llm_calls_v8 RENAME TO llm_calls;
+CREATE INDEX llm_calls_by_day ON llm_calls (provider, day);
+CREATE INDEX llm_calls_by_run ON llm_calls (run_id);
+"""
+
 #: Index i holds the script that takes user_version i to i + 1.
-MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6]
+MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 COMMANDS = ("pause", "resume", "stop", "approve", "reject", "rerun", "rerun-failed")

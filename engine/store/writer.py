@@ -14,7 +14,6 @@ The schema version is SQLite's ``user_version``; :data:`MIGRATIONS` brings any o
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -23,7 +22,7 @@ from typing import Any
 from ..core.events import Event
 from ..core.secrets import redact_event
 from .connection import row_dict
-from .queries import events_after, parsed, validation_query
+from .queries import events_after, parsed, stored_data, validation_query
 from .runrows import RunRows
 from .schema import COMMANDS
 
@@ -43,7 +42,7 @@ class Store(RunRows):
             getattr(event, "kind"),  # noqa: B009  # every concrete event has its Literal tag
             getattr(event, "instance_id", None),
             getattr(event, "attempt", None),
-            json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+            stored_data(data),
         )
         return row, stored
 
