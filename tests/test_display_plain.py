@@ -78,3 +78,41 @@ def test_the_heartbeat_interval_is_the_operators():
     clock.now += 5
     display.show(governor())
     assert out.getvalue().splitlines()[-1].startswith("… 0/1 finished after 30s")
+
+
+def test_json_lines_are_written_once_per_turn_of_the_loop_and_at_once_outside_one():
+    """``--json`` wrote and flushed every line, a system call each (two without PYTHONUNBUFFERED);
+    a stage's events now share one write. The summary, the last line, is written at once."""
+    import asyncio
+    import json
+
+    from engine.run.display import JsonLinesDisplay
+
+    class Counted(io.StringIO):
+        writes = 0
+
+        def write(self, text: str) -> int:
+            self.writes += 1
+            return super().write(text)
+
+    events = [StateChanged(run_id="r", instance_id="o__p-1", attempt=1, from_state=a, to_state=b)
+              for a, b in ((None, "queued"), ("queued", "preparing"), ("preparing", "agent"))]
+    summary = Summary(run_id="r", status="completed", exit_code=0, outcomes={"o__p-1": "resolved"})
+
+    async def stage(out: Counted) -> list[int]:
+        display = JsonLinesDisplay(out)
+        for event in events:
+            display.show(event)
+        seen = [out.writes]
+        await asyncio.sleep(0)  # the loop turns
+        seen.append(out.writes)
+        display.show(summary)
+        return [*seen, out.writes]
+
+    out = Counted()
+    assert asyncio.run(stage(out)) == [0, 1, 2]
+    assert [json.loads(line) for line in out.getvalue().splitlines()] == [
+        e.model_dump(mode="json") for e in [*events, summary]]
+    outside = Counted()
+    JsonLinesDisplay(outside).show(events[0])
+    assert outside.writes == 1

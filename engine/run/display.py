@@ -7,7 +7,7 @@ never raise into the engine.
 
 from __future__ import annotations
 
-import json
+import asyncio
 import sys
 import time
 from collections import Counter
@@ -16,7 +16,7 @@ from typing import TextIO
 
 from rich.console import Console
 
-from ..core.events import Display, Event, GovernorSample
+from ..core.events import Display, Event, GovernorSample, Summary
 from ..results.projections import describe
 
 __all__ = ["Display", "JsonLinesDisplay", "NullDisplay", "PlainDisplay"]
@@ -31,17 +31,45 @@ class NullDisplay:
 
 
 class JsonLinesDisplay:
-    """``--json``: one JSON object per line on stdout; the summary is the last line."""
+    """``--json``: one JSON object per line on stdout; the summary is the last line.
+
+    The lines an event loop turn shows are written together, once the turn ends: an attempt's
+    stage shows several events at once, and a write and a flush each were a system call each (and
+    with ``PYTHONUNBUFFERED``, as containers often set, even an unflushed write is). Shown from
+    outside a running loop, or the summary, a line is written at once.
+    """
 
     def __init__(self, stream: TextIO | None = None):
         self.stream = stream or sys.stdout
+        self._lines: list[str] = []
 
     def show(self, event: Event) -> None:
-        self.stream.write(json.dumps(event.model_dump(mode="json")) + "\n")
+        self._lines.append(event.model_dump_json() + "\n")
+        if isinstance(event, Summary):
+            self._write()  # the last line: written before the run returns
+            return
+        if len(self._lines) > 1:
+            return  # the turn's write is due already
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._write()
+            return
+        loop.call_soon(self._due)
+
+    def _due(self) -> None:
+        try:
+            self._write()
+        except (OSError, ValueError):  # a closed pipe or stream: not the engine's to raise
+            pass
+
+    def _write(self) -> None:
+        lines, self._lines = self._lines, []
+        self.stream.write("".join(lines))
         self.stream.flush()
 
     def close(self) -> None:
-        self.stream.flush()
+        self._write()
 
 
 class PlainDisplay:
