@@ -242,3 +242,14 @@ async def test_events_are_stored_without_what_their_columns_hold_and_read_back_w
     assert data[1] == {"from_state": None, "to_state": "queued", "detail": ""}  # from_state is required
     assert data[3] == {"model_id": "m", "provider": "p", "input_tokens": 0, "output_tokens": 0, "cached_tokens": 0,
                        "estimated": False, "latency_s": 0.0, "status": "ok", "cache_hit": False}
+
+
+async def test_an_event_whose_id_redaction_changed_is_stored_and_read_as_redacted(tmp_path):
+    """The columns keep the ids the run uses (queries find the event by them); the event read back
+    is the redacted one, as before v8, when an id looked like a key."""
+    key = "sk-" + "a1" * 12
+    async with Store(tmp_path / "ramp.sqlite", redact=lambda t: t.replace(key, "[REDACTED]")) as store:
+        stored = await store.append(StateChanged(run_id="r", instance_id=key, attempt=1, to_state="queued",
+                                                 from_state=None))
+        back = await store.events("r")
+    assert stored.instance_id == "[REDACTED]" and back == [stored]

@@ -40,8 +40,14 @@ def events_after(
     return sql + " ORDER BY seq LIMIT ?", [*params, limit]
 
 
-def stored_data(data: dict[str, Any]) -> str:
-    """An event's ``data`` column: its JSON without the columns' fields and the unset optional ones."""
+def stored_data(data: dict[str, Any], columns: tuple[Any, ...]) -> str:
+    """An event's ``data`` column: its JSON without the columns' fields and the unset optional ones.
+
+    ``columns`` are the row's values of :data:`COLUMNS`. Where ``data`` differs from them (redaction
+    changed an id that looked like a key), the event is stored whole, as before v8, and read as it is.
+    """
+    if any(data.get(name) != value for name, value in zip(COLUMNS, columns, strict=True)):
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     unset = _NONE_BY_DEFAULT.get(data["kind"], frozenset())
     kept = {k: v for k, v in data.items() if k not in COLUMNS and (v is not None or k not in unset)}
     return json.dumps(kept, separators=(",", ":"), ensure_ascii=False)

@@ -36,14 +36,14 @@ class Store(RunRows):
         """The row to insert, and the event as it is stored: redacted value by value (the same
         object when nothing in it was a secret)."""
         data, stored = redact_event(event, self._redact)
-        row = (
+        columns = (
             event.run_id,
             event.ts,
             getattr(event, "kind"),  # noqa: B009  # every concrete event has its Literal tag
             getattr(event, "instance_id", None),
             getattr(event, "attempt", None),
-            stored_data(data),
         )
+        row = (*columns, stored_data(data, columns))
         return row, stored
 
     _EVENT_SQL = "INSERT INTO events (run_id, ts, kind, instance_id, attempt, data) VALUES (?,?,?,?,?,?)"
