@@ -8,7 +8,8 @@ never touches its sandbox); the evaluator grades without running tests. Everythi
 not do is what Ramp costs.
 
 Printed, per run: wall time against the ideal (N / concurrency x sleep), CPU of the Ramp process
-per attempt (user + system, every thread; child processes such as git are counted apart), start-up
+per attempt (user + system, every thread; child processes such as git are counted apart), and
+that CPU less the start-up's (what the process had used by its first model call), start-up
 (process start to first model call), peak RSS, bytes the process wrote and SQLite commits and
 statements per attempt. What SQLite wrote is split into the WAL (frames counted from the
 wal-index after each commit) and the rest, its checkpoints into the database file.
@@ -49,8 +50,8 @@ def reply(messages, context):  # the scripted model's callable: the provider's "
 
     async def later() -> str:
         marker = os.environ["BENCH_FIRST_CALL"]
-        if not os.path.exists(marker):
-            Path(marker).write_text(repr(time.time()))
+        if not os.path.exists(marker):  # when, and the process's CPU so far (every thread)
+            Path(marker).write_text(f"{time.time()!r} {time.process_time()!r}")
         await anyio.sleep(float(os.environ["BENCH_SLEEP"]))
         return "done"
 
@@ -236,7 +237,7 @@ def run_ramp(attempts: int, sleep: float, concurrency: int) -> dict:
             sys.exit(f"ramp run failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
         stats = json.loads((folder / "stats.json").read_text())
         summary = json.loads(done.stdout.strip().splitlines()[-1])
-        first = float((folder / "first-call").read_text())
+        first, startup_cpu = map(float, (folder / "first-call").read_text().split())
         # What SQLite wrote (WAL frames and checkpoints) is what the process wrote less its output
         # and the run folder's files (each written once: through a temporary file, then renamed).
         files = sum(p.stat().st_size for p in (folder / "runs").rglob("*")
@@ -245,7 +246,8 @@ def run_ramp(attempts: int, sleep: float, concurrency: int) -> dict:
     children_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime) - stats["cpu_s"]
     return {
         "tool": "ramp", "wall": wall, "cpu_s": stats["cpu_s"], "children_cpu_s": max(children_cpu, 0.0),
-        "startup": first - started_at, "rss_mb": stats["maxrss_kb"] / 1024, "wchar": stats["wchar"],
+        "startup": first - started_at, "startup_cpu_s": startup_cpu, "rss_mb": stats["maxrss_kb"] / 1024,
+        "wchar": stats["wchar"],
         "commits": stats["commits"], "statements": stats["statements"], "summary": summary,
         "sqlite_bytes": sqlite_bytes, "wal_bytes": stats["wal_bytes"],
         "checkpoint_bytes": max(0, sqlite_bytes - stats["wal_bytes"]),
@@ -264,7 +266,7 @@ from inspect_ai.solver import generate
 async def output(input, tools, tool_choice, config):
     marker = os.environ["BENCH_FIRST_CALL"]
     if not os.path.exists(marker):
-        Path(marker).write_text(repr(time.time()))
+        Path(marker).write_text(f"{time.time()!r} {time.process_time()!r}")
     await asyncio.sleep(float(os.environ["BENCH_SLEEP"]))
     out = ModelOutput.from_content(model="mockllm/model", content="done")
     # Usage given, as a provider reports it: mockllm would otherwise count tokens with tiktoken's
@@ -319,8 +321,9 @@ def run_inspect(python: Path, attempts: int, sleep: float, concurrency: int) -> 
         if done.returncode != 0 or not (folder / "stats.json").exists():
             sys.exit(f"inspect eval failed ({done.returncode}):\n{done.stderr[-3000:]}")
         stats = json.loads((folder / "stats.json").read_text())
-        first = float((folder / "first-call").read_text())
+        first, startup_cpu = map(float, (folder / "first-call").read_text().split())
     return {"tool": "inspect", "wall": wall, "cpu_s": stats["cpu_s"], "startup": first - started_at,
+            "startup_cpu_s": startup_cpu,
             "rss_mb": stats["maxrss_kb"] / 1024, "wchar": stats["wchar"]}  # fmt: skip
 
 
@@ -328,7 +331,8 @@ def show(result: dict, attempts: int, sleep: float, concurrency: int) -> None:
     ideal = attempts / concurrency * sleep
     floor = math.ceil(attempts / concurrency) * sleep  # whole rounds of equal calls: the real floor
     line = (f"{result['tool']:8s} wall {result['wall']:6.2f}s = {result['wall'] / ideal:5.2f}x ideal "
-            f"({ideal:.2f}s; {result['wall'] / floor:.2f}x the {floor:.2f}s of whole rounds); CPU {result['cpu_s'] / attempts * 1000:5.2f} ms/attempt; "
+            f"({ideal:.2f}s; {result['wall'] / floor:.2f}x the {floor:.2f}s of whole rounds); CPU {result['cpu_s'] / attempts * 1000:5.2f} ms/attempt "
+            f"({(result['cpu_s'] - result['startup_cpu_s']) / attempts * 1000:.2f} after the {result['startup_cpu_s']:.2f} s of start-up); "
             f"start-up {result['startup']:.2f}s; peak RSS {result['rss_mb']:.0f} MB; "
             f"written {result['wchar'] / attempts / 1024:.1f} KB/attempt")  # fmt: skip
     if result["tool"] == "ramp":
