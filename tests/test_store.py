@@ -199,7 +199,7 @@ async def test_a_new_store_has_small_pages_and_an_old_one_keeps_its_own(tmp_path
     async with Store(tmp_path / "new.sqlite"):
         pass
     conn = sqlite3.connect(tmp_path / "new.sqlite")
-    assert conn.execute("PRAGMA page_size").fetchone()[0] == 1024
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == 512
     conn.close()
     old = sqlite3.connect(tmp_path / "old.sqlite")
     old.execute("PRAGMA page_size=4096")
