@@ -31,7 +31,7 @@ def events_after(
     run_id: str, after: int, limit: int, kinds: Iterable[str] | None = None
 ) -> tuple[str, list[Any]]:
     """The one query that reads a run's events in order, after a seq (the writer's and the reader's)."""
-    sql = "SELECT seq, run_id, ts, kind, instance_id, attempt, data FROM events WHERE run_id = ? AND seq > ?"
+    sql = f"SELECT seq, {', '.join(COLUMNS)}, data FROM events WHERE run_id = ? AND seq > ?"
     params: list[Any] = [run_id, after]
     if kinds:
         kinds = list(kinds)
@@ -40,17 +40,19 @@ def events_after(
     return sql + " ORDER BY seq LIMIT ?", [*params, limit]
 
 
-def stored_data(data: dict[str, Any], columns: tuple[Any, ...]) -> str:
-    """An event's ``data`` column: its JSON without the columns' fields and the unset optional ones.
+def event_row(event: Event, data: dict[str, Any]) -> tuple[Any, ...]:
+    """The events row of ``event``, whose JSON-shaped (redacted) fields are ``data``: the values of
+    :data:`COLUMNS`, then the ``data`` column, without the columns' fields and the unset optional ones.
 
-    ``columns`` are the row's values of :data:`COLUMNS`. Where ``data`` differs from them (redaction
-    changed an id that looked like a key), the event is stored whole, as before v8, and read as it is.
+    Where ``data`` differs from the columns (redaction changed an id that looked like a key), the
+    event is stored whole, as before v8, and read as it is; the columns keep the ids queries use.
     """
-    if any(data.get(name) != value for name, value in zip(COLUMNS, columns, strict=True)):
-        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    unset = _NONE_BY_DEFAULT.get(data["kind"], frozenset())
-    kept = {k: v for k, v in data.items() if k not in COLUMNS and (v is not None or k not in unset)}
-    return json.dumps(kept, separators=(",", ":"), ensure_ascii=False)
+    columns = tuple(getattr(event, name, None) for name in COLUMNS)
+    kept = data
+    if all(data.get(name) == value for name, value in zip(COLUMNS, columns, strict=True)):
+        unset = _NONE_BY_DEFAULT.get(data["kind"], frozenset())
+        kept = {k: v for k, v in data.items() if k not in COLUMNS and (v is not None or k not in unset)}
+    return (*columns, json.dumps(kept, separators=(",", ":"), ensure_ascii=False))
 
 
 def event_json(row: Any) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 from ..core.events import Event
 from ..core.secrets import redact_event
 from .connection import row_dict
-from .queries import events_after, parsed, stored_data, validation_query
+from .queries import COLUMNS, event_row, events_after, parsed, validation_query
 from .runrows import RunRows
 from .schema import COMMANDS
 
@@ -36,17 +36,10 @@ class Store(RunRows):
         """The row to insert, and the event as it is stored: redacted value by value (the same
         object when nothing in it was a secret)."""
         data, stored = redact_event(event, self._redact)
-        columns = (
-            event.run_id,
-            event.ts,
-            getattr(event, "kind"),  # noqa: B009  # every concrete event has its Literal tag
-            getattr(event, "instance_id", None),
-            getattr(event, "attempt", None),
-        )
-        row = (*columns, stored_data(data, columns))
+        row = event_row(event, data)
         return row, stored
 
-    _EVENT_SQL = "INSERT INTO events (run_id, ts, kind, instance_id, attempt, data) VALUES (?,?,?,?,?,?)"
+    _EVENT_SQL = f"INSERT INTO events ({', '.join(COLUMNS)}, data) VALUES ({'?,' * len(COLUMNS)}?)"
 
     async def append(self, event: Event) -> Event:
         """Write an event; returns it as stored (redacted), with ``seq`` set on both. An event that
