@@ -75,9 +75,8 @@ class DetailScreen(RampScreen):
         self.instance_id = instance_id
         self.tab = tab if tab in TABS else "diff"
         self.detail, self.attempt, self._row = None, None, None
-        if self._reload is not None:
+        if self._reload is not None:  # a timer runs only once mounted; _reload_now clears it
             self._reload.stop()
-            self._reload = None
         if not self.is_mounted:
             return  # on_mount loads it
         self.action_tab(self.tab)
@@ -85,8 +84,7 @@ class DetailScreen(RampScreen):
             static.update("")
         for scroll in self.query(VerticalScroll):
             scroll.scroll_home(animate=False)
-        self._loaded_at = time.monotonic()
-        self.load()
+        self._reload_now()
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title")
@@ -98,8 +96,7 @@ class DetailScreen(RampScreen):
         yield RampFooter(compact=True)
 
     def on_mount(self) -> None:
-        self._loaded_at = time.monotonic()
-        self.load()
+        self._reload_now()
         self.watch(self.app, "snapshot", self.show_snapshot)
 
     def on_screen_resume(self) -> None:
