@@ -3,12 +3,15 @@
 1. Short evaluations: N evaluations that each sleep ``--short-s`` (an evaluation whose tests are
    I/O-bound or tiny). They must not serialise: the lane should stay near its cap.
 2. CPU-bound evaluations: M processes that each burn one core for ``--burn-s`` seconds. The host's
-   CPU must stay near ``cpu_target`` of all cores, not above it.
+   CPU must stay near ``cpu_target`` of all cores, not above it, while evaluations wait.
 
 Prints wall time against the ideal, the mean number of evaluations running (lane utilisation), and,
-for the CPU-bound workload, host CPU over time (psutil, every 0.5 s) and its mean and peak.
+for the CPU-bound workload, host CPU over time (psutil, every 0.5 s) and its mean and peak. The
+backlog is the time until the last evaluation started: while it lasts, the governor alone decides
+how much runs, so that is where host CPU must be at the target and the lane busy. Lane busy is the
+mean number running then against the number the target allows (target cores / one core each).
 
-    python benchmarks/governor.py [--short 200 --short-s 0.05] [--burn 8 --burn-s 3]
+    python benchmarks/governor.py [--short 200 --short-s 0.05] [--burn 16 --burn-s 3]
 """
 
 from __future__ import annotations
@@ -32,13 +35,23 @@ from engine.run.governor import Governor  # noqa: E402
 BURN = "import time\nend = time.perf_counter() + {s}\nwhile time.perf_counter() < end:\n    pass\n"
 
 
-async def drive(governor: Governor, jobs: int, work, lane: list[tuple[float, int]]) -> float:
-    """Run ``jobs`` evaluations through the governor; record (time, running) as it changes."""
+def mean_over(samples: list[tuple[float, float]], until: float) -> float:
+    """Mean of the 0.5 s CPU samples that ended by ``until``."""
+    inside = [value for at, value in samples if at <= until]
+    return statistics.mean(inside) if inside else float("nan")
+
+
+async def drive(governor: Governor, jobs: int, work, lane: list[tuple[float, int]],
+                starts: list[float] | None = None) -> float:
+    """Run ``jobs`` evaluations through the governor; record (time, running) as it changes, and
+    each start's time in ``starts``."""
     started = time.perf_counter()
 
     async def one() -> None:
         async with governor.eval_slot():
             lane.append((time.perf_counter() - started, governor.snapshot().running))
+            if starts is not None:
+                starts.append(lane[-1][0])
             await work()
         lane.append((time.perf_counter() - started, governor.snapshot().running))
 
@@ -78,6 +91,7 @@ async def burn(args: argparse.Namespace, tmp: Path) -> None:
     config = GovernorConfig(max_concurrent_evals=args.burn)  # the cap never binds: CPU must
     governor = Governor(config, tmp)
     lane: list[tuple[float, int]] = []
+    starts: list[float] = []
     cpu: list[tuple[float, float]] = []
     began = time.perf_counter()
 
@@ -99,15 +113,20 @@ async def burn(args: argparse.Namespace, tmp: Path) -> None:
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(watch)
-        wall = await drive(governor, args.burn, work, lane)
+        wall = await drive(governor, args.burn, work, lane, starts)
         tg.cancel_scope.cancel()
     cores = psutil.cpu_count() or 1
     ideal = args.burn * args.burn_s / (config.cpu_target * cores)
     values = [c for _, c in cpu]
+    backlog = max(starts)  # the last start: until then, evaluations waited
+    in_backlog = [(at, running) for at, running in lane if at <= backlog]
+    lane_busy = mean_running(in_backlog, backlog) / (config.cpu_target * cores) if backlog else float("nan")
     print(f"CPU-bound evaluations: {args.burn} x {args.burn_s}s of one core each, {cores} cores, target "
           f"{config.cpu_target:.0%}: wall {wall:.1f}s (one core each at the target: {ideal:.1f}s), "
           f"mean running {mean_running(lane, wall):.2f}, host CPU mean {statistics.mean(values):.0f}% "
           f"peak {max(values):.0f}%")
+    print(f"  while evaluations waited (first {backlog:.1f}s): host CPU mean {mean_over(cpu, backlog):.1f}%, "
+          f"lane busy {lane_busy:.0%} of the {config.cpu_target * cores:.1f} evaluations the target allows")
     print("  host CPU every 0.5 s: " + " ".join(f"{c:.0f}" for c in values))
 
 
@@ -116,7 +135,7 @@ def main() -> None:
     parser.add_argument("--short", type=int, default=200)
     parser.add_argument("--short-s", type=float, default=0.05)
     parser.add_argument("--cap", type=int, default=4)
-    parser.add_argument("--burn", type=int, default=8)
+    parser.add_argument("--burn", type=int, default=16)
     parser.add_argument("--burn-s", type=float, default=3.0)
     args = parser.parse_args()
     import tempfile

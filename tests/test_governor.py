@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
+import pytest
 
 from engine.core.config import GovernorConfig
 from engine.run.governor import Governor, HostSample, host_sample
@@ -151,3 +152,56 @@ async def test_a_freed_slot_admits_the_longest_waiting_first():
             tg.start_soon(evaluation, i)
             await anyio.sleep(0.01)  # queue in a known order
     assert order == [0, 1, 2, 3, 4] and gov.snapshot().waiting == 0
+
+
+
+async def cpu_while_waiting(hold_s: float, work_s: float = 6.0) -> tuple[float, float]:
+    """Evaluations of ``hold_s`` seconds that each burn one of two cores, ``work_s`` core-seconds in
+    all, through a governor sampling every 0.05 s: the host's time-weighted CPU share while some
+    waited, and how long they waited."""
+    governors: list[Governor] = []
+
+    def burning() -> HostSample:  # 50% of the host for each evaluation running
+        running = governors[0].snapshot().running if governors else 0
+        return HostSample(min(100.0, 50.0 * running), 8000, 50000)
+
+    gov = Governor(GovernorConfig(sample_interval_s=0.05, settle_s=0.2, max_concurrent_evals=8), Path("/"),
+                   sampler=burning, cores=2)
+    governors.append(gov)
+    busy = waited = 0.0  # core-seconds and seconds while evaluations waited
+    stop = anyio.Event()
+
+    async def sampler() -> None:
+        nonlocal busy, waited
+        last = anyio.current_time()
+        while not stop.is_set():
+            gov.sample()
+            await anyio.sleep(0.05)
+            now = anyio.current_time()
+            if gov.snapshot().waiting:
+                busy += min(2, gov.snapshot().running) * (now - last)
+                waited += now - last
+            last = now
+
+    async def evaluation() -> None:
+        async with gov.eval_slot():
+            await anyio.sleep(hold_s)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(sampler)
+        async with anyio.create_task_group() as lane:
+            for _ in range(int(work_s / hold_s)):
+                lane.start_soon(evaluation)
+        stop.set()
+    return busy / waited / 2, waited
+
+
+@pytest.mark.parametrize("hold_s", [0.15, 0.6])
+async def test_whole_core_evaluations_hold_the_target_as_a_mean(hold_s):
+    """On two cores, evaluations that each burn a whole core give 50% or 100%: 80% is a mean, two
+    running three fifths of the time. While evaluations wait, the time-weighted host CPU must come
+    out at the target (within 5 points), whatever the length of the evaluations; without the CPU
+    credit it came out at 51% for short ones and 89% for long ones."""
+    share, waited = await cpu_while_waiting(hold_s)
+    assert waited > 2
+    assert abs(share - 0.8) <= 0.05, share

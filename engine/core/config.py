@@ -170,7 +170,9 @@ class RunSection(Section):
 class GovernorConfig(Section):
     cpu_target: float = Field(
         default=0.8, gt=0, le=1.0,
-        description="Start a new evaluation only while measured host CPU is under this share of all cores.",
+        description="Host CPU to hold while evaluations wait, as a share of all cores: a new one starts while "
+        "measured CPU is under it (moved by what the host lacked or had too much of over the last few samples, "
+        "so that whole-core evaluations reach it as a mean) and it fits in the cores.",
     )
     min_free_memory_mb: int = Field(default=1024, ge=0, description="Memory floor for new evaluations.")
     min_free_disk_mb: int = Field(default=2048, ge=0, description="Free-disk floor (runs dir) for new evaluations.")
@@ -181,7 +183,7 @@ class GovernorConfig(Section):
     settle_s: float = Field(
         default=2.0, ge=0,
         description="A newly started evaluation, while it runs, counts as the cores one running evaluation "
-        "was measured to take (at first one) for this long, until its load shows in the samples.",
+        "was measured to take (at first one), fading out over this long as its load shows in the samples.",
     )
 
 

@@ -1,14 +1,27 @@
 """The CPU governor: when may a new evaluation start?
 
 Evaluations are CPU-bound test runs. The governor measures host CPU with psutil (an exponential
-moving average over a few samples) and admits a new evaluation only while the busy cores, counting
-for each evaluation that is still running and started in the last ``settle_s`` seconds (its load has
-not shown in the samples yet) what one running evaluation has been measured to take (at first one
-whole core), are under ``cpu_target`` of all cores. An evaluation that
-already finished counts for nothing, so short evaluations do not serialise behind their own starts.
-A freed slot wakes one waiter (the longest waiting); a new sample wakes them all. It also keeps floors for available memory and free disk, and a
-hard cap on concurrent evaluations. When nothing is running it admits one evaluation even on a busy
-host, so that a run always makes progress; the floors still hold.
+moving average over a few samples) and admits a new evaluation only while the busy cores are under
+the admission threshold. The busy cores are the measured ones plus, for each evaluation that is
+still running and started in the last ``settle_s`` seconds (its load has not shown in the samples
+yet), what one running evaluation has been measured to take (at first one whole core), fading out
+linearly over those seconds as its load shows. An evaluation that already finished counts for
+nothing, so short evaluations do not serialise behind their own starts.
+
+The threshold is ``cpu_target`` of all cores, corrected by the CPU the host has lacked or had too
+much of while the CPU rule held evaluations back (a clamped integral of target minus measured, over
+``CREDIT_SAMPLES`` samples). Evaluations cannot be cut in pieces: on two cores, whole-core test runs
+give either 50% or 100%, so 80% is a mean, reached by running two part of the time. The correction
+is what holds that mean: without it, the lag of the measurement and of the settle time decided it,
+from 52% (one-second evaluations) to 90% (six-second ones). It accumulates only while evaluations
+wait for the CPU rule (not for a floor or the cap), so an idle or capped lane stores no credit.
+Whatever the credit, a new evaluation must fit: the running ones and it, at the measured cores
+each, within all cores.
+
+A freed slot wakes one waiter (the longest waiting); a new sample wakes them all. It also keeps
+floors for available memory and free disk, and a hard cap on concurrent evaluations. When nothing
+is running it admits one evaluation even on a busy host, so that a run always makes progress; the
+floors still hold.
 """
 
 from __future__ import annotations
@@ -30,6 +43,9 @@ from ..core.config import GovernorConfig
 
 #: The least a running evaluation is assumed to take, however idle its samples look.
 MIN_CORES_PER_EVAL = 0.1
+#: The CPU credit's horizon in samples: a lack of one core for this many samples moves the
+#: admission threshold by one core, as far as the clamp allows.
+CREDIT_SAMPLES = 4
 
 
 @dataclass(frozen=True)
@@ -81,6 +97,11 @@ class Governor:
         self._sampler = sampler or (lambda: host_sample(disk_path))
         self._cpu_ewma: float | None = None
         self._last = self._sampler()
+        self._sampled_at = time.monotonic()
+        #: Core-seconds of CPU the host lacked (+) or had beyond the target (-) while evaluations
+        #: waited; divided by the horizon, it moves the admission threshold (clamped).
+        self._credit = 0.0
+        self._credit_s = CREDIT_SAMPLES * config.sample_interval_s
         #: Cores one running evaluation takes, as measured (EWMA of busy cores / running); it starts
         #: at one whole core and never goes under MIN_CORES_PER_EVAL.
         self._cores_per_eval = 1.0
@@ -103,8 +124,14 @@ class Governor:
 
     def sample(self) -> HostSample:
         self._last = self._sampler()
+        now = time.monotonic()
+        elapsed, self._sampled_at = now - self._sampled_at, now
         alpha = 0.5
         cpu = self._last.cpu_percent
+        if self._waiters and self._starts and not self._hard_limit():  # the CPU rule held work back
+            lacked = (self.target_cores - cpu / 100 * self.cores) * min(elapsed, 2 * self.config.sample_interval_s)
+            limit = self.cores * self._credit_s
+            self._credit = max(-limit, min(limit, self._credit + lacked))
         self._cpu_ewma = cpu if self._cpu_ewma is None else alpha * cpu + (1 - alpha) * self._cpu_ewma
         if self._starts:
             measured = min(1.0, max(MIN_CORES_PER_EVAL, cpu / 100 * self.cores / len(self._starts)))
@@ -133,8 +160,13 @@ class Governor:
 
     # -- admission -----------------------------------------------------------------------------
 
-    def _why_not(self) -> str:
-        """Empty when a new evaluation may start now, otherwise the reason it may not."""
+    @property
+    def threshold(self) -> float:
+        """Busy cores under which a new evaluation may start: the target, moved by the credit."""
+        return self.target_cores + (self._credit / self._credit_s if self._credit_s else 0.0)
+
+    def _hard_limit(self) -> str:
+        """The floors and the cap: empty when none of them holds a new evaluation back."""
         cfg = self.config
         if self._last.memory_available_mb < cfg.min_free_memory_mb:
             return f"memory {self._last.memory_available_mb:.0f} MB below floor {cfg.min_free_memory_mb} MB"
@@ -142,14 +174,27 @@ class Governor:
             return f"free disk {self._last.disk_free_mb:.0f} MB below floor {cfg.min_free_disk_mb} MB"
         if self._running >= self.max_running:
             return f"{self._running} evaluations running (cap {self.max_running})"
+        return ""
+
+    def _why_not(self) -> str:
+        """Empty when a new evaluation may start now, otherwise the reason it may not."""
+        cfg = self.config
+        if reason := self._hard_limit():
+            return reason
         if self._running == 0:
             return ""
-        now = time.monotonic()
-        unseen = sum(1 for started in self._starts.values() if now - started < cfg.settle_s)
+        if (self._running + 1) * self._cores_per_eval > self.cores + 1e-9:
+            return (f"CPU: {self._running} evaluations of {self._cores_per_eval:.1f} cores each, "
+                    f"one more would not fit in {self.cores} cores")
+        unseen = 0.0
+        if cfg.settle_s > 0:
+            now = time.monotonic()
+            unseen = sum(max(0.0, 1 - (now - started) / cfg.settle_s) for started in self._starts.values())
         cpu = self._cpu_ewma if self._cpu_ewma is not None else self._last.cpu_percent
         busy = cpu / 100 * self.cores + unseen * self._cores_per_eval
-        if busy >= self.target_cores:
-            return f"CPU {busy:.1f} of {self.cores} cores busy (target {self.target_cores:.1f})"
+        threshold = self.threshold
+        if busy >= threshold:
+            return f"CPU {busy:.1f} of {self.cores} cores busy (target {threshold:.1f})"
         return ""
 
     @asynccontextmanager
