@@ -124,22 +124,23 @@ class AttemptRunner:
             finally:
                 with anyio.CancelScope(shield=True):
                     await sandbox.aclose()
-            agent.seconds = time.monotonic() - began
-            agent.error_class = result.error_class
-            if result.error_class in RETRYABLE:
-                raise AttemptError(result.error_class, result.detail or result.exit_status)  # type: ignore[arg-type]
-            # Redacted before it touches the disk; what is saved is what is graded, now and on resume.
-            # Written (renamed into place) before the store says agent_done, and off the event loop.
-            path, sha, patch = await anyio.to_thread.run_sync(c.folder.write_patch, iid, number, result.patch or "")
-            done = await c.transition(track, "patched" if patch.strip() else "no_patch", attempt_fields=dict(
-                status="agent_done", patch_path=str(path), patch_sha=sha,
-                patch_bytes=len(patch), exit_status=result.exit_status, agent_done_at=time.time(),
-                agent_s=agent.seconds, trajectory_path=result.trajectory_path,
-                error_class=result.error_class, detail=result.detail or None,
-            ), defer=True)
-            await c.transition(track, "eval_queued", joined=done)  # the agent stage's one write
-            c.folder.append_prediction(iid, number, c.options.model_name, patch)
-            return patch
+        # The agent's work is done: its lane slot goes to the next attempt while this one saves.
+        agent.seconds = time.monotonic() - began
+        agent.error_class = result.error_class
+        if result.error_class in RETRYABLE:
+            raise AttemptError(result.error_class, result.detail or result.exit_status)  # type: ignore[arg-type]
+        # Redacted before it touches the disk; what is saved is what is graded, now and on resume.
+        # Written (renamed into place) before the store says agent_done, and off the event loop.
+        path, sha, patch = await anyio.to_thread.run_sync(c.folder.write_patch, iid, number, result.patch or "")
+        done = await c.transition(track, "patched" if patch.strip() else "no_patch", attempt_fields=dict(
+            status="agent_done", patch_path=str(path), patch_sha=sha,
+            patch_bytes=len(patch), exit_status=result.exit_status, agent_done_at=time.time(),
+            agent_s=agent.seconds, trajectory_path=result.trajectory_path,
+            error_class=result.error_class, detail=result.detail or None,
+        ), defer=True)
+        await c.transition(track, "eval_queued", joined=done)  # the agent stage's one write
+        c.folder.append_prediction(iid, number, c.options.model_name, patch)
+        return patch
 
     async def _eval_stage(self, track: InstanceTrack, number: int, patch: str, agent: AgentOutcome) -> str:
         c = self.ctx
