@@ -131,10 +131,10 @@ def child(argv: list[str]) -> int:
 
     sqlite3.connect = counted  # type: ignore[assignment]
     wal = measure_wal()
-    from engine.cli import main
+    from engine.cli import leaving, main
 
     try:
-        return main(argv)
+        return leaving(main(argv))  # as the ramp command does
     finally:
         io = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
         usage = resource.getrusage(resource.RUSAGE_SELF)

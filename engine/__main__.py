@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import main
+from .cli import leaving, main
 
-sys.exit(main())
+sys.exit(leaving(main()))

@@ -8,6 +8,7 @@ traceback; with ``--json`` the last stdout line is still a ``"kind": "summary"``
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -347,6 +348,16 @@ def main(argv: list[str] | None = None, front_end: Any = None) -> int:
     return code
 
 
+def leaving(code: int) -> int:
+    """What a ``ramp`` process's entry point returns once its command is done: ``code``, with the
+    heap frozen for the garbage collector. At exit Python collects the whole heap once more before
+    freeing it; after a run of 200 attempts that pass took 60-75 ms of the exit's 75 ms, for
+    nothing, since what the run opened is closed. Only for a process that ends here: frozen
+    objects are never collected."""
+    gc.freeze()
+    return code
+
+
 def _closed_pipe() -> int:
     """The reader of stdout is gone: stop quietly. Further writes (the interpreter's final flush
     included) go to /dev/null instead of raising BrokenPipeError again."""
@@ -357,4 +368,4 @@ def _closed_pipe() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(leaving(main()))

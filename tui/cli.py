@@ -55,4 +55,5 @@ class TextualFrontEnd:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return engine_cli.main(argv, front_end=TextualFrontEnd())
+    """The ``ramp`` console script: the process ends when this returns."""
+    return engine_cli.leaving(engine_cli.main(argv, front_end=TextualFrontEnd()))
