@@ -15,14 +15,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich import box
-from rich.console import Console
-from rich.table import Table
-
 from ..core.artifacts import safe_name
 from .metricscache import cached_metrics
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # rich: only for printing the table, not for a run's summary
+    from rich.console import Console
+
     from ..store import Store
 
 COLUMNS = (
@@ -90,6 +88,10 @@ PIPE_WIDTH = 160
 
 
 def print_table(rows: list[dict[str, Any]], runs_dir: Path, console: Console | None = None) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
     if console is None:
         console = Console()
         if not console.is_terminal and console.width < PIPE_WIDTH and "COLUMNS" not in os.environ:

@@ -12,12 +12,13 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import TextIO
-
-from rich.console import Console
+from typing import TYPE_CHECKING, TextIO
 
 from ..core.events import Display, Event, GovernorSample, Summary
 from ..results.projections import describe
+
+if TYPE_CHECKING:  # rich is imported by the plain display only: --json and the TUI start without it
+    from rich.console import Console
 
 __all__ = ["Display", "JsonLinesDisplay", "NullDisplay", "PlainDisplay"]
 
@@ -84,6 +85,8 @@ class PlainDisplay:
 
     def __init__(self, console: Console | None = None, clock: Callable[[], float] = time.monotonic,
                  quiet_s: float | None = None):
+        from rich.console import Console
+
         # soft_wrap: a log file gets one line per event, not lines cut at 80 columns.
         self.console = console or Console(stderr=False, highlight=False, soft_wrap=True)
         self.done = 0
