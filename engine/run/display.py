@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 from ..core.events import Display, Event, GovernorSample, Summary
 from ..results.projections import describe
 
-if TYPE_CHECKING:  # rich is imported by the plain display only: --json and the TUI start without it
+if TYPE_CHECKING:  # rich is imported by the plain display only: a --json run starts without it
     from rich.console import Console
 
 __all__ = ["Display", "JsonLinesDisplay", "NullDisplay", "PlainDisplay"]
