@@ -169,10 +169,10 @@ def measure_wal() -> dict[str, int]:
         page = struct.unpack_from("=H", view, 14)[0]
         return struct.unpack_from("=I", view, 16)[0], (65536 if page == 1 else page)
 
-    def commit(self, batch):  # type: ignore[no-untyped-def]
+    def commit(self, batch, *args, **kwargs):  # type: ignore[no-untyped-def]
         before = frames(self.path)[0]
         try:
-            return original(self, batch)
+            return original(self, batch, *args, **kwargs)
         finally:
             after, page = frames(self.path)
             new = after - before if after >= before else after

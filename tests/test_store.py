@@ -253,3 +253,82 @@ async def test_an_event_whose_id_redaction_changed_is_stored_and_read_as_redacte
                                                  from_state=None))
         back = await store.events("r")
     assert stored.instance_id == "[REDACTED]" and back == [stored]
+
+
+def _state(i: int) -> StateChanged:
+    return StateChanged(run_id="r1", instance_id=f"i{i}", attempt=1, from_state="queued", to_state="preparing")
+
+
+async def test_small_commits_stay_on_the_loop_and_a_held_write_lock_is_waited_for_in_a_thread(tmp_path, monkeypatch):
+    """A unit's commit runs on the event loop: no thread hop, which cost more CPU than the commit.
+    When another process holds the write lock (``ramp ctl`` writing a command), the loop does not
+    wait: the commit moves to the worker thread, which waits for the lock, while the loop keeps
+    turning."""
+    import anyio
+    import anyio.to_thread
+
+    path = tmp_path / "ramp.sqlite"
+    hops: list[str] = []
+    real_run_sync = anyio.to_thread.run_sync
+
+    async def counted(func, *args, **kwargs):
+        hops.append(getattr(func, "__name__", repr(func)))
+        return await real_run_sync(func, *args, **kwargs)
+
+    async with Store(path) as store:
+        await store.create_run("r1", config={}, meta={})
+        monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+        for i in range(20):
+            await store.apply([], [_state(i)])
+        assert hops == []
+
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process's write lock, held for 0.5 s
+        gaps: list[float] = []
+        done = anyio.Event()
+
+        async def ticker() -> None:
+            last = anyio.current_time()
+            while not done.is_set():
+                await anyio.sleep(0.01)
+                now = anyio.current_time()
+                gaps.append(now - last)
+                last = now
+
+        async def release() -> None:
+            await anyio.sleep(0.5)
+            other.execute("COMMIT")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ticker)
+            tg.start_soon(release)
+            started = anyio.current_time()
+            [stored] = await store.apply([], [_state(99)])
+            waited = anyio.current_time() - started
+            done.set()
+        other.close()
+        assert waited >= 0.45 and stored.seq is not None  # it waited for the lock, then committed
+        assert hops == ["_commit"]  # in the worker thread
+        assert max(gaps) < 0.2  # while the loop went on
+        assert [e.instance_id for e in await store.events("r1")][-1] == "i99"
+
+
+async def test_the_writer_checkpoints_the_wal_itself(tmp_path):
+    """SQLite's own checkpoints (which sync to disk) would run inside a commit, on the loop: they
+    are off, and the writer checkpoints in its worker thread every CHECKPOINT_EVERY commits, so the
+    WAL starts over instead of growing with every commit."""
+    from engine.store.connection import CHECKPOINT_EVERY
+
+    path = tmp_path / "ramp.sqlite"
+    wal = tmp_path / "ramp.sqlite-wal"
+    async with Store(path) as store:
+        await store.create_run("r1", config={}, meta={})
+        created = wal.stat().st_size
+        for i in range(10):
+            await store.apply([], [_state(i)])
+        per_commit = (wal.stat().st_size - created) / 10
+        for i in range(10, 3 * CHECKPOINT_EVERY):
+            await store.apply([], [_state(i)])
+        # Without the checkpoints the WAL would hold all 300 commits (461 KB against 156 KB).
+        assert wal.stat().st_size < created + 1.5 * CHECKPOINT_EVERY * per_commit
+        assert len(await store.events("r1")) == 3 * CHECKPOINT_EVERY

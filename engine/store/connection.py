@@ -1,12 +1,26 @@
 """The store's connection: opening runs/ramp.sqlite in WAL mode, migrating it forward, group
 commit of writes, and the row helpers the writer's records use.
 
-Writes are *units*: a function of a sqlite3 connection, run on the store's one writer connection
-in a worker thread. Units that arrive while a commit is in progress wait, and the next commit takes
-them all: one ``BEGIN IMMEDIATE`` .. ``COMMIT`` and one thread hop for every unit queued by then,
-each unit in its own savepoint (a unit that fails is rolled back alone, and its caller gets the
-error). A caller resumes only once its unit is committed, so durability is exactly what it was
-with a commit per statement; 16 attempts in flight share their commits instead of taking turns.
+Writes are *units*: a function of a sqlite3 connection, run on the store's one writer connection.
+Units that arrive while a commit is in progress wait, and the next commit takes them all: one
+``BEGIN IMMEDIATE`` .. ``COMMIT`` for every unit queued by then, each unit in its own savepoint (a
+unit that fails is rolled back alone, and its caller gets the error). A caller resumes only once
+its unit is committed, so durability is exactly what it was with a commit per statement; 16
+attempts in flight share their commits instead of taking turns.
+
+A commit of small units runs on the event loop's own thread. With ``synchronous=NORMAL`` in WAL
+mode it does not wait for the disk (it appends pages to the WAL): about as long as a hop to a worker
+thread and back, which cost more CPU than the commit itself, two threads taking the GIL from each
+other at every statement. Whatever may wait runs in the worker thread instead:
+
+- a commit that finds another process holding the write lock (``ramp ctl`` writing a command):
+  the loop's attempt gives up at once (the connection's busy timeout is 0) and the worker thread
+  waits for the lock, as long as ``BUSY_TIMEOUT_S``;
+- checkpoints, which sync the WAL and the database file to disk: SQLite's automatic ones would run
+  inside a commit, so they are off, and the writer checkpoints in the worker thread every
+  ``CHECKPOINT_EVERY`` commits (and when it closes);
+- units marked ``heavy`` (a migration, a run's plan, removing a run).
+
 Reads go through aiosqlite and see every committed write.
 """
 
@@ -27,6 +41,10 @@ from .schema import MIGRATIONS, SCHEMA_VERSION
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+#: How long a commit waits for another process's write lock before it fails (in the worker thread).
+BUSY_TIMEOUT_S = 30.0
+#: Commits between two checkpoints of the WAL into the database file (a few hundred KB of WAL).
+CHECKPOINT_EVERY = 100
 Unit = Callable[[sqlite3.Connection], T]
 
 
@@ -35,10 +53,11 @@ def row_dict(cursor: aiosqlite.Cursor | sqlite3.Cursor, row: tuple[Any, ...]) ->
 
 
 class _Pending(Generic[T]):
-    __slots__ = ("unit", "result", "error", "done")
+    __slots__ = ("unit", "heavy", "result", "error", "done")
 
-    def __init__(self, unit: Unit[T]):
+    def __init__(self, unit: Unit[T], heavy: bool = False):
         self.unit = unit
+        self.heavy = heavy
         self.result: T | None = None
         self.error: BaseException | None = None
         self.done = False
@@ -54,7 +73,7 @@ def _pragmas(db: sqlite3.Connection) -> None:
     db.execute("PRAGMA page_size=512")
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("PRAGMA busy_timeout=30000")
+    db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
 
 
 class Connection:
@@ -71,6 +90,8 @@ class Connection:
         self._limiter: anyio.CapacityLimiter | None = None
         #: Commits this connection made (fewer than the units it wrote, by the group commit).
         self.commits = 0
+        #: Commits since the last checkpoint.
+        self._uncheckpointed = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -79,7 +100,7 @@ class Connection:
         self._limiter = anyio.CapacityLimiter(1)
         try:
             self._writer = await anyio.to_thread.run_sync(self._connect_writer, limiter=self._limiter)
-            await self.write(self._migrate)
+            await self.write(self._migrate, heavy=True)
             self._db = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
             self._db.row_factory = row_dict  # type: ignore[assignment]  # rows are dicts, by design
             await self._db.execute("PRAGMA busy_timeout=30000")
@@ -89,9 +110,12 @@ class Connection:
         return self
 
     def _connect_writer(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
+        db = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
         try:
             _pragmas(db)
+            # The loop's commits never wait for a lock, nor checkpoint inside a commit (see above).
+            db.execute("PRAGMA busy_timeout=0")
+            db.execute("PRAGMA wal_autocheckpoint=0")
         except BaseException:
             db.close()
             raise
@@ -139,15 +163,16 @@ class Connection:
 
     # -- writes: group commit ------------------------------------------------------------------
 
-    async def write(self, unit: Unit[T]) -> T:
+    async def write(self, unit: Unit[T], *, heavy: bool = False) -> T:
         """Run ``unit`` on the writer connection and return its result once it is committed.
 
         Atomic on its own; committed together with whatever other units were queued at the time.
-        Not cancellable once queued: a unit the caller gave up on would still commit.
+        Not cancellable once queued: a unit the caller gave up on would still commit. ``heavy``:
+        the unit may take long (many rows), so its commit runs in the worker thread.
         """
         if self._writer is None or self._limiter is None:
             raise RuntimeError("store is not open")
-        pending = _Pending(unit)
+        pending = _Pending(unit, heavy)
         self._pending.append(pending)
         with anyio.CancelScope(shield=True):
             while not pending.done:
@@ -160,7 +185,10 @@ class Connection:
                 await anyio.sleep(0)  # let tasks that are ready queue their units: one commit for all
                 batch, self._pending = self._pending, []
                 try:
-                    await anyio.to_thread.run_sync(self._commit, batch, limiter=self._limiter)
+                    if any(p.heavy for p in batch) or not self._commit(batch, wait=False):
+                        await anyio.to_thread.run_sync(self._commit, batch, limiter=self._limiter)
+                    if self._uncheckpointed >= CHECKPOINT_EVERY:
+                        await anyio.to_thread.run_sync(self._checkpoint, limiter=self._limiter)
                 finally:
                     self._flushing = False
                     flushed, self._flushed = self._flushed, None
@@ -170,12 +198,24 @@ class Connection:
             raise pending.error
         return pending.result  # type: ignore[return-value]
 
-    def _commit(self, batch: list[_Pending[Any]]) -> None:
-        """In the worker thread: one transaction for the batch, a savepoint per unit."""
+    def _commit(self, batch: list[_Pending[Any]], wait: bool = True) -> bool:
+        """One transaction for the batch, a savepoint per unit. ``wait`` (in the worker thread):
+        wait for another process's write lock; without it (on the event loop), return False at
+        once, with nothing done, if the lock is taken."""
         db = self._writer
         assert db is not None
         try:
-            db.execute("BEGIN IMMEDIATE")
+            if wait:
+                db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if not wait and exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:  # any busy subcode
+                    return False
+                raise
+            finally:
+                if wait:
+                    db.execute("PRAGMA busy_timeout=0")
             for pending in batch:
                 db.execute("SAVEPOINT unit")
                 try:
@@ -186,14 +226,25 @@ class Connection:
                 db.execute("RELEASE unit")
             db.execute("COMMIT")
             self.commits += 1
+            self._uncheckpointed += 1
         except BaseException as exc:  # BEGIN or COMMIT failed (locked past busy_timeout, disk full)
             if db.in_transaction:
                 db.execute("ROLLBACK")
             for pending in batch:
                 pending.error, pending.result = exc, None
-        finally:
-            for pending in batch:
-                pending.done = True
+        for pending in batch:
+            pending.done = True
+        return True
+
+    def _checkpoint(self) -> None:
+        """In the worker thread: copy the WAL's pages into the database file, as far as no reader
+        still needs them (PASSIVE: it waits for no one), so that the WAL starts over."""
+        assert self._writer is not None
+        self._uncheckpointed = 0
+        try:
+            self._writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:  # a busy or full disk: the next one tries again
+            log.warning("%s: checkpoint failed: %s", self.path, exc)
 
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> dict[str, Any] | None:
         async with self.db.execute(sql, tuple(params)) as cursor:

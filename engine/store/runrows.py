@@ -54,4 +54,4 @@ class RunRows(Connection):
             ).rowcount
             return removed
 
-        return await self.write(unit)
+        return await self.write(unit, heavy=True)  # every row of a run

@@ -101,7 +101,7 @@ class Store(RunRows):
             )
             plan(db)
 
-        await self.write(unit)
+        await self.write(unit, heavy=True)  # thousands of instance rows
 
     async def resume_run(
         self,
@@ -122,7 +122,7 @@ class Store(RunRows):
             db.execute(f"UPDATE runs SET {cols} WHERE run_id = ?", values)
             plan(db)
 
-        await self.write(unit)
+        await self.write(unit, heavy=True)
 
     @staticmethod
     def _plan(
@@ -162,7 +162,7 @@ class Store(RunRows):
     # -- phases --------------------------------------------------------------------------------
 
     async def set_phases(self, run_id: str, phases: list[tuple[int, str | None]]) -> None:
-        await self.write(self._plan(run_id, [], phases))
+        await self.write(self._plan(run_id, [], phases))  # a few phase rows
 
     async def update_phase(self, run_id: str, phase: int, **fields: Any) -> None:
         if "verdict" in fields:
@@ -177,7 +177,7 @@ class Store(RunRows):
 
     async def add_instances(self, run_id: str, rows: list[tuple[str, str, int, int]]) -> None:
         """(instance_id, repo, phase, position); existing instances keep their state."""
-        await self.write(self._plan(run_id, rows, []))
+        await self.write(self._plan(run_id, rows, []), heavy=True)
 
     async def instances(self, run_id: str) -> list[dict[str, Any]]:
         return await self._all("SELECT * FROM instances WHERE run_id = ? ORDER BY position", (run_id,))
