@@ -135,16 +135,27 @@ class RunFolder:
 
     def redact_attempt(self, instance_id: str, attempt: int) -> None:
         """Redact every file of an attempt in place: backends (evaluators, containers) write test
-        logs and patch copies there without knowing the secrets, so they are scrubbed afterwards.
-        A file this folder wrote itself (redacted then) and nothing changed since is not read again."""
+        logs and patch copies there without knowing the secrets, so they are scrubbed afterwards."""
+        self.redact_files(self.foreign_files(instance_id, attempt))
+
+    def foreign_files(self, instance_id: str, attempt: int) -> list[Path]:
+        """The files of an attempt that :meth:`redact_attempt` must read: a file this folder wrote
+        itself (redacted then) and nothing changed since is not read again. Lists and stats only."""
+        foreign = []
         for path in self.attempt_dir(instance_id, attempt).rglob("*"):
             own = self._written.pop(path, None)
             try:
                 info = path.stat()
             except OSError:
                 continue
-            if not stat.S_ISREG(info.st_mode) or own == (info.st_size, info.st_mtime_ns):
-                continue
+            if stat.S_ISREG(info.st_mode) and own != (info.st_size, info.st_mtime_ns):
+                foreign.append(path)
+        return foreign
+
+    def redact_files(self, paths: Iterable[Path]) -> None:
+        """Read each file and write it back redacted if a secret was in it (test logs can be large:
+        callers run this in a worker thread)."""
+        for path in paths:
             try:
                 text = path.read_text(encoding="utf-8")
             except (UnicodeDecodeError, OSError):

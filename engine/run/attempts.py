@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
@@ -32,6 +33,9 @@ from .context import Write
 if TYPE_CHECKING:
     from .context import RunContext
     from .scheduler import InstanceTrack
+
+
+T = TypeVar("T")
 
 
 class AttemptRunner:
@@ -130,8 +134,8 @@ class AttemptRunner:
         if result.error_class in RETRYABLE:
             raise AttemptError(result.error_class, result.detail or result.exit_status)  # type: ignore[arg-type]
         # Redacted before it touches the disk; what is saved is what is graded, now and on resume.
-        # Written (renamed into place) before the store says agent_done, and off the event loop.
-        path, sha, patch = await anyio.to_thread.run_sync(c.folder.write_patch, iid, number, result.patch or "")
+        # Written (renamed into place) before the store says agent_done.
+        path, sha, patch = await small_on_loop(len(result.patch or ""), c.folder.write_patch, iid, number, result.patch or "")
         done = await c.transition(track, "patched" if patch.strip() else "no_patch", attempt_fields=dict(
             status="agent_done", patch_path=str(path), patch_sha=sha,
             patch_bytes=len(patch), exit_status=result.exit_status, agent_done_at=time.time(),
@@ -181,7 +185,11 @@ class AttemptRunner:
         EvaluationDone event, returned to be written with the attempt's outcome."""
         c = self.ctx
         iid = track.instance.instance_id
-        await anyio.to_thread.run_sync(self._files, iid, number, result)
+        # eval.json on the loop (JSON of one instance's tests: the GIL would serialise its dump in a
+        # thread too), then the files backends wrote, redacted in a worker thread (logs can be big).
+        c.folder.write_json(iid, number, "eval.json", result.model_dump(mode="json"), native=True)
+        if foreign := c.folder.foreign_files(iid, number):
+            await anyio.to_thread.run_sync(c.folder.redact_files, foreign)
         row = c.store.evaluation_insert(c.run_id, iid, number, 0, dict(
             evaluator=c.backends.evaluator.name, resolved=int(result.resolved),
             applied=int(result.applied), error_class=result.error_class, detail=result.detail,
@@ -199,11 +207,6 @@ class AttemptRunner:
             syntax_valid=result.checks.get("syntax_valid"), degenerate=result.checks.get("degenerate"),
         )])
 
-    def _files(self, iid: str, number: int, result: EvalResult) -> None:
-        """In a worker thread: eval.json, then every file of the attempt redacted in place."""
-        self.ctx.folder.write_json(iid, number, "eval.json", result.model_dump(mode="json"), native=True)
-        self.ctx.folder.redact_attempt(iid, number)
-
     async def _fail(
         self, track: InstanceTrack, number: int, error_class: ErrorClass, detail: str, agent: AgentOutcome
     ) -> str:
@@ -219,6 +222,19 @@ class AttemptRunner:
                 detail=detail[:500], agent_s=agent.seconds,
             ))
         return "error"
+
+
+#: Files up to this size are written on the event loop: without an fsync a write lands in the page
+#: cache in microseconds, and a hop to a worker thread and back cost more CPU than the write.
+#: Bigger ones go to a worker thread, where the wait for a busy disk does not stall the loop.
+SMALL_WRITE_BYTES = 1 << 20
+
+
+async def small_on_loop(size: int, func: Callable[..., T], *args: Any) -> T:
+    """``func(*args)`` on the loop when it writes ``size`` bytes or fewer, else in a worker thread."""
+    if size <= SMALL_WRITE_BYTES:
+        return func(*args)
+    return await anyio.to_thread.run_sync(func, *args)
 
 
 class Halted(Exception):

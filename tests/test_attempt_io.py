@@ -1,0 +1,50 @@
+"""Where an attempt's files are written: small ones on the event loop, big ones and the reading of
+what backends wrote in a worker thread."""
+
+from __future__ import annotations
+
+import threading
+
+import anyio
+import anyio.to_thread
+
+from engine.core.artifacts import RunFolder
+from engine.core.secrets import Redactor
+from engine.run import attempts
+from engine.run.attempts import small_on_loop
+
+
+async def test_a_small_write_stays_on_the_loop_and_a_big_one_goes_to_a_thread(tmp_path, monkeypatch):
+    monkeypatch.setattr(attempts, "SMALL_WRITE_BYTES", 1000)
+    loop_thread = threading.get_ident()
+    folder = RunFolder(tmp_path / "runs", "r")
+    threads = []
+
+    def write(text: str):
+        threads.append(threading.get_ident())
+        return folder.write_patch("i-1", 1, text)
+
+    small = "x" * 1000
+    path, _, saved = await small_on_loop(len(small), write, small)
+    assert saved == small and path.read_text() == small
+    big = "y" * 1001
+    await small_on_loop(len(big), write, big)
+    assert threads[0] == loop_thread and threads[1] != loop_thread
+    assert path.read_text() == big
+
+
+async def test_an_attempt_whose_files_are_all_its_own_redacts_without_a_thread(tmp_path, monkeypatch):
+    """foreign_files lists what backends wrote or changed (read in a thread, logs can be big); an
+    attempt with only its own files (written redacted) has none, so none is read again."""
+    key = "tok-0123456789abcdef0123"
+    folder = RunFolder(tmp_path / "runs", "r", redact=Redactor([key]))
+    folder.write_patch("i-1", 1, f"+ key = '{key}'\n")
+    folder.write_json("i-1", 1, "eval.json", {"detail": f"saw {key}"}, native=True)
+    assert folder.foreign_files("i-1", 1) == []
+    folder.write_json("i-2", 1, "eval.json", {"resolved": True}, native=True)
+    log = folder.attempt_dir("i-2", 1) / "logs" / "test_output.txt"
+    log.parent.mkdir()
+    log.write_text(f"a backend printed {key}\n")
+    assert folder.foreign_files("i-2", 1) == [log]
+    await anyio.to_thread.run_sync(folder.redact_files, [log])
+    assert key not in log.read_text()
