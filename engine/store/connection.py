@@ -3,8 +3,8 @@ commit of writes, and the row helpers the writer's records use.
 
 Writes are *units*: a function of a sqlite3 connection, run on the store's one writer connection.
 Units that arrive while a commit is in progress wait, and the next commit takes them all: one
-``BEGIN IMMEDIATE`` .. ``COMMIT`` for every unit queued by then, each unit in its own savepoint (a
-unit that fails is rolled back alone, and its caller gets the error). A caller resumes only once
+``BEGIN IMMEDIATE`` .. ``COMMIT`` for every unit queued by then (a unit that fails is rolled back
+alone, and its caller gets the error: the batch runs again, each unit in its own savepoint). A caller resumes only once
 its unit is committed, so durability is exactly what it was with a commit per statement; 16
 attempts in flight share their commits instead of taking turns.
 
@@ -199,7 +199,10 @@ class Connection:
         return pending.result  # type: ignore[return-value]
 
     def _commit(self, batch: list[_Pending[Any]], wait: bool = True) -> bool:
-        """One transaction for the batch, a savepoint per unit. ``wait`` (in the worker thread):
+        """One transaction for the batch. Units are functions of the connection alone, so they can run
+        twice: if one fails, the batch is undone (to its savepoint: the write lock stays ours) and
+        run again with a savepoint per unit, and only the failing unit is rolled back (savepoints
+        for every unit, every time, were a quarter of an attempt's statements). ``wait`` (in the worker thread):
         wait for another process's write lock; without it (on the event loop), return False at
         once, with nothing done, if the lock is taken."""
         db = self._writer
@@ -216,14 +219,20 @@ class Connection:
             finally:
                 if wait:
                     db.execute("PRAGMA busy_timeout=0")
-            for pending in batch:
-                db.execute("SAVEPOINT unit")
-                try:
+            db.execute("SAVEPOINT batch")  # COMMIT commits it too
+            try:
+                for pending in batch:
                     pending.result = pending.unit(db)
-                except Exception as exc:  # the unit's own failure: undo it alone, tell its caller
-                    db.execute("ROLLBACK TO unit")
-                    pending.error = exc
-                db.execute("RELEASE unit")
+            except Exception:  # a unit failed: undo the batch, and run it again a savepoint per unit
+                db.execute("ROLLBACK TO batch")
+                for pending in batch:
+                    db.execute("SAVEPOINT unit")
+                    try:
+                        pending.result = pending.unit(db)
+                    except Exception as exc:  # the unit's own failure: undo it alone, tell its caller
+                        db.execute("ROLLBACK TO unit")
+                        pending.error = exc
+                    db.execute("RELEASE unit")
             db.execute("COMMIT")
             self.commits += 1
             self._uncheckpointed += 1
