@@ -48,3 +48,18 @@ async def test_an_attempt_whose_files_are_all_its_own_redacts_without_a_thread(t
     assert folder.foreign_files("i-2", 1) == [log]
     await anyio.to_thread.run_sync(folder.redact_files, [log])
     assert key not in log.read_text()
+
+
+def test_an_attempt_gets_one_folder_and_a_run_begun_before_keeps_its_own(tmp_path):
+    """attempts/<instance>.<n>/: one directory per attempt (making directories was the costliest file
+    system work of an attempt); an attempt whose folder a run made in the old layout
+    (attempts/<instance>/<n>/) goes on using it."""
+    folder = RunFolder(tmp_path / "runs", "r")
+    made = folder.attempt_dir("astropy__astropy-1", 1)
+    assert made == tmp_path / "runs" / "r" / "attempts" / "astropy__astropy-1.1" and made.is_dir()
+    assert sorted(p.name for p in (tmp_path / "runs" / "r" / "attempts").iterdir()) == ["astropy__astropy-1.1"]
+    legacy = tmp_path / "runs" / "r" / "attempts" / "astropy__astropy-2" / "1"
+    legacy.mkdir(parents=True)
+    again = RunFolder(tmp_path / "runs", "r")  # the run resumed by a new process
+    assert again.attempt_dir("astropy__astropy-2", 1) == legacy
+    assert again.attempt_dir("astropy__astropy-2", 2).name == "astropy__astropy-2.2"

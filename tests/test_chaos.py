@@ -91,6 +91,6 @@ def test_a_planted_secret_is_on_disk_nowhere_after_kills(tmp_path, cache_dir):
     out = finish(args, cache_dir)
     assert out.returncode == 0, out.stderr[-2000:]
     assert secret_hits([runs, *scratch], secrets) == []  # and the killed checkouts were swept
-    patch = (runs / "leak" / "attempts" / "ramp-bundled__romans-1" / "1" / "patch.diff").read_text()
+    patch = (runs / "leak" / "attempts" / "ramp-bundled__romans-1.1" / "patch.diff").read_text()
     assert patch.count("[REDACTED]") == 2
     assert query(db, "SELECT outcome FROM attempts") == [{"outcome": "unresolved"}]

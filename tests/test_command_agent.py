@@ -85,7 +85,7 @@ async def test_an_outside_agent_behind_the_gateway_is_accounted_and_its_edit_gra
     assert attempt["calls"] == 2 and attempt["cost_usd"] == pytest.approx(sum(c["cost_usd"] for c in calls))
     sent = provider_requests[0].body
     assert sent["messages"][1]["content"].startswith("Fix this: ") and sent["max_tokens"] == 4000
-    folder = tmp_path / "runs" / "cmd-1" / "attempts" / ROMANS / "1"
+    folder = tmp_path / "runs" / "cmd-1" / "attempts" / f"{ROMANS}.1"
     log = (folder / "command.log").read_text()
     assert f"models ['fake'] instance {ROMANS} streamed 25 usage True" in log
     trajectory = json.loads((folder / "trajectory.json").read_text())

@@ -84,7 +84,7 @@ async def test_mini_swe_agents_loop_solves_one_task_and_not_the_others(tmp_path)
     assert attempts[FIX]["calls"] == 4 and attempts[FORMAT]["error_class"] == "model_format"
     assert attempts[WRONG]["exit_status"] == "submitted" and attempts[WRONG]["patch_bytes"] > 0
 
-    folder = tmp_path / "runs" / "mini-1" / "attempts" / FIX / "1"
+    folder = tmp_path / "runs" / "mini-1" / "attempts" / f"{FIX}.1"
     trajectory = json.loads((folder / "trajectory.json").read_text())    # mini's own format, saved by mini
     assert trajectory["trajectory_format"].startswith("mini-swe-agent")
     assert trajectory["info"]["exit_status"] == "Submitted"

@@ -73,7 +73,7 @@ def test_agents_work_in_sandboxes_on_the_nodes(cluster, tmp_path):
     iid = next(iter(ray_summary["outcomes"]))
     where = load_detail(tmp_path / "ray" / "ramp.sqlite", run_id, iid).attempts[-1].nodes
     assert where.startswith("sandbox ") and ", eval " in where, where
-    assert list((tmp_path / "ray").glob("*/attempts/*/1/trajectory.json"))
+    assert list((tmp_path / "ray").glob("*/attempts/*.1/trajectory.json"))
 
 
 def test_gold_on_two_nodes_survives_losing_one(cluster, tmp_path):
@@ -111,9 +111,9 @@ def test_gold_on_two_nodes_survives_losing_one(cluster, tmp_path):
     manifest = json.loads((runs / "on-ray" / "manifest.json").read_text())
     assert manifest["executor"]["kind"] == "ray" and manifest["executor"]["address"] == cluster.address
     assert len(manifest["executor"]["nodes"]) == 2
-    nodes = {json.loads(p.read_text())["node"] for p in (runs / "on-ray" / "attempts").glob("*/1/eval.json")}
+    nodes = {json.loads(p.read_text())["node"] for p in (runs / "on-ray" / "attempts").glob("*.1/eval.json")}
     assert nodes and all("/" in n for n in nodes)
-    assert all((p / "1" / "test_output.txt").stat().st_size > 0 for p in (runs / "on-ray" / "attempts").iterdir())
+    assert all((p / "test_output.txt").stat().st_size > 0 for p in (runs / "on-ray" / "attempts").iterdir())
 
     local = _summary(_gold(tmp_path / "local", cache, [], "local"))
     assert local["outcomes"] == on_ray["outcomes"]

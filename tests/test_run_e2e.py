@@ -61,7 +61,7 @@ def test_gold_resolves_every_bundled_instance(tmp_path, cache_dir):
     assert {"instance_id", "model_name_or_path", "model_patch"} <= set(predictions[0])
     assert all(p["model_patch"].startswith("diff --git") for p in predictions)
     for p in predictions:
-        attempt_dir = folder / "attempts" / p["instance_id"] / "1"
+        attempt_dir = folder / "attempts" / f"{p['instance_id']}.1"
         assert (attempt_dir / "patch.diff").read_text() == p["model_patch"]
         assert "Start Test Output" in (attempt_dir / "test_output.txt").read_text() if (
             attempt_dir / "test_output.txt").exists() else True

@@ -84,16 +84,16 @@ def test_no_planted_secret_survives_a_run(tmp_path):
     assert leaks == []
 
     # The secrets did reach the writers, which redacted them: the scan looked where they would be.
-    edit = (runs / "scan-scan-edit" / "attempts" / "ramp-bundled__romans-1" / "1" / "trajectory.json").read_text()
+    edit = (runs / "scan-scan-edit" / "attempts" / "ramp-bundled__romans-1.1" / "trajectory.json").read_text()
     assert edit.count("[REDACTED]") >= 4  # issue text in the prompt, twice in the reply
-    shell = json.loads((runs / "scan-scan-bash" / "attempts" / "ramp-bundled__romans-1" / "1" / "trajectory.json").read_text())
+    shell = json.loads((runs / "scan-scan-bash" / "attempts" / "ramp-bundled__romans-1.1" / "trajectory.json").read_text())
     printed = shell["steps"][0]["observation"]
     assert "SCAN_SERVICE_KEY=[REDACTED]" in printed  # the credentials file, printed by the agent
     assert "PATH=" in printed and "SCAN_SERVICE_TOKEN=" not in printed  # env: not inherited by the sandbox
 
     # The tests under evaluation ran the agent's conftest: the log shows the dump, with the file's
     # secret redacted and no secret-named variable inherited from the engine's environment.
-    leak = runs / "scan-scan-leak" / "attempts" / "ramp-bundled__romans-1" / "1"
+    leak = runs / "scan-scan-leak" / "attempts" / "ramp-bundled__romans-1.1"
     log = next(p for p in leak.iterdir() if p.name.startswith("test_output")).read_text()
     assert "ENV-DUMP" in log and "FILE-DUMP" in log and "SCAN_SERVICE_KEY=[REDACTED]" in log
     assert "SCAN_SERVICE_TOKEN" not in log and "CONST [REDACTED]" in log

@@ -108,7 +108,7 @@ class Filler:
             return at
         first = ["queued", "preparing", "agent"] if n == 1 else ["preparing", "agent"]
         at = await self.walk(iid, n, [*first, "patched", "eval_queued", "evaluating"], at, sub="submit")
-        attempt_dir = self.folder / iid / str(n)
+        attempt_dir = self.folder / f"{iid}.{n}"
         attempt_dir.mkdir(parents=True, exist_ok=True)
         (attempt_dir / "patch.diff").write_text(PATCH.format(path=f"{iid.split('__')[1].split('-')[0]}/core.py"))
         (attempt_dir / "trajectory.json").write_text(json.dumps(trajectory(iid)))

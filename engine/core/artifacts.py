@@ -3,7 +3,11 @@
 - manifest.json: versions, config, dataset lock, git sha (rewritten atomically);
 - predictions.jsonl: SWE-bench predictions format (instance_id, model_name_or_path, model_patch),
   one line per attempt that produced its patch, with an ``attempt`` field;
-- attempts/<instance_id>/<attempt>/: patch.diff, trajectory.json, eval files and test log.
+- attempts/<instance_id>.<attempt>/: patch.diff, trajectory.json, eval files and test log. One
+  folder per attempt, not a folder per instance with one per attempt in it: making a directory is
+  the costliest thing an attempt does to the file system (ext4 allocates it a block), and on this
+  project's test machine two of them took more CPU than the rest of an attempt's orchestration. A
+  run begun before this layout keeps its attempts' folders (attempts/<instance_id>/<attempt>/).
 
 predictions.jsonl is appended as attempts finish and rebuilt from the store when a run resumes, so a
 SIGKILL between the store commit and the append can neither lose nor duplicate a line.
@@ -108,8 +112,19 @@ class RunFolder:
         key = (instance_id, attempt)
         path = self._made.get(key)
         if path is None or not path.is_dir():  # made once (and again if something removed it)
-            path = self.path / "attempts" / safe_name(instance_id) / str(attempt)
-            path.mkdir(parents=True, exist_ok=True)
+            name = safe_name(instance_id)
+            path = self.path / "attempts" / f"{name}.{attempt}"
+            if not path.is_dir():
+                legacy = self.path / "attempts" / name / str(attempt)  # a run begun before the layout
+                if legacy.is_dir():
+                    path = legacy
+                else:
+                    try:
+                        path.mkdir()
+                    except FileNotFoundError:  # the run's first attempt: attempts/ is new too
+                        path.mkdir(parents=True, exist_ok=True)
+                    except FileExistsError:
+                        pass
             self._made[key] = path
         return path
 
