@@ -122,20 +122,26 @@ async def test_short_light_evaluations_do_not_serialise_behind_their_own_starts(
     assert await peak_running(gov, jobs=12, hold_s=0.4) == 4
 
 
-async def test_cpu_bound_evaluations_still_hold_the_target():
-    """Each running evaluation burns one of two cores: the measured share stays at a whole core, so a
-    second starts only while one runs (1.0 busy core < 1.6), and never a third: the host is never
-    oversubscribed, however long they have run."""
+def burning_governor() -> Governor:
+    """A governor on two cores sampling every 0.05 s, whose host burns one core (50%) for each
+    evaluation it has running."""
     governors: list[Governor] = []
 
-    def burning() -> HostSample:  # 50% of the host for each evaluation running
+    def burning() -> HostSample:
         running = governors[0].snapshot().running if governors else 0
         return HostSample(min(100.0, 50.0 * running), 8000, 50000)
 
     gov = Governor(GovernorConfig(sample_interval_s=0.05, settle_s=0.2, max_concurrent_evals=8), Path("/"),
                    sampler=burning, cores=2)
     governors.append(gov)
-    assert await peak_running(gov, jobs=6, hold_s=0.3) == 2
+    return gov
+
+
+async def test_cpu_bound_evaluations_still_hold_the_target():
+    """Each running evaluation burns one of two cores: the measured share stays at a whole core, so a
+    second starts only while one runs (1.0 busy core < 1.6), and never a third: the host is never
+    oversubscribed, however long they have run."""
+    assert await peak_running(burning_governor(), jobs=6, hold_s=0.3) == 2
 
 
 async def test_a_freed_slot_admits_the_longest_waiting_first():
@@ -154,20 +160,11 @@ async def test_a_freed_slot_admits_the_longest_waiting_first():
     assert order == [0, 1, 2, 3, 4] and gov.snapshot().waiting == 0
 
 
-
 async def cpu_while_waiting(hold_s: float, work_s: float = 6.0) -> tuple[float, float]:
     """Evaluations of ``hold_s`` seconds that each burn one of two cores, ``work_s`` core-seconds in
     all, through a governor sampling every 0.05 s: the host's time-weighted CPU share while some
     waited, and how long they waited."""
-    governors: list[Governor] = []
-
-    def burning() -> HostSample:  # 50% of the host for each evaluation running
-        running = governors[0].snapshot().running if governors else 0
-        return HostSample(min(100.0, 50.0 * running), 8000, 50000)
-
-    gov = Governor(GovernorConfig(sample_interval_s=0.05, settle_s=0.2, max_concurrent_evals=8), Path("/"),
-                   sampler=burning, cores=2)
-    governors.append(gov)
+    gov = burning_governor()
     busy = waited = 0.0  # core-seconds and seconds while evaluations waited
     stop = anyio.Event()
 
