@@ -4,9 +4,9 @@ commit of writes, and the row helpers the writer's records use.
 Writes are *units*: a function of a sqlite3 connection, run on the store's one writer connection.
 Units that arrive while a commit is in progress wait, and the next commit takes them all: one
 ``BEGIN IMMEDIATE`` .. ``COMMIT`` for every unit queued by then (a unit that fails is rolled back
-alone, and its caller gets the error: the batch runs again, each unit in its own savepoint). A caller resumes only once
-its unit is committed, so durability is exactly what it was with a commit per statement; 16
-attempts in flight share their commits instead of taking turns.
+alone, and its caller gets the error: the batch runs again, each unit in its own savepoint). A
+caller resumes only once its unit is committed, so durability is exactly what it was with a commit
+per statement; 16 attempts in flight share their commits instead of taking turns.
 
 A commit of small units runs on the event loop's own thread. With ``synchronous=NORMAL`` in WAL
 mode it does not wait for the disk (it appends pages to the WAL): about as long as a hop to a worker
@@ -199,12 +199,13 @@ class Connection:
         return pending.result  # type: ignore[return-value]
 
     def _commit(self, batch: list[_Pending[Any]], wait: bool = True) -> bool:
-        """One transaction for the batch. Units are functions of the connection alone, so they can run
-        twice: if one fails, the batch is undone (to its savepoint: the write lock stays ours) and
-        run again with a savepoint per unit, and only the failing unit is rolled back (savepoints
-        for every unit, every time, were a quarter of an attempt's statements). ``wait`` (in the worker thread):
-        wait for another process's write lock; without it (on the event loop), return False at
-        once, with nothing done, if the lock is taken."""
+        """One transaction for the batch. Units are functions of the connection alone, so they can
+        run twice: if one fails, the batch is undone (to its savepoint: the write lock stays ours)
+        and run again with a savepoint per unit, and only the failing unit is rolled back
+        (savepoints for every unit, every time, were a quarter of an attempt's statements).
+
+        ``wait`` (in the worker thread): wait for another process's write lock. Without it (on the
+        event loop), return False at once, with nothing done, if the lock is taken."""
         db = self._writer
         assert db is not None
         try:
