@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 #: How long a commit waits for another process's write lock before it fails (in the worker thread).
 BUSY_TIMEOUT_S = 30.0
+_WAIT_FOR_LOCKS = f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}"
 #: Commits between two checkpoints of the WAL into the database file (a few hundred KB of WAL).
 CHECKPOINT_EVERY = 100
 Unit = Callable[[sqlite3.Connection], T]
@@ -73,7 +74,7 @@ def _pragmas(db: sqlite3.Connection) -> None:
     db.execute("PRAGMA page_size=512")
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
-    db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+    db.execute(_WAIT_FOR_LOCKS)
 
 
 class Connection:
@@ -101,9 +102,9 @@ class Connection:
         try:
             self._writer = await anyio.to_thread.run_sync(self._connect_writer, limiter=self._limiter)
             await self.write(self._migrate, heavy=True)
-            self._db = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
+            self._db = await aiosqlite.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
             self._db.row_factory = row_dict  # type: ignore[assignment]  # rows are dicts, by design
-            await self._db.execute("PRAGMA busy_timeout=30000")
+            await self._db.execute(_WAIT_FOR_LOCKS)
         except BaseException:
             await self.close()  # a refused or broken file must not leave its worker thread behind
             raise
@@ -210,7 +211,7 @@ class Connection:
         assert db is not None
         try:
             if wait:
-                db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+                db.execute(_WAIT_FOR_LOCKS)
             try:
                 db.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
