@@ -173,3 +173,22 @@ async def test_the_catalogs_output_limit_is_sent_on_every_request(tmp_path, serv
         await model.complete(MESSAGES, max_tokens=100, context=h.CTX)  # the agent's, smaller
         await model.complete(MESSAGES, max_tokens=4096, context=h.CTX)  # capped at the catalog's
     assert [r.body["max_tokens"] for r in server.calls("/v1/chat/completions")] == [512, 100, 512]
+
+
+async def test_a_call_with_no_quota_or_budget_to_check_is_admitted_without_a_pass_of_the_event_loop(tmp_path):
+    # A lock taken for nothing to check queued each new call behind every ready task of the run.
+    async with Harness(tmp_path, {"q": QUOTA_MODEL, "free": {"provider": "scripted", "options": {"default": "ok"}}}) as h:
+        order: list[str] = []
+
+        async def other() -> None:
+            order.append("other task")
+
+        for name, expected in (("free", ["admitted", "other task"]), ("q", ["other task", "admitted"])):
+            model = h.models.get(name)
+            order.clear()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(other)
+                reserved = await model.ledger.admit(model.entry, 10, None, h.CTX)
+                order.append("admitted")
+            model.ledger.release(model.entry, reserved)
+            assert order == expected, name  # a quota is checked against the store: that waits

@@ -96,3 +96,50 @@ def test_breaker_opens_at_the_cap_and_lets_one_probe_through_per_cooldown():
     breaker.success()
     breaker.check()
     assert breaker.consecutive == 0
+
+
+async def test_a_free_slot_is_taken_and_given_back_without_a_pass_of_the_event_loop():
+    # When a round of calls ends together, the next attempts' calls must not queue behind the
+    # finishing attempts' work: a lock taken and given back with a yield cost 12 ms per round of 16.
+    limiter = AdaptiveConcurrency(4)
+    order: list[str] = []
+
+    async def other() -> None:
+        order.append("other task")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(other)  # ready: it runs at the first yield of this task
+        async with limiter.slot():
+            order.append("in the slot")
+        order.append("slot given back")
+    assert order == ["in the slot", "slot given back", "other task"]
+
+
+async def test_waiters_go_first_come_first_served_one_per_freed_slot_and_a_cancelled_one_passes_its_turn():
+    limiter = AdaptiveConcurrency(1)
+    order: list[str] = []
+    release = anyio.Event()
+
+    async def holder() -> None:
+        async with limiter.slot():
+            await release.wait()
+
+    async def waiter(name: str) -> None:
+        async with limiter.slot():
+            order.append(name)
+            assert limiter.in_flight == 1
+            await anyio.sleep(0.01)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(holder)
+        await anyio.sleep(0.01)
+        tg.start_soon(waiter, "first")
+        async with anyio.create_task_group() as gives_up:
+            gives_up.start_soon(waiter, "cancelled")
+            await anyio.sleep(0.01)
+            gives_up.cancel_scope.cancel()  # gives up while queued: the others keep their places
+        tg.start_soon(waiter, "second")
+        await anyio.sleep(0.01)
+        assert order == [] and len(limiter._queue) == 2
+        release.set()
+    assert order == ["first", "second"] and limiter.in_flight == 0 and not limiter._queue

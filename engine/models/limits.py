@@ -13,8 +13,10 @@
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -49,6 +51,15 @@ def backoff_delay(retry: int, base_s: float, cap_s: float) -> float:
     return delay / 2 + random.uniform(0, delay / 2)
 
 
+class _Waiter:
+    """A request waiting for its turn; ``woken`` is set when it should look again."""
+
+    __slots__ = ("woken",)
+
+    def __init__(self) -> None:
+        self.woken = anyio.Event()
+
+
 @dataclass
 class Slot:
     """One request's place in the limiter; remembers the generation it started in."""
@@ -57,7 +68,14 @@ class Slot:
 
 
 class AdaptiveConcurrency:
-    """AIMD concurrency limit with a shared Retry-After hold."""
+    """AIMD concurrency limit with a shared Retry-After hold.
+
+    Requests wait first come, first served, and a freed slot wakes one waiter (the first). Taking a
+    free slot with nobody waiting, and giving one back, never yields to the event loop: when a round
+    of calls ends together, the next attempts' calls go out without queueing behind the finishing
+    attempts' work for a lock (anyio's lock holds itself across a yield, so each taker and giver
+    cost a pass of the loop's ready queue: 12 ms before a call went out in a round of 16).
+    """
 
     def __init__(self, ceiling: int):
         self.ceiling = ceiling
@@ -66,29 +84,39 @@ class AdaptiveConcurrency:
         self.held_until = 0.0
         self.generation = 0
         self.halvings = 0
-        self._cond = anyio.Condition()
+        self._queue: deque[_Waiter] = deque()
+
+    def _free(self) -> bool:
+        return self.in_flight < max(1, int(self.limit)) and self.held_until <= time.monotonic()
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[Slot]:
-        async with self._cond:
-            while True:
-                hold = self.held_until - time.monotonic()
-                if hold > 0:
-                    with anyio.move_on_after(hold):
-                        await self._cond.wait()
-                elif self.in_flight >= max(1, int(self.limit)):
-                    await self._cond.wait()
-                else:
-                    break
-            self.in_flight += 1
-            slot = Slot(self.generation)
+        if self._queue or not self._free():
+            await self._turn()
+        self.in_flight += 1
         try:
-            yield slot
+            yield Slot(self.generation)
         finally:
-            with anyio.CancelScope(shield=True):
-                async with self._cond:
-                    self.in_flight -= 1
-                    self._cond.notify_all()
+            self.in_flight -= 1
+            self._wake()
+
+    async def _turn(self) -> None:
+        """Wait until this request is first in the queue and a slot is free outside any hold."""
+        waiter = _Waiter()
+        self._queue.append(waiter)
+        try:
+            while not (self._queue[0] is waiter and self._free()):
+                waiter.woken = anyio.Event()
+                hold = self.held_until - time.monotonic()
+                with anyio.move_on_after(hold if self._queue[0] is waiter and hold > 0 else math.inf):
+                    await waiter.woken.wait()
+        finally:
+            self._queue.remove(waiter)
+            self._wake()  # the next in line may go too (or take this one's place, if it gave up)
+
+    def _wake(self) -> None:
+        if self._queue:
+            self._queue[0].woken.set()
 
     def on_success(self) -> None:
         """Additive increase: about +1 per ``limit`` successes."""

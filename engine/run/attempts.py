@@ -90,7 +90,8 @@ class AttemptRunner:
         c = self.ctx
         iid = track.instance.instance_id
         async with c.agent_lane:
-            await c.signals.resumed.wait()
+            if not c.signals.resumed.is_set():  # waiting on a set event still costs a loop pass
+                await c.signals.resumed.wait()
             if c.signals.budget_stop:
                 raise Halted
             agent_backend = c.backends.agent
