@@ -58,27 +58,33 @@ def reply(messages, context):  # the scripted model's callable: the provider's "
     return later()
 
 
-def _agent_base():
-    from engine.agents.base import AgentBase
+def one_call_agent():
+    """The agent class, made when the run asks for it: its base class imports the engine, which the
+    child must import as ``ramp run`` does (after pausing the collector), not at this module's import."""
+    from engine.agents.base import AgentBase, AgentResult
+    from engine.models.base import CallContext, Message
 
-    return AgentBase
+    class OneCallAgent(AgentBase):
+        """One model call (attributed to the attempt), then a fixed patch; the sandbox is never used."""
+
+        name = "one-call"
+        uses_sandbox = False  # the sandbox is never used: no checkout (--sandbox makes one anyway)
+
+        async def run(self, task, sandbox, model, reporter):
+            # Attributed to the attempt, as Ramp's agents do: the call's row and event name it, and
+            # the attempt's counters grow.
+            context = CallContext(run_id=task.run_id, instance_id=task.instance.instance_id, attempt=task.attempt)
+            await model.complete([Message(role="user", content=task.instance.problem_statement)], context=context)
+            return AgentResult(patch=PATCH, exit_status="submitted", steps=1)
+
+    return OneCallAgent
 
 
-class OneCallAgent(_agent_base()):  # type: ignore[misc]
-    """One model call (attributed to the attempt), then a fixed patch; the sandbox is never used."""
-
-    name = "one-call"
-    uses_sandbox = False  # the sandbox is never used: no checkout (--sandbox makes one anyway)
-
-    async def run(self, task, sandbox, model, reporter):
-        from engine.agents.base import AgentResult
-        from engine.models.base import CallContext, Message
-
-        # Attributed to the attempt, as Ramp's agents do: the call's row and event name it, and the
-        # attempt's counters grow.
-        context = CallContext(run_id=task.run_id, instance_id=task.instance.instance_id, attempt=task.attempt)
-        await model.complete([Message(role="user", content=task.instance.problem_statement)], context=context)
-        return AgentResult(patch=PATCH, exit_status="submitted", steps=1)
+def __getattr__(name: str):
+    if name == "OneCallAgent":
+        globals()[name] = one_call_agent()
+        return globals()[name]
+    raise AttributeError(name)
 
 
 class TrivialEvaluator:
@@ -103,6 +109,9 @@ class TrivialEvaluator:
 
 def child(argv: list[str]) -> int:
     """The Ramp process: register the parts above, count SQLite statements, run ``ramp``."""
+    from engine.core import collector
+
+    collector.pause()  # as the ramp entry point does, before it imports the engine
     import sqlite3
 
     from pydantic import BaseModel

@@ -2,6 +2,10 @@
 
 import sys
 
-from .cli import leaving, main
+from .core import collector
+
+collector.pause()  # this import's and the command's: see engine.core.collector; main() resumes it
+
+from .cli import leaving, main  # noqa: E402
 
 sys.exit(leaving(main()))

@@ -21,6 +21,7 @@ import anyio
 
 from .completion import add_parser as add_completion_parser
 from .completion import cmd_completion
+from .core import collector
 from .core.errors import ConfigError, ExitCode, RampError
 from .core.version import ramp_version
 from .demo.command import add_parser as add_demo_parser
@@ -311,6 +312,8 @@ def main(argv: list[str] | None = None, front_end: Any = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.front_end = front_end
+    if args.command not in ("run", "demo"):  # those resume the collector once their run starts
+        collector.resume()
     if getattr(args, "runs_dir", None) is None and os.environ.get("RAMP_RUNS_DIR"):
         args.runs_dir = Path(os.environ["RAMP_RUNS_DIR"])
     from .core.secrets import current as redactor  # error messages can quote provider replies

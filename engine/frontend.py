@@ -15,6 +15,7 @@ from typing import Protocol
 
 import anyio
 
+from .core import collector
 from .core.config import Settings
 
 
@@ -46,6 +47,7 @@ def launch(settings: Settings, args: argparse.Namespace) -> int:
     from .run.display import JsonLinesDisplay, PlainDisplay
     from .run.runner import execute_run
 
+    collector.resume()  # the run's modules are imported and its settings loaded
     front_end = interactive(args)
     if front_end is not None:
         return front_end.run(settings, args.run_id)

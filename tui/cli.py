@@ -12,8 +12,12 @@ import shlex
 import sys
 from typing import Any
 
-from engine import cli as engine_cli
-from engine.core.errors import ExitCode
+from engine.core import collector
+
+collector.pause()  # this import's and the command's: see engine.core.collector; main() resumes it
+
+from engine import cli as engine_cli  # noqa: E402
+from engine.core.errors import ExitCode  # noqa: E402
 
 
 def resume_command(argv: list[str], run_id: str) -> str:
