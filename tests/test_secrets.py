@@ -92,6 +92,26 @@ def test_structured_records_stay_valid_whatever_the_secret_looks_like():
     assert redact_data(clean, redact) is clean
 
 
+def test_redacting_data_copies_only_what_changed_and_keeps_keys_order_and_nesting():
+    from enum import StrEnum
+
+    from engine.core.secrets import redact_data
+
+    class Kind(StrEnum):
+        SECRET = "s3cr3t-value-000111"
+
+    redact = Redactor(["s3cr3t-value-000111"])
+    inner = {"ok": [1, 2.5, None, False]}
+    data = {"a": "fine", "b": inner, "s3cr3t-value-000111": "key", "c": ["x", ("y", "s3cr3t-value-000111")],
+            "d": Kind.SECRET, "e": 7}
+    out = redact_data(data, redact)
+    assert out == {"a": "fine", "b": inner, REDACTED: "key", "c": ["x", ["y", REDACTED]], "d": REDACTED, "e": 7}
+    assert list(out) == ["a", "b", REDACTED, "c", "d", "e"]  # the order of the keys is kept
+    assert out["b"] is inner and data["c"][1][1] == "s3cr3t-value-000111"  # the clean part is shared; data is untouched
+    listed = ["x", {"y": 1}, ("z",)]
+    assert redact_data(listed, redact) is listed and redact_data(("z",), redact) == ("z",)
+
+
 def test_short_fixtures_in_code_survive_so_patches_stay_intact():
     code = 'headers = {"Authorization": f"Bearer {token}"}\nassert auth == "Bearer abc123"\napi_key="test"\n'
     assert Redactor()(code) == code
