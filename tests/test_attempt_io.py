@@ -63,3 +63,19 @@ def test_an_attempt_gets_one_folder_and_a_run_begun_before_keeps_its_own(tmp_pat
     again = RunFolder(tmp_path / "runs", "r")  # the run resumed by a new process
     assert again.attempt_dir("astropy__astropy-2", 1) == legacy
     assert again.attempt_dir("astropy__astropy-2", 2).name == "astropy__astropy-2.2"
+
+
+def test_an_attempt_folder_is_looked_up_once_and_a_write_makes_it_again_if_it_was_removed(tmp_path, monkeypatch):
+    import shutil
+    from pathlib import Path
+
+    folder = RunFolder(tmp_path / "runs", "r")
+    made = folder.attempt_dir("i-1", 1)
+    checks = []
+    monkeypatch.setattr(Path, "is_dir", lambda self: checks.append(self) or True)
+    assert folder.attempt_dir("i-1", 1) == made and folder.attempt_dir("i-2", 1).is_dir()  # a new run: no old layout
+    assert checks == [folder.attempt_dir("i-2", 1)]  # only the assert's own call looked
+    monkeypatch.undo()
+    shutil.rmtree(made)
+    path, _, _ = folder.write_patch("i-1", 1, "+x\n")
+    assert path == made / "patch.diff" and path.read_text() == "+x\n"

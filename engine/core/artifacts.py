@@ -96,6 +96,8 @@ class RunFolder:
         self.run_id = run_id
         self._redact = redact or (lambda text: text)
         self._made: dict[tuple[str, int], Path] = {}
+        #: Whether the run folder had attempts before this process (known at the first attempt).
+        self._resumed: bool | None = None
         #: Files this folder wrote (already redacted), as (size, mtime) when written: redacting an
         #: attempt reads again only what changed since, or what backends wrote.
         self._written: dict[Path, tuple[int, int]] = {}
@@ -110,23 +112,28 @@ class RunFolder:
         return self.path / "predictions.jsonl"
 
     def attempt_dir(self, instance_id: str, attempt: int) -> Path:
+        """An attempt's folder, made at its first use (a writer that finds it removed since makes it
+        again: :func:`atomic_write`). Only a run folder that had attempts before this process is
+        looked at for the old layout, so a new run's attempt costs one mkdir and no stat."""
         key = (instance_id, attempt)
         path = self._made.get(key)
-        if path is None or not path.is_dir():  # made once (and again if something removed it)
-            name = safe_name(instance_id)
+        if path is not None:
+            return path
+        name = safe_name(instance_id)
+        if self._resumed is None:
+            self._resumed = (self.path / "attempts").is_dir()
+        legacy = self.path / "attempts" / name / str(attempt)  # a run begun before the layout
+        if self._resumed and legacy.is_dir():
+            path = legacy
+        else:
             path = self.path / "attempts" / f"{name}.{attempt}"
-            if not path.is_dir():
-                legacy = self.path / "attempts" / name / str(attempt)  # a run begun before the layout
-                if legacy.is_dir():
-                    path = legacy
-                else:
-                    try:
-                        path.mkdir()
-                    except FileNotFoundError:  # the run's first attempt: attempts/ is new too
-                        path.mkdir(parents=True, exist_ok=True)
-                    except FileExistsError:
-                        pass
-            self._made[key] = path
+            try:
+                path.mkdir()
+            except FileNotFoundError:  # the run's first attempt: attempts/ is new too
+                path.mkdir(parents=True, exist_ok=True)
+            except FileExistsError:
+                pass
+        self._made[key] = path
         return path
 
     def write_manifest(self, data: dict[str, Any]) -> None:
