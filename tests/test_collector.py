@@ -59,25 +59,33 @@ def test_any_other_command_resumes_it_at_once(tmp_path, capsys):
     assert gc.isenabled()
 
 
-def test_the_ramp_entry_points_pause_it_before_they_import_the_engine():
-    # The collector is off from the entry point's first import on, so the engine's modules are
-    # imported without it (about 110 collections, 16 ms, before a run's first model call).
-    for entry in ("tui.cli", "engine.__main__"):
-        probe = (
-            "import gc, runpy, sys\n"
-            "enabled = []\n"
-            "class Finder:\n"
-            "    def find_spec(self, name, path=None, target=None):\n"
-            "        if name == 'engine.cli':\n"
-            "            enabled.append(gc.isenabled())\n"
-            "sys.meta_path.insert(0, Finder())\n"
-            "sys.argv = ['ramp', '--version']\n"
-            "try:\n"
-            f"    runpy.run_module({entry!r}, run_name='probe')\n"
-            "except SystemExit:\n"
-            "    pass\n"
-            "print(enabled)\n"
-        )
-        done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.strip().splitlines()[-1] == "[False]", (entry, done.stdout, done.stderr)
+PROBE = """
+import gc, runpy, sys
+seen = []
+class Finder:  # notes whether the collector runs when the engine's command line is imported
+    def find_spec(self, name, path=None, target=None):
+        if name == "engine.cli":
+            seen.append(gc.isenabled())
+sys.meta_path.insert(0, Finder())
+sys.argv = ["ramp", "--version"]
+try:
+    if {console_script}:
+        import tui.cli
+        assert gc.isenabled(), "importing tui.cli turned the collector off"
+        tui.cli.main(["--version"])
+    else:
+        runpy.run_module("engine", run_name="__main__")
+except SystemExit:
+    pass
+print(seen)
+"""
+
+
+@pytest.mark.parametrize("console_script", [True, False], ids=["ramp", "python -m engine"])
+def test_the_ramp_entry_points_pause_it_before_they_import_the_engine_and_importing_them_does_not(console_script):
+    # The collector is off from the command's first import of the engine on (about 110
+    # collections, 16 ms, before a run's first model call); a test that imports tui.cli keeps it.
+    probe = PROBE.format(console_script=console_script)
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[False]", (done.stdout, done.stderr)

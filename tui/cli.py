@@ -13,11 +13,7 @@ import sys
 from typing import Any
 
 from engine.core import collector
-
-collector.pause()  # this import's and the command's: see engine.core.collector; main() resumes it
-
-from engine import cli as engine_cli  # noqa: E402
-from engine.core.errors import ExitCode  # noqa: E402
+from engine.core.errors import ExitCode
 
 
 def resume_command(argv: list[str], run_id: str) -> str:
@@ -59,5 +55,9 @@ class TextualFrontEnd:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The ``ramp`` console script: the process ends when this returns."""
+    """The ``ramp`` console script: the process ends when this returns. The engine is imported
+    here, with Python's collector paused (see engine.core.collector; the command resumes it)."""
+    collector.pause()
+    from engine import cli as engine_cli
+
     return engine_cli.leaving(engine_cli.main(argv, front_end=TextualFrontEnd()))
