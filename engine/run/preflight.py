@@ -32,16 +32,22 @@ def _tool_version(tool: str, *args: str) -> str | None:
     return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) else path
 
 
-def host_checks(settings: Settings) -> list[Check]:
-    """Checks that do not depend on the dataset or the backends."""
+def host_checks(settings: Settings, *, store_wal: bool | None = None) -> list[Check]:
+    """Checks that do not depend on the dataset or the backends.
+
+    ``store_wal``: whether a run's own store (opened first) keeps a write-ahead log. A run passes
+    it, and finds its tools on PATH without running them; without it (``ramp doctor``, ``ramp
+    validate``) a probe store is made in the runs dir and each tool is run for its version. The
+    probe and the two tool starts took 7-10 ms of a run's start, on the event loop."""
     checks: list[Check] = []
     checks.append(Check(
         "python", sys.version_info >= (3, 11),
         f"engine runs on Python {sys.version.split()[0]}", "use Python 3.11 or newer",
     ))
-    git = _tool_version("git", "--version")
+    version = _tool_version if store_wal is None else lambda tool, *_: shutil.which(tool)
+    git = version("git", "--version")
     checks.append(Check("git", git is not None, git or "not found on PATH", "install git (apt-get install git)"))
-    patch = _tool_version("patch", "--version")
+    patch = version("patch", "--version")
     checks.append(Check(
         "patch", patch is not None, patch or "not found on PATH (the last patch-apply fallback needs it)",
         "apt-get install patch",
@@ -61,7 +67,7 @@ def host_checks(settings: Settings) -> list[Check]:
         "disk", free_mb >= floor, f"{free_mb / 1024:.1f} GB free under {probe} (floor {floor / 1024:.1f} GB)",
         "free disk space or lower governor.min_free_disk_mb",
     ))
-    wal = wal_available(Path(probe))
+    wal = wal_available(Path(probe)) if store_wal is None else store_wal
     checks.append(Check(
         "sqlite", wal, f"SQLite {sqlite3.sqlite_version}, WAL {'available' if wal else 'unavailable'}",
         "put the runs dir on a local filesystem (WAL does not work on some network filesystems)",

@@ -140,7 +140,7 @@ async def execute_run(
         existing = await store.get_run(run_id)
         if existing is not None:
             _check_resume(existing, settings, dataset.sha256)
-        checks = [c for c in await wiring.checks() if not c.ok]
+        checks = [c for c in await wiring.checks(store_wal=store.wal) if not c.ok]
         prepared = await prepare_model(
             settings, needs_model=wiring.agent.needs_model, given=model, store=store, run_id=run_id,
             secrets=wiring.credentials, redact=redact, emit=emit_model_event,

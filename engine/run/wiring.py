@@ -192,10 +192,10 @@ class Wiring:
     #: What the operator should know about the selection (instances without a prediction, ...).
     notes: list[str]
 
-    async def checks(self) -> list[Check]:
+    async def checks(self, *, store_wal: bool | None = None) -> list[Check]:
         """Every preflight check that does not need the model: the host, the evaluator, the
-        sandbox (a problem both report is listed once)."""
-        checks = host_checks(self.settings)
+        sandbox (a problem both report is listed once). ``store_wal``: see :func:`host_checks`."""
+        checks = host_checks(self.settings, store_wal=store_wal)
         checks += backend_checks(f"evaluator {self.evaluator.name}", await self.evaluator.preflight(self.instances))
         seen = {c.detail for c in checks if not c.ok}
         problems = await self.sandboxes.preflight(self.instances)

@@ -64,17 +64,19 @@ class _Pending(Generic[T]):
         self.done = False
 
 
-def _pragmas(db: sqlite3.Connection) -> None:
+def _pragmas(db: sqlite3.Connection) -> bool:
     # 512-byte pages (SQLite's smallest), set before the file has any (an existing store keeps its
     # size): a commit writes every page it touched whole, and an attempt's records touch scattered
     # ones (its instance's row, its attempt's, the ends of the event table and its index). Measured
     # with benchmarks/orchestration.py, WAL per attempt: about 125 KB at 4 KB pages, 29-30 KB at
     # 1 KB, 19 KB at 512 bytes. Reading costs a little more: benchmarks/tui_table.py's catch-up
     # 1.65 s against 1.47-1.57 s at 1 KB, benchmarks/leaderboard.py's first pass 4.2 s against 3.9 s.
+    # Returns whether the file keeps a write-ahead log (some network file systems cannot).
     db.execute("PRAGMA page_size=512")
-    db.execute("PRAGMA journal_mode=WAL")
+    mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute(_WAIT_FOR_LOCKS)
+    return str(mode).lower() == "wal"
 
 
 class Connection:
@@ -93,6 +95,8 @@ class Connection:
         self.commits = 0
         #: Commits since the last checkpoint.
         self._uncheckpointed = 0
+        #: Whether the file keeps a write-ahead log (known once open).
+        self.wal = False
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -113,7 +117,7 @@ class Connection:
     def _connect_writer(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
         try:
-            _pragmas(db)
+            self.wal = _pragmas(db)
             # The loop's commits never wait for a lock, nor checkpoint inside a commit (see above).
             db.execute("PRAGMA busy_timeout=0")
             db.execute("PRAGMA wal_autocheckpoint=0")
