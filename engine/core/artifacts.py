@@ -122,9 +122,8 @@ class RunFolder:
         name = safe_name(instance_id)
         if self._resumed is None:
             self._resumed = (self.path / "attempts").is_dir()
-        legacy = self.path / "attempts" / name / str(attempt)  # a run begun before the layout
-        if self._resumed and legacy.is_dir():
-            path = legacy
+        if self._resumed and (legacy := self.path / "attempts" / name / str(attempt)).is_dir():
+            path = legacy  # an attempt of a run begun before the layout
         else:
             path = self.path / "attempts" / f"{name}.{attempt}"
             try:
