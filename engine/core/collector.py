@@ -2,10 +2,11 @@
 
 A run's start-up imports about 400 modules and builds their classes, pydantic models and compiled
 patterns: objects that live as long as the process. Python's collector ran about 110 times over
-them before the first model call (16 ms of a 0.25 s start-up) and found nothing to free. ``ramp
-run`` and ``ramp demo`` pause it (:func:`pause`) while they import and load their settings, and
-resume it (:func:`resume`) once the run is about to start: what the start-up made is frozen first
-(moved where the collector never looks again), so the run's own collections are cheaper too.
+them before the first model call (16 ms of a 0.25 s start-up) and found nothing to free. The
+``ramp`` entry points pause it (:func:`pause`) before they import the engine; ``ramp run`` and
+``ramp demo`` resume it (:func:`resume`) once their run is about to start, every other command as
+soon as its arguments are parsed. What the start-up made is frozen first (moved where the
+collector never looks again), so the run's own collections are cheaper too.
 
 Only a pause this module made is resumed: a collector someone else disabled stays disabled.
 """
