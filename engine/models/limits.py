@@ -106,10 +106,10 @@ class AdaptiveConcurrency:
         self._queue.append(waiter)
         try:
             while not (self._queue[0] is waiter and self._free()):
-                waiter.woken = anyio.Event()
                 hold = self.held_until - time.monotonic()
                 with anyio.move_on_after(hold if self._queue[0] is waiter and hold > 0 else math.inf):
                     await waiter.woken.wait()
+                waiter.woken = anyio.Event()  # for the next wait: the loop looks again first
         finally:
             self._queue.remove(waiter)
             self._wake()  # the next in line may go too (or take this one's place, if it gave up)
