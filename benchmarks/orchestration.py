@@ -294,6 +294,82 @@ def model():
 '''
 
 
+FLOOR_PROGRAM = """
+import asyncio, json, os, resource, sqlite3, sys, time
+from pathlib import Path
+
+async def main(n, sleep, concurrency):
+    db = sqlite3.connect(os.environ["BENCH_DB"], isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("CREATE TABLE calls (attempt INTEGER PRIMARY KEY, finished_at REAL, reply TEXT)")
+    loop = asyncio.get_running_loop()
+    marker = os.environ["BENCH_FIRST_CALL"]
+    slots = asyncio.Semaphore(concurrency)
+    queued, committed = [], None
+
+    def commit():  # one transaction for every row queued since the last: a group commit
+        nonlocal queued, committed
+        rows, done, queued, committed = queued, committed, [], None
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO calls VALUES (?, ?, ?)", rows)
+        db.execute("COMMIT")
+        done.set_result(None)
+
+    async def attempt(i):
+        nonlocal committed
+        async with slots:
+            if not os.path.exists(marker):
+                Path(marker).write_text(f"{time.time()!r} {time.process_time()!r}")
+            await asyncio.sleep(sleep)  # the model call
+            queued.append((i, time.time(), "done"))
+            if committed is None:
+                committed = loop.create_future()
+                loop.call_soon(commit)  # after the tasks ready now have queued their rows
+            await committed  # the attempt is over once its row is committed
+
+    await asyncio.gather(*(attempt(i) for i in range(n)))
+    assert db.execute("SELECT count(*) FROM calls").fetchone()[0] == n
+
+asyncio.run(main(int(os.environ["BENCH_N"]), float(os.environ["BENCH_SLEEP"]), int(os.environ["BENCH_CONCURRENCY"])))
+u = resource.getrusage(resource.RUSAGE_SELF)
+io = dict(line.split(": ") for line in open("/proc/self/io").read().splitlines())
+json.dump({"cpu_s": u.ru_utime + u.ru_stime, "maxrss_kb": u.ru_maxrss, "wchar": int(io["wchar"])},
+          open(os.environ["BENCH_STATS"], "w"))
+"""
+
+
+def run_floor(attempts: int, sleep: float, concurrency: int) -> dict:
+    """The floor the issue measured Ramp against, on this machine: a bare asyncio program (standard
+    library only) that makes the same calls at the same concurrency and commits one SQLite row per
+    call, in group commits on the same disk. Nothing an evaluation needs, only what any orchestrator
+    must do; Ramp's figures over these are what Ramp itself costs, whatever the machine's speed."""
+    with tempfile.TemporaryDirectory(prefix="floor-orch-") as tmp:
+        folder = Path(tmp)
+        env = {**os.environ, "BENCH_N": str(attempts), "BENCH_SLEEP": str(sleep),
+               "BENCH_CONCURRENCY": str(concurrency), "BENCH_DB": str(folder / "floor.sqlite"),
+               "BENCH_FIRST_CALL": str(folder / "first-call"), "BENCH_STATS": str(folder / "stats.json")}  # fmt: skip
+        started_at, started = time.time(), time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", FLOOR_PROGRAM], cwd=folder, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        if done.returncode != 0 or not (folder / "stats.json").exists():
+            sys.exit(f"the floor program failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        stats = json.loads((folder / "stats.json").read_text())
+        first, startup_cpu = map(float, (folder / "first-call").read_text().split())
+    return {"tool": "floor", "wall": wall, "cpu_s": stats["cpu_s"], "startup": first - started_at,
+            "startup_cpu_s": startup_cpu,
+            "rss_mb": stats["maxrss_kb"] / 1024, "wchar": stats["wchar"]}  # fmt: skip
+
+
+def over_floor(ramp: dict, floor: dict, attempts: int, sleep: float, concurrency: int) -> None:
+    """Ramp against the floor of the same pair: CPU as a ratio, wall as the seconds Ramp adds."""
+    rounds = math.ceil(attempts / concurrency) * sleep
+    print(f"ramp over the floor: CPU per attempt {ramp['cpu_s'] / floor['cpu_s']:.1f}x "
+          f"(+{(ramp['cpu_s'] - floor['cpu_s']) / attempts * 1000:.2f} ms/attempt); wall beyond the "
+          f"{rounds:.2f}s of whole rounds: ramp {ramp['wall'] - rounds:.3f}s, floor {floor['wall'] - rounds:.3f}s; "
+          f"start-up ramp {ramp['startup']:.3f}s, floor {floor['startup']:.3f}s", flush=True)  # fmt: skip
+
+
 def ensure_inspect(venv: Path) -> Path:
     python = venv / "bin" / "python"
     if not python.exists():
@@ -373,13 +449,20 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=1, help="A/B pairs")
     parser.add_argument("--inspect", type=Path, help="virtualenv for Inspect AI (created when missing)")
+    parser.add_argument("--floor", action="store_true",
+                        help="run the bare asyncio + SQLite floor program too, interleaved (see run_floor)")
     args = parser.parse_args()
     python = ensure_inspect(args.inspect) if args.inspect else None
     compile_first()
     print(f"workload: {args.attempts} attempts x one {args.sleep}s model call, concurrency {args.concurrency}; "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)  # fmt: skip
     for _ in range(args.repeat):
-        show(run_ramp(args.attempts, args.sleep, args.concurrency), args.attempts, args.sleep, args.concurrency)
+        ramp = run_ramp(args.attempts, args.sleep, args.concurrency)
+        show(ramp, args.attempts, args.sleep, args.concurrency)
+        if args.floor:
+            floor = run_floor(args.attempts, args.sleep, args.concurrency)
+            show(floor, args.attempts, args.sleep, args.concurrency)
+            over_floor(ramp, floor, args.attempts, args.sleep, args.concurrency)
         if python:
             show(run_inspect(python, args.attempts, args.sleep, args.concurrency), args.attempts, args.sleep,
                  args.concurrency)  # fmt: skip
