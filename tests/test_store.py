@@ -334,3 +334,34 @@ async def test_the_writer_checkpoints_the_wal_itself(tmp_path):
         # Without the checkpoints the WAL would hold all 300 commits (461 KB against 156 KB).
         assert wal.stat().st_size < created + 1.5 * CHECKPOINT_EVERY * per_commit
         assert len(await store.events("r1")) == 3 * CHECKPOINT_EVERY
+
+
+async def test_states_joined_in_one_write_update_the_instance_row_once(tmp_path):
+    """Joined states (an attempt's ``preparing`` and ``agent``; ``patched`` and ``eval_queued``) are
+    one write, and update the instance's row once, with what two updates in a row would have left:
+    each later field wins, and a field only the first state sets (clearing the sub-state) stays."""
+    from engine.core.fsm import InstanceMachine
+    from engine.run.context import Write
+    from engine.run.scheduler import InstanceTrack
+    from tests.runcontext import Harness, instance
+
+    async with Store(tmp_path / "ramp.sqlite") as store:
+        await store.create_run("r", config={}, meta={}, instances=[("a", "acme/calc", 0, 0)], phases=[(1, None)])
+        h = Harness(store, tmp_path, instances=[instance("a")], phases=[1])
+        track = InstanceTrack(instance("a"), 0, InstanceMachine("r", "a"))
+        await h.ctx.transition(track, "queued", attempt=1)
+        track.machine.attempt = 1
+        await store.set_instance("r", "a", sub_state="fetching the repo")
+        statements: list[str] = []
+        store._writer.set_trace_callback(statements.append)  # type: ignore[union-attr]
+        start = Write(statements=store.attempt_start("r", "a", 1))
+        pending = await h.ctx.transition(track, "preparing", joined=start, defer=True)
+        assert pending is not None and not statements  # deferred: nothing written yet
+        await h.ctx.transition(track, "agent", joined=pending)
+        store._writer.set_trace_callback(None)  # type: ignore[union-attr]
+        row = next(r for r in await store.instances("r") if r["instance_id"] == "a")
+        states = [e.to_state for e in await store.events("r") if e.kind == "state"]
+    updates = [s for s in statements if s.startswith("UPDATE instances")]
+    assert len(updates) == 1 and "state = 'agent'" in updates[0]  # once, with the last state
+    assert (row["state"], row["attempt"], row["sub_state"]) == ("agent", 1, None)
+    assert states == ["queued", "preparing", "agent"]  # every state keeps its event

@@ -44,6 +44,11 @@ class Write:
 
     statements: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    #: The instance row's new fields, kept apart until the write goes out: states joined in one
+    #: write update the row once, with the last state's values (each later field wins, as it would
+    #: in one UPDATE after another), instead of once per state.
+    instance_id: str | None = None
+    instance_fields: dict[str, Any] = field(default_factory=dict)
 
 
 class EvalSlots(Protocol):
@@ -214,11 +219,16 @@ class RunContext:
         write = joined or Write()
         if attempt_fields:
             write.statements.append(self.store.attempt_update(self.run_id, iid, track.machine.attempt, attempt_fields))
-        write.statements.append(self.store.instance_update(self.run_id, iid, fields))
+        if write.instance_id not in (None, iid):  # another instance's row: its update goes first
+            write.statements.append(self.store.instance_update(self.run_id, write.instance_id, write.instance_fields))
+            write.instance_fields = {}
+        write.instance_id = iid
+        write.instance_fields.update(fields)
         write.events += [event] if also is None else [event, also]
         if defer:
             return write
-        for stored in await self.store.apply(write.statements, write.events):
+        statements = [*write.statements, self.store.instance_update(self.run_id, iid, write.instance_fields)]
+        for stored in await self.store.apply(statements, write.events):
             self.show(stored)
         return None
 
