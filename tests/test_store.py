@@ -128,6 +128,11 @@ async def test_a_version_1_file_is_migrated_in_place_and_keeps_its_data(tmp_path
     assert not conn.execute("SELECT name FROM sqlite_sequence WHERE name IN ('events', 'llm_calls')").fetchall()
     plan = conn.execute("EXPLAIN QUERY PLAN " + STEPS_OF_INSTANCE, ("r", "i")).fetchall()
     assert "events_steps" in str(plan) and "TEMP B-TREE" not in str(plan)  # the detail's steps, indexed
+    # v9: an attempt's start finds the calls its attempt made by index, not among all the run's calls
+    sql, params = Store.attempt_start("r", "i", 1)[1]
+    plan = str(conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall())
+    assert "llm_calls USING COVERING INDEX llm_calls_by_attempt (run_id=? AND instance_id=? AND attempt=?)" in plan \
+        or "llm_calls USING INDEX llm_calls_by_attempt (run_id=? AND instance_id=? AND attempt=?)" in plan, plan
 
 
 async def test_the_display_shows_the_event_as_the_store_redacted_it(tmp_path):
