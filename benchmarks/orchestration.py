@@ -349,14 +349,20 @@ def run_floor(attempts: int, sleep: float, concurrency: int) -> dict:
         env = {**os.environ, "BENCH_N": str(attempts), "BENCH_SLEEP": str(sleep),
                "BENCH_CONCURRENCY": str(concurrency), "BENCH_DB": str(folder / "floor.sqlite"),
                "BENCH_FIRST_CALL": str(folder / "first-call"), "BENCH_STATS": str(folder / "stats.json")}  # fmt: skip
-        started_at, started = time.time(), time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", FLOOR_PROGRAM], cwd=folder, env=env, capture_output=True, text=True)
-        wall = time.perf_counter() - started
-        if done.returncode != 0 or not (folder / "stats.json").exists():
-            sys.exit(f"the floor program failed ({done.returncode}):\n{done.stderr[-3000:]}")
-        stats = json.loads((folder / "stats.json").read_text())
-        first, startup_cpu = map(float, (folder / "first-call").read_text().split())
-    return {"tool": "floor", "wall": wall, "cpu_s": stats["cpu_s"], "startup": first - started_at,
+        return measured_child("floor", "the floor program", [sys.executable, "-c", FLOOR_PROGRAM], folder, env)
+
+
+def measured_child(tool: str, what: str, command: list[str], folder: Path, env: dict[str, str]) -> dict:
+    """Run a measured child whose driver writes ``first-call`` and ``stats.json`` in ``folder``; its
+    wall, CPU, start-up, peak RSS and bytes written."""
+    started_at, started = time.time(), time.perf_counter()
+    done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode != 0 or not (folder / "stats.json").exists():
+        sys.exit(f"{what} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    stats = json.loads((folder / "stats.json").read_text())
+    first, startup_cpu = map(float, (folder / "first-call").read_text().split())
+    return {"tool": tool, "wall": wall, "cpu_s": stats["cpu_s"], "startup": first - started_at,
             "startup_cpu_s": startup_cpu,
             "rss_mb": stats["maxrss_kb"] / 1024, "wchar": stats["wchar"]}  # fmt: skip
 
@@ -400,16 +406,7 @@ def run_inspect(python: Path, attempts: int, sleep: float, concurrency: int) -> 
         env = {**os.environ, "BENCH_DIR": str(folder), "BENCH_N": str(attempts), "BENCH_SLEEP": str(sleep),
                "BENCH_FIRST_CALL": str(folder / "first-call"), "BENCH_STATS": str(folder / "stats.json")}  # fmt: skip
         env.pop("PYTHONPATH", None)
-        started_at, started = time.time(), time.perf_counter()
-        done = subprocess.run([str(python), "-c", driver], cwd=folder, env=env, capture_output=True, text=True)
-        wall = time.perf_counter() - started
-        if done.returncode != 0 or not (folder / "stats.json").exists():
-            sys.exit(f"inspect eval failed ({done.returncode}):\n{done.stderr[-3000:]}")
-        stats = json.loads((folder / "stats.json").read_text())
-        first, startup_cpu = map(float, (folder / "first-call").read_text().split())
-    return {"tool": "inspect", "wall": wall, "cpu_s": stats["cpu_s"], "startup": first - started_at,
-            "startup_cpu_s": startup_cpu,
-            "rss_mb": stats["maxrss_kb"] / 1024, "wchar": stats["wchar"]}  # fmt: skip
+        return measured_child("inspect", "inspect eval", [str(python), "-c", driver], folder, env)
 
 
 def show(result: dict, attempts: int, sleep: float, concurrency: int) -> None:

@@ -161,8 +161,9 @@ CREATE INDEX llm_calls_by_run ON llm_calls (run_id);
 
 #: v9: model calls are indexed by attempt. Every attempt's start sums the calls its attempt already
 #: made (engine.store.writer.attempt_start: a retry, or a restart after a crash, keeps counting
-#: them); by run only, that read every call of the run so far, at each start: 0.12 ms per attempt at
-#: 500 calls, growing with the run (quadratic over it). The by-run queries use the new index's prefix.
+#: them); indexed by run only, that read every call of the run so far, at each start: 0.12 ms a start
+#: instead of 0.03 ms over 1,000 one-call attempts, and growing with the run (quadratic over it).
+#: The by-run queries use the new index's prefix.
 SCHEMA_V9 = """
 DROP INDEX llm_calls_by_run;
 CREATE INDEX llm_calls_by_attempt ON llm_calls (run_id, instance_id, attempt);
