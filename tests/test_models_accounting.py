@@ -192,3 +192,28 @@ async def test_a_call_with_no_quota_or_budget_to_check_is_admitted_without_a_pas
                 order.append("admitted")
             model.ledger.release(model.entry, reserved)
             assert order == expected, name  # a quota is checked against the store: that waits
+
+
+async def test_without_a_budget_a_provider_that_reports_usage_is_never_counted_here(tmp_path, server, monkeypatch):
+    """No budget, and the provider counts its tokens: nothing is counted here and no tokenizer is
+    loaded (the local count only calibrated a budget's worst case, and cost 0.15 s of CPU to load).
+    A provider that reports no usage still has it counted, with the tokenizer warmed while its first
+    call waits; a scripted model with ``usage:`` reports what it was given."""
+    from engine.models import accounting
+
+    counted: list[object] = []
+    warmed: list[int] = []
+    monkeypatch.setattr(accounting, "count_messages", lambda messages: counted.append(messages) or 0)
+    monkeypatch.setattr(accounting, "warm_tokenizer", lambda: warmed.append(1))
+    reporting = {"provider": "scripted", "options": {"default": "ok", "usage": {"input_tokens": 12, "output_tokens": 1}}}
+    silent = {"provider": "scripted", "options": {"default": "ok"}}
+    async with Harness(tmp_path, {"m": openai_entry(server), "r": reporting, "s": silent}) as h:
+        served = await h.models.get("m").complete(MESSAGES, context=h.CTX)
+        given = await h.models.get("r").complete(MESSAGES, context=h.CTX)
+        assert counted == [] and warmed == []
+        estimated = await h.models.get("s").complete(MESSAGES, context=h.CTX)
+        rows = await h.rows()
+    assert not served.usage.estimated and served.usage.input_tokens > 0
+    assert (given.usage.input_tokens, given.usage.output_tokens, given.usage.estimated) == (12, 1, False)
+    assert warmed == [1] and estimated.usage.estimated and estimated.usage.input_tokens == count_messages(MESSAGES)
+    assert [(r["input_tokens"], r["estimated"]) for r in rows][1:] == [(12, 0), (count_messages(MESSAGES), 1)]

@@ -145,7 +145,8 @@ class Ledger:
     def calibrate(self, entry: ModelEntry, prompt_tokens: int, max_tokens: int | None, usage: Usage) -> None:
         """Learn from a provider's own counts. A provider that counts three times the local estimate
         (another tokenizer, a hidden system prompt) once took a $0.05 budget to $0.0506: after its
-        first reply, every worst case is computed with its ratio, so the budget holds."""
+        first reply, every worst case is computed with its ratio, so the budget holds. Called with
+        a run budget only, the one thing the ratios serve (the count it needs is the budget's)."""
         if usage.estimated:
             return
         input_ratio, output_ratio = self._ratios.get(entry.id, (1.0, 1.0))
@@ -217,11 +218,12 @@ class AccountedModel:
         self, messages: list[Message], *, context: CallContext | None = None, **sampling: Unpack[Sampling]
     ) -> Completion:
         ctx = context or CallContext(run_id=self.ledger.run_id)
-        # Counted before the call only when a budget needs its worst case; otherwise only once a
-        # provider's own counts are there to calibrate against (and the tokenizer, which takes
-        # about 0.15 s to load, is not on the way to a run's first call).
+        # Counted only when a budget needs the call's worst case (and, after the call, to learn how
+        # the provider counts: Ledger.calibrate). Without a budget, tokens are counted only for a
+        # provider that reports none, whose replies are estimated: the tokenizer (about 0.15 s of
+        # CPU) then loads in a thread while the first call waits, not on the way to it.
         prompt_tokens = count_messages(messages) if self.ledger.budget_usd is not None else None
-        if prompt_tokens is None:
+        if prompt_tokens is None and not getattr(self.inner, "reports_usage", False):
             warm_tokenizer()
         cap = self.entry.max_output_tokens
         max_tokens = sampling.get("max_tokens")
@@ -307,9 +309,8 @@ class AccountedModel:
                 else:
                     self.limits.concurrency.on_success()
                     self.limits.breaker.success()
-                    if not completion.usage.estimated:
-                        counted = count_messages(messages) if prompt_tokens is None else prompt_tokens
-                        self.ledger.calibrate(self.entry, counted, max_tokens, completion.usage)
+                    if prompt_tokens is not None and not completion.usage.estimated:  # a budget's
+                        self.ledger.calibrate(self.entry, prompt_tokens, max_tokens, completion.usage)
                     return completion
         finally:
             self.ledger.release(self.entry, reserved)

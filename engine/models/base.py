@@ -122,6 +122,10 @@ def sampling_options(sampling: Sampling, *, max_tokens_key: str = "max_tokens") 
 
 @runtime_checkable
 class Model(Protocol):
+    """A model provider. An implementation may also say ``reports_usage = True`` when its replies
+    normally carry the provider's own token counts: the accounting then loads no tokenizer for it
+    (one still loads, once, if a reply comes back without counts and they must be estimated)."""
+
     model_id: str
 
     async def complete(

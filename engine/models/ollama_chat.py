@@ -57,6 +57,8 @@ def _response_error(exc: ollama.ResponseError) -> ProviderError:
 
 class OllamaModel:
     Config = OllamaConfig
+    #: The final message counts both sides (a prompt answered from Ollama's cache may lack its count).
+    reports_usage = True
 
     def __init__(self, entry: ModelEntry, config: OllamaConfig | None = None, *, api_key: str | None = None):
         self.entry = entry

@@ -108,6 +108,8 @@ class OpenAICompatModel:
         self.entry = entry
         self.model_id = entry.id
         self.config = config or OpenAICompatConfig()
+        #: A reply carries usage unless it is streamed without asking for it.
+        self.reports_usage = not self.config.stream or self.config.include_usage
         headers = {**self.config.headers}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"

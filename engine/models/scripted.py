@@ -4,7 +4,8 @@ It answers from a list of replies (in order), from rules (the first regex that m
 message), from a YAML script file holding either, or from a callable ``f(messages, context) -> str``
 (sync or async; it may raise :class:`engine.core.errors.AttemptError` to rehearse failures). It goes
 through the same accounting as a real model: usage is counted with the tokenizer and marked
-estimated, and the cost is exactly 0. Replies arrive whole, so there is no time to first token.
+estimated (or, with ``usage:``, reported as a provider that counts its own tokens does), and the
+cost is exactly 0. Replies arrive whole, so there is no time to first token.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..core.errors import AttemptError, ConfigError
-from .base import CallContext, Completion, Message, Sampling
+from .base import CallContext, Completion, Message, Sampling, Usage
 from .catalog import ModelEntry
 from .tokens import estimate_usage
 
@@ -34,6 +35,13 @@ class ScriptRule(BaseModel):
 
     when: str = Field(description="Regular expression searched in the last user message.")
     reply: str = Field(description="The reply when it matches.")
+
+
+class ScriptedUsage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    input_tokens: int = Field(ge=0, description="Prompt tokens reported for every call.")
+    output_tokens: int = Field(ge=0, description="Reply tokens reported for every call.")
 
 
 class ScriptedConfig(BaseModel):
@@ -59,6 +67,11 @@ class ScriptedConfig(BaseModel):
         default=None, description="'module:function' called as f(messages, context) -> str; overrides the rest.",
     )
     delay_s: float = Field(default=0.0, ge=0, description="Pretend latency per call, so the demo has a pace.")
+    usage: ScriptedUsage | None = Field(
+        default=None, description="Usage every reply reports, as a provider that counts its own tokens "
+        "does: nothing is counted here, and no tokenizer is loaded for it. Without it, usage is counted "
+        "with the tokenizer and marked estimated, as for a provider that reports none.",
+    )
 
     @model_validator(mode="after")
     def _load_script(self) -> ScriptedConfig:
@@ -98,6 +111,7 @@ class ScriptedModel:
         self.model_id = entry.id
         self.config = config or ScriptedConfig()
         self._respond: Responder | None = _import(self.config.callable) if self.config.callable else None
+        self.reports_usage = self.config.usage is not None
         self._next = 0
         #: Every prompt it was sent, for tests that check what an agent asked.
         self.calls: list[list[Message]] = []
@@ -140,7 +154,9 @@ class ScriptedModel:
         else:
             text = self._scripted_reply(messages)
         latency = time.monotonic() - began
-        usage = estimate_usage(messages, str(text))
+        reported = self.config.usage
+        usage = (Usage(input_tokens=reported.input_tokens, output_tokens=reported.output_tokens) if reported
+                 else estimate_usage(messages, str(text)))  # fmt: skip
         return Completion(
             text=str(text), usage=usage, cost_usd=self.entry.cost(usage), latency_s=latency, ttft_s=None,
             model_id=self.model_id, provider=self.entry.account_name, finish_reason="stop",
