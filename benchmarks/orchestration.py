@@ -1,7 +1,9 @@
 """What Ramp's orchestration costs per attempt, through the real ``ramp run``.
 
 The workload: N attempts, each one model call that sleeps ``--sleep`` seconds inside the provider
-(the scripted model, so no network), ``--concurrency`` at once, the store on disk, no display. Ramp
+(the scripted model, so no network), ``--concurrency`` at once, the store on disk, no display. The
+provider reports the call's usage, as real providers (and the Inspect side below) do;
+``--estimate-usage`` makes it report none, so that Ramp counts it with the tokenizer. Ramp
 runs as a child process through its real command line (``ramp run --headless``): model layer,
 accounting, store, governor and gates. The agent makes the one call and submits a fixed patch (it
 never touches its sandbox); the evaluator grades without running tests. Everything those two do
@@ -16,7 +18,8 @@ wal-index after each commit) and the rest, its checkpoints into the database fil
 
 ``--inspect VENV`` runs the same workload in Inspect AI too (mockllm, whose async output function
 sleeps the same time), installed in its own virtualenv from PyPI (``inspect-ai==0.3.285``; created
-if missing), interleaved A/B with Ramp for ``--repeat`` pairs.
+if missing), interleaved A/B with Ramp for ``--repeat`` pairs. ``--floor`` runs the floor beside Ramp
+(:func:`run_floor`): a bare asyncio program that makes the same calls and commits a row for each.
 
 Run: python benchmarks/orchestration.py [--attempts 1000] [--sleep 0.05] [--concurrency 16]
      python benchmarks/orchestration.py --attempts 200 --sleep 2
@@ -194,7 +197,7 @@ def measure_wal() -> dict[str, int]:
 # --- the parent: build the workload, run it, print the figures -------------------------------------
 
 
-def workload(folder: Path, attempts: int, sleep: float, concurrency: int) -> list[str]:
+def workload(folder: Path, attempts: int, sleep: float, concurrency: int, estimate_usage: bool = False) -> list[str]:
     """A one-commit mirror, N rows on it, a models catalog and a config; the ``ramp run`` argv."""
     repo = folder / "mirror" / "bench+repo"
     repo.mkdir(parents=True)
@@ -215,6 +218,7 @@ def workload(folder: Path, attempts: int, sleep: float, concurrency: int) -> lis
         "models:\n  bench-sleep:\n    provider: scripted\n    local: true\n"
         f"    concurrency: {concurrency}\n"
         f"    options:\n      callable: benchmarks.orchestration:reply\n"
+        + ("" if estimate_usage else "      usage: {input_tokens: 12, output_tokens: 1}\n")  # as Inspect's
     )
     (folder / "ramp.yaml").write_text(
         f"paths:\n  runs_dir: {folder / 'runs'}\n  models_file: {folder / 'models.yaml'}\n"
@@ -228,10 +232,10 @@ def workload(folder: Path, attempts: int, sleep: float, concurrency: int) -> lis
             "--attempt-policy", "fixed", "--run-id", "bench"]  # fmt: skip
 
 
-def run_ramp(attempts: int, sleep: float, concurrency: int) -> dict:
+def run_ramp(attempts: int, sleep: float, concurrency: int, estimate_usage: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="ramp-orch-") as tmp:
         folder = Path(tmp)
-        argv = workload(folder, attempts, sleep, concurrency)
+        argv = workload(folder, attempts, sleep, concurrency, estimate_usage)
         env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_SLEEP": str(sleep),
                "BENCH_FIRST_CALL": str(folder / "first-call"), "BENCH_STATS": str(folder / "stats.json")}  # fmt: skip
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -446,15 +450,18 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=1, help="A/B pairs")
     parser.add_argument("--inspect", type=Path, help="virtualenv for Inspect AI (created when missing)")
+    parser.add_argument("--estimate-usage", action="store_true",
+                        help="the provider reports no usage: Ramp counts it with the tokenizer (about 0.15 s to load)")
     parser.add_argument("--floor", action="store_true",
                         help="run the bare asyncio + SQLite floor program too, interleaved (see run_floor)")
     args = parser.parse_args()
     python = ensure_inspect(args.inspect) if args.inspect else None
     compile_first()
     print(f"workload: {args.attempts} attempts x one {args.sleep}s model call, concurrency {args.concurrency}; "
+          f"usage {'counted by Ramp' if args.estimate_usage else 'reported by the provider'}; "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)  # fmt: skip
     for _ in range(args.repeat):
-        ramp = run_ramp(args.attempts, args.sleep, args.concurrency)
+        ramp = run_ramp(args.attempts, args.sleep, args.concurrency, args.estimate_usage)
         show(ramp, args.attempts, args.sleep, args.concurrency)
         if args.floor:
             floor = run_floor(args.attempts, args.sleep, args.concurrency)
