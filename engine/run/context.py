@@ -44,11 +44,10 @@ class Write:
 
     statements: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
-    #: The instance row's new fields, kept apart until the write goes out: states joined in one
+    #: Each instance row's new fields, kept apart until the write goes out: states joined in one
     #: write update the row once, with the last state's values (each later field wins, as it would
     #: in one UPDATE after another), instead of once per state.
-    instance_id: str | None = None
-    instance_fields: dict[str, Any] = field(default_factory=dict)
+    instances: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class EvalSlots(Protocol):
@@ -219,15 +218,12 @@ class RunContext:
         write = joined or Write()
         if attempt_fields:
             write.statements.append(self.store.attempt_update(self.run_id, iid, track.machine.attempt, attempt_fields))
-        if write.instance_id not in (None, iid):  # another instance's row: its update goes first
-            write.statements.append(self.store.instance_update(self.run_id, write.instance_id, write.instance_fields))
-            write.instance_fields = {}
-        write.instance_id = iid
-        write.instance_fields.update(fields)
+        write.instances.setdefault(iid, {}).update(fields)
         write.events += [event] if also is None else [event, also]
         if defer:
             return write
-        statements = [*write.statements, self.store.instance_update(self.run_id, iid, write.instance_fields)]
+        rows = (self.store.instance_update(self.run_id, i, row) for i, row in write.instances.items())
+        statements = [*write.statements, *rows]
         for stored in await self.store.apply(statements, write.events):
             self.show(stored)
         return None
