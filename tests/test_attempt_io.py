@@ -79,3 +79,42 @@ def test_an_attempt_folder_is_looked_up_once_and_a_write_makes_it_again_if_it_wa
     shutil.rmtree(made)
     path, _, _ = folder.write_patch("i-1", 1, "+x\n")
     assert path == made / "patch.diff" and path.read_text() == "+x\n"
+
+
+def test_what_backends_left_in_an_attempt_folder_is_found_through_links_but_not_into_linked_folders(tmp_path):
+    """foreign_files walks the attempt's folder as ``Path.rglob`` did: a link to a file is read (and
+    redacted as a file of the attempt), a link to a folder elsewhere is not entered, a broken link and
+    the folder's own files are skipped."""
+    key = "tok-0123456789abcdef0123"
+    outside = tmp_path / "outside"
+    (outside / "deep").mkdir(parents=True)
+    (outside / "deep" / "other.log").write_text(f"not this attempt's: {key}\n")
+    (outside / "linked.log").write_text(f"linked in: {key}\n")
+    folder = RunFolder(tmp_path / "runs", "r", redact=Redactor([key]))
+    folder.write_patch("i-1", 1, "+ x = 2\n")
+    here = folder.attempt_dir("i-1", 1)
+    (here / "logs" / "run").mkdir(parents=True)
+    nested = here / "logs" / "run" / "test_output.txt"
+    nested.write_text(f"printed {key}\n")
+    (here / "linked.log").symlink_to(outside / "linked.log")
+    (here / "elsewhere").symlink_to(outside / "deep", target_is_directory=True)
+    (here / "broken.log").symlink_to(tmp_path / "missing")
+    assert sorted(folder.foreign_files("i-1", 1)) == sorted([nested, here / "linked.log"])
+    folder.redact_attempt("i-1", 1)
+    assert key not in nested.read_text() and key not in (here / "linked.log").read_text()
+    assert key in (outside / "deep" / "other.log").read_text()  # never entered
+
+
+def test_a_text_that_cannot_be_written_as_utf8_leaves_no_file_behind(tmp_path):
+    """atomic_write encodes before it makes the temporary file: a lone surrogate (from a tool's
+    undecodable output) fails the write without leaving a half-made file in the attempt's folder."""
+    import pytest
+
+    from engine.core.artifacts import atomic_write
+
+    target = tmp_path / "patch.diff"
+    with pytest.raises(UnicodeEncodeError):
+        atomic_write(target, "bad \udcff byte")
+    assert list(tmp_path.iterdir()) == []
+    atomic_write(target, "héllo\n")  # UTF-8, whatever the locale
+    assert target.read_bytes() == "héllo\n".encode()

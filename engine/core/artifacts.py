@@ -69,21 +69,63 @@ def atomic_write(path: Path, text: str, *, sync: bool = True) -> os.stat_result:
     ``sync=False`` skips the fsync: the file then survives a kill of the process (the kernel holds
     it) but not a crash of the OS, the same promise the store's commits make (WAL with
     ``synchronous=NORMAL``). Per-attempt files (patch, eval.json, trajectory) take it: an fsync
-    each cost more CPU than the rest of an attempt's orchestration together."""
+    each cost more CPU than the rest of an attempt's orchestration together.
+
+    The file is written with the os module's calls, as UTF-8 bytes: a text-mode ``open`` builds
+    three layers of file objects and asks whether the file is a terminal, about 8 of the 31 us
+    this took on tmpfs (an attempt writes two files)."""
+    data = text.encode("utf-8")  # before the file exists: text that cannot be encoded leaves none
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        fh = open(tmp, "w", encoding="utf-8")  # noqa: SIM115
+        fd = os.open(tmp, _CREATE, 0o666)
     except FileNotFoundError:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(tmp, "w", encoding="utf-8")  # noqa: SIM115
-    with fh:
-        fh.write(text)
-        fh.flush()
+        fd = os.open(tmp, _CREATE, 0o666)
+    try:
+        _write_all(fd, data)
         if sync:
-            os.fsync(fh.fileno())
-        written = os.fstat(fh.fileno())
+            os.fsync(fd)
+        written = os.fstat(fd)
+    finally:
+        os.close(fd)
     os.replace(tmp, path)
     return written
+
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+_APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Every byte of ``data`` (a write may take fewer than it was given)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _files_below(folder: Path) -> list[tuple[Path, os.stat_result]]:
+    """Every regular file under ``folder`` (a link to one counts; a linked folder is not entered,
+    as ``Path.rglob`` does not), with its status. ``os.scandir`` rather than ``rglob``: half the
+    CPU, which every attempt spends once."""
+    found: list[tuple[Path, os.stat_result]] = []
+    folders = [folder]
+    while folders:
+        try:
+            entries = os.scandir(folders.pop())
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                try:
+                    info = entry.stat()
+                    if stat.S_ISDIR(info.st_mode):
+                        if not entry.is_symlink():
+                            folders.append(Path(entry.path))
+                    elif stat.S_ISREG(info.st_mode):
+                        found.append((Path(entry.path), info))
+                except OSError:  # gone since it was listed
+                    continue
+    return found
 
 
 class RunFolder:
@@ -164,13 +206,8 @@ class RunFolder:
         """The files of an attempt that :meth:`redact_attempt` must read: a file this folder wrote
         itself (redacted then) and nothing changed since is not read again. Lists and stats only."""
         foreign = []
-        for path in self.attempt_dir(instance_id, attempt).rglob("*"):
-            own = self._written.pop(path, None)
-            try:
-                info = path.stat()
-            except OSError:
-                continue
-            if stat.S_ISREG(info.st_mode) and own != (info.st_size, info.st_mtime_ns):
+        for path, info in _files_below(self.attempt_dir(instance_id, attempt)):
+            if self._written.pop(path, None) != (info.st_size, info.st_mtime_ns):
                 foreign.append(path)
         return foreign
 
@@ -212,8 +249,11 @@ class RunFolder:
         interleave). Not fsynced: the store holds every finished attempt's patch, and a resumed run
         rewrites the file from it (:meth:`rebuild_predictions`)."""
         line = redacted_json(self.prediction(instance_id, attempt, model_name, patch), self._redact, native=True)
-        with open(self.predictions_path, "a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
+        fd = os.open(self.predictions_path, _APPEND, 0o666)  # one write of the whole line (O_APPEND)
+        try:
+            _write_all(fd, (line + "\n").encode("utf-8"))
+        finally:
+            os.close(fd)
 
     def rebuild_predictions(self, predictions: Iterable[dict[str, Any]]) -> int:
         """Rewrite predictions.jsonl from the store's finished attempts; returns the line count."""
