@@ -19,7 +19,9 @@ wal-index after each commit) and the rest, its checkpoints into the database fil
 ``--inspect VENV`` runs the same workload in Inspect AI too (mockllm, whose async output function
 sleeps the same time), installed in its own virtualenv from PyPI (``inspect-ai==0.3.285``; created
 if missing), interleaved A/B with Ramp for ``--repeat`` pairs. ``--floor`` runs the floor beside Ramp
-(:func:`run_floor`): a bare asyncio program that makes the same calls and commits a row for each.
+(:func:`run_floor`): a bare asyncio program that makes the same calls and commits a row for each;
+with ``--files`` it also writes each attempt's files as Ramp does, which on some disks cost more
+than the rest of Ramp together.
 
 Run: python benchmarks/orchestration.py [--attempts 1000] [--sleep 0.05] [--concurrency 16]
      python benchmarks/orchestration.py --attempts 200 --sleep 2
@@ -302,7 +304,30 @@ FLOOR_PROGRAM = """
 import asyncio, json, os, resource, sqlite3, sys, time
 from pathlib import Path
 
+def keep_files(i):  # what Ramp keeps of an attempt, written as engine.core.artifacts writes it
+    def write(path, data):  # through a temporary name, renamed into place, no fsync
+        tmp = path.with_name(f".{path.name}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+        os.write(fd, data)
+        os.fstat(fd)
+        os.close(fd)
+        os.replace(tmp, path)
+
+    folder = Path("runs", "bench", "attempts", f"bench__repo-{i}.1")
+    folder.mkdir(parents=True, exist_ok=i == 0)
+    write(folder / "patch.diff", os.environ["BENCH_PATCH"].encode())
+    write(folder / "eval.json", json.dumps({"resolved": True, "applied": True, "detail": ""}, indent=2).encode())
+    line = json.dumps({"instance_id": f"bench__repo-{i}", "model_name_or_path": "bench-sleep",
+                       "model_patch": os.environ["BENCH_PATCH"], "attempt": 1}) + "\\n"
+    fd = os.open("runs/bench/predictions.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o666)
+    os.write(fd, line.encode())
+    os.close(fd)
+    with os.scandir(folder) as entries:  # the attempt's folder, listed for files others wrote
+        for entry in entries:
+            entry.stat()
+
 async def main(n, sleep, concurrency):
+    files = os.environ.get("BENCH_FILES") == "1"
     db = sqlite3.connect(os.environ["BENCH_DB"], isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
@@ -326,6 +351,8 @@ async def main(n, sleep, concurrency):
             if not os.path.exists(marker):
                 Path(marker).write_text(f"{time.time()!r} {time.process_time()!r}")
             await asyncio.sleep(sleep)  # the model call
+            if files:
+                keep_files(i)
             queued.append((i, time.time(), "done"))
             if committed is None:
                 committed = loop.create_future()
@@ -343,17 +370,25 @@ json.dump({"cpu_s": u.ru_utime + u.ru_stime, "maxrss_kb": u.ru_maxrss, "wchar": 
 """
 
 
-def run_floor(attempts: int, sleep: float, concurrency: int) -> dict:
+def run_floor(attempts: int, sleep: float, concurrency: int, files: bool = False) -> dict:
     """The floor the issue measured Ramp against, on this machine: a bare asyncio program (standard
     library only) that makes the same calls at the same concurrency and commits one SQLite row per
     call, in group commits on the same disk. Nothing an evaluation needs, only what any orchestrator
-    must do; Ramp's figures over these are what Ramp itself costs, whatever the machine's speed."""
+    must do; Ramp's figures over these are what Ramp itself costs, whatever the machine's speed.
+
+    ``files``: each attempt also leaves the files Ramp keeps of it, written the way Ramp writes them
+    (a folder of its own; patch.diff and eval.json through a temporary name, renamed; a line of
+    predictions.jsonl; the folder listed). On some disks those calls cost the kernel more than all
+    of Ramp's own work (on this project's VM a folder and two files took 0.8-2.3 ms of system CPU an
+    attempt, and more with every run, against 0.1-0.2 ms on tmpfs): this floor says how much."""
     with tempfile.TemporaryDirectory(prefix="floor-orch-") as tmp:
         folder = Path(tmp)
-        env = {**os.environ, "BENCH_N": str(attempts), "BENCH_SLEEP": str(sleep),
+        env = {**os.environ, "BENCH_N": str(attempts), "BENCH_SLEEP": str(sleep), "BENCH_PATCH": PATCH,
+               "BENCH_FILES": "1" if files else "0",
                "BENCH_CONCURRENCY": str(concurrency), "BENCH_DB": str(folder / "floor.sqlite"),
                "BENCH_FIRST_CALL": str(folder / "first-call"), "BENCH_STATS": str(folder / "stats.json")}  # fmt: skip
-        return measured_child("floor", "the floor program", [sys.executable, "-c", FLOOR_PROGRAM], folder, env)
+        name = "floor+files" if files else "floor"
+        return measured_child(name, "the floor program", [sys.executable, "-c", FLOOR_PROGRAM], folder, env)
 
 
 def measured_child(tool: str, what: str, command: list[str], folder: Path, env: dict[str, str]) -> dict:
@@ -374,10 +409,10 @@ def measured_child(tool: str, what: str, command: list[str], folder: Path, env: 
 def over_floor(ramp: dict, floor: dict, attempts: int, sleep: float, concurrency: int) -> None:
     """Ramp against the floor of the same pair: CPU as a ratio, wall as the seconds Ramp adds."""
     rounds = math.ceil(attempts / concurrency) * sleep
-    print(f"ramp over the floor: CPU per attempt {ramp['cpu_s'] / floor['cpu_s']:.1f}x "
+    print(f"ramp over the {floor['tool']}: CPU per attempt {ramp['cpu_s'] / floor['cpu_s']:.1f}x "
           f"(+{(ramp['cpu_s'] - floor['cpu_s']) / attempts * 1000:.2f} ms/attempt); wall beyond the "
-          f"{rounds:.2f}s of whole rounds: ramp {ramp['wall'] - rounds:.3f}s, floor {floor['wall'] - rounds:.3f}s; "
-          f"start-up ramp {ramp['startup']:.3f}s, floor {floor['startup']:.3f}s", flush=True)  # fmt: skip
+          f"{rounds:.2f}s of whole rounds: ramp {ramp['wall'] - rounds:.3f}s, {floor['tool']} {floor['wall'] - rounds:.3f}s; "
+          f"start-up ramp {ramp['startup']:.3f}s, {floor['tool']} {floor['startup']:.3f}s", flush=True)  # fmt: skip
 
 
 def ensure_inspect(venv: Path) -> Path:
@@ -454,6 +489,8 @@ def main() -> None:
                         help="the provider reports no usage: Ramp counts it with the tokenizer (about 0.15 s to load)")
     parser.add_argument("--floor", action="store_true",
                         help="run the bare asyncio + SQLite floor program too, interleaved (see run_floor)")
+    parser.add_argument("--files", action="store_true",
+                        help="with --floor: the floor also writes each attempt's files as Ramp does (see run_floor)")
     args = parser.parse_args()
     python = ensure_inspect(args.inspect) if args.inspect else None
     compile_first()
@@ -464,7 +501,7 @@ def main() -> None:
         ramp = run_ramp(args.attempts, args.sleep, args.concurrency, args.estimate_usage)
         show(ramp, args.attempts, args.sleep, args.concurrency)
         if args.floor:
-            floor = run_floor(args.attempts, args.sleep, args.concurrency)
+            floor = run_floor(args.attempts, args.sleep, args.concurrency, args.files)
             show(floor, args.attempts, args.sleep, args.concurrency)
             over_floor(ramp, floor, args.attempts, args.sleep, args.concurrency)
         if python:
