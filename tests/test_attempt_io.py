@@ -118,3 +118,32 @@ def test_a_text_that_cannot_be_written_as_utf8_leaves_no_file_behind(tmp_path):
     assert list(tmp_path.iterdir()) == []
     atomic_write(target, "héllo\n")  # UTF-8, whatever the locale
     assert target.read_bytes() == "héllo\n".encode()
+
+
+def test_a_write_the_disk_refuses_keeps_the_old_file_and_leaves_no_half_of_the_new(tmp_path):
+    """A full disk or a file size limit fails atomic_write: the file keeps what it held, and the
+    temporary file is removed (it would otherwise sit in the attempt's folder as a file a backend
+    wrote). A real refusal from the kernel: a child process under RLIMIT_FSIZE."""
+    import subprocess
+    import sys
+    import textwrap
+
+    target = tmp_path / "eval.json"
+    target.write_text("old\n")
+    child = textwrap.dedent(f"""
+        import resource, signal, sys
+        from pathlib import Path
+        from engine.core.artifacts import atomic_write
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
+        try:
+            atomic_write(Path({str(target)!r}), "x" * 100_000, sync=False)
+        except OSError as exc:
+            print(exc.errno)
+            sys.exit(0)
+        sys.exit("the write went through")
+    """)
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert target.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eval.json"]

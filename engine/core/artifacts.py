@@ -15,6 +15,7 @@ SIGKILL between the store commit and the append can neither lose nor duplicate a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -86,8 +87,12 @@ def atomic_write(path: Path, text: str, *, sync: bool = True) -> os.stat_result:
         if sync:
             os.fsync(fd)
         written = os.fstat(fd)
-    finally:
+    except BaseException:  # a full disk, a file size limit: the old file stays, and no half of the new
         os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    os.close(fd)
     os.replace(tmp, path)
     return written
 
