@@ -20,12 +20,13 @@ wal-index after each commit) and the rest, its checkpoints into the database fil
 sleeps the same time), installed in its own virtualenv from PyPI (``inspect-ai==0.3.285``; created
 if missing), interleaved A/B with Ramp for ``--repeat`` pairs. ``--floor`` runs the floor beside Ramp
 (:func:`run_floor`): a bare asyncio program that makes the same calls and commits a row for each;
-with ``--files`` it also writes each attempt's files as Ramp does, which on some disks cost more
-than the rest of Ramp together.
+with ``--files`` (which implies ``--floor``) it also writes each attempt's files as Ramp does, which
+on some disks cost more than the rest of Ramp together.
 
 Run: python benchmarks/orchestration.py [--attempts 1000] [--sleep 0.05] [--concurrency 16]
      python benchmarks/orchestration.py --attempts 200 --sleep 2
      python benchmarks/orchestration.py --inspect /tmp/inspect-venv --repeat 2
+     python benchmarks/orchestration.py --files --repeat 3
 """
 
 from __future__ import annotations
@@ -314,7 +315,7 @@ def keep_files(i):  # what Ramp keeps of an attempt, written as engine.core.arti
         os.replace(tmp, path)
 
     folder = Path("runs", "bench", "attempts", f"bench__repo-{i}.1")
-    folder.mkdir(parents=True, exist_ok=i == 0)
+    folder.mkdir(parents=True)
     write(folder / "patch.diff", os.environ["BENCH_PATCH"].encode())
     write(folder / "eval.json", json.dumps({"resolved": True, "applied": True, "detail": ""}, indent=2).encode())
     line = json.dumps({"instance_id": f"bench__repo-{i}", "model_name_or_path": "bench-sleep",
@@ -490,8 +491,9 @@ def main() -> None:
     parser.add_argument("--floor", action="store_true",
                         help="run the bare asyncio + SQLite floor program too, interleaved (see run_floor)")
     parser.add_argument("--files", action="store_true",
-                        help="with --floor: the floor also writes each attempt's files as Ramp does (see run_floor)")
+                        help="the floor (--floor implied) also writes each attempt's files as Ramp does (see run_floor)")
     args = parser.parse_args()
+    args.floor = args.floor or args.files
     python = ensure_inspect(args.inspect) if args.inspect else None
     compile_first()
     print(f"workload: {args.attempts} attempts x one {args.sleep}s model call, concurrency {args.concurrency}; "
