@@ -3,12 +3,17 @@ what backends wrote in a worker thread."""
 
 from __future__ import annotations
 
+import errno
+import subprocess
+import sys
+import textwrap
 import threading
 
 import anyio
 import anyio.to_thread
+import pytest
 
-from engine.core.artifacts import RunFolder
+from engine.core.artifacts import RunFolder, atomic_write
 from engine.core.secrets import Redactor
 from engine.run import attempts
 from engine.run.attempts import small_on_loop
@@ -108,10 +113,6 @@ def test_what_backends_left_in_an_attempt_folder_is_found_through_links_but_not_
 def test_a_text_that_cannot_be_written_as_utf8_leaves_no_file_behind(tmp_path):
     """atomic_write encodes before it makes the temporary file: a lone surrogate (from a tool's
     undecodable output) fails the write without leaving a half-made file in the attempt's folder."""
-    import pytest
-
-    from engine.core.artifacts import atomic_write
-
     target = tmp_path / "patch.diff"
     with pytest.raises(UnicodeEncodeError):
         atomic_write(target, "bad \udcff byte")
@@ -124,10 +125,6 @@ def test_a_write_the_disk_refuses_keeps_the_old_file_and_leaves_no_half_of_the_n
     """A full disk or a file size limit fails atomic_write: the file keeps what it held, and the
     temporary file is removed (it would otherwise sit in the attempt's folder as a file a backend
     wrote). A real refusal from the kernel: a child process under RLIMIT_FSIZE."""
-    import subprocess
-    import sys
-    import textwrap
-
     target = tmp_path / "eval.json"
     target.write_text("old\n")
     child = textwrap.dedent(f"""
@@ -145,5 +142,6 @@ def test_a_write_the_disk_refuses_keeps_the_old_file_and_leaves_no_half_of_the_n
     """)
     done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(errno.EFBIG)
     assert target.read_text() == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["eval.json"]
