@@ -241,30 +241,17 @@ def run_ramp(attempts: int, sleep: float, concurrency: int, estimate_usage: bool
         argv = workload(folder, attempts, sleep, concurrency, estimate_usage)
         env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_SLEEP": str(sleep),
                "BENCH_FIRST_CALL": str(folder / "first-call"), "BENCH_STATS": str(folder / "stats.json")}  # fmt: skip
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started_at, started = time.time(), time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-c", f"import sys; from benchmarks.orchestration import child; sys.exit(child({argv!r}))"],
-            cwd=ROOT, env=env, capture_output=True, text=True,
-        )  # fmt: skip
-        wall = time.perf_counter() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if done.returncode != 0 or not (folder / "stats.json").exists():
-            sys.exit(f"ramp run failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
-        stats = json.loads((folder / "stats.json").read_text())
-        summary = json.loads(done.stdout.strip().splitlines()[-1])
-        first, startup_cpu = map(float, (folder / "first-call").read_text().split())
+        command = [sys.executable, "-c", f"import sys; from benchmarks.orchestration import child; sys.exit(child({argv!r}))"]
+        result = measured_child("ramp", "ramp run", command, folder, env, cwd=ROOT)
+        stats, out, err = result.pop("stats"), result.pop("stdout"), result.pop("stderr")
+        summary = json.loads(out.strip().splitlines()[-1])
         # What SQLite wrote (WAL frames and checkpoints) is what the process wrote less its output
         # and the run folder's files (each written once: through a temporary file, then renamed).
         files = sum(p.stat().st_size for p in (folder / "runs").rglob("*")
                     if p.is_file() and not p.name.startswith("ramp.sqlite"))  # fmt: skip
-        sqlite_bytes = stats["wchar"] - files - len(done.stdout.encode()) - len(done.stderr.encode())
-    children_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime) - stats["cpu_s"]
+        sqlite_bytes = stats["wchar"] - files - len(out.encode()) - len(err.encode())
     return {
-        "tool": "ramp", "wall": wall, "cpu_s": stats["cpu_s"], "children_cpu_s": max(children_cpu, 0.0),
-        "startup": first - started_at, "startup_cpu_s": startup_cpu, "rss_mb": stats["maxrss_kb"] / 1024,
-        "wchar": stats["wchar"],
-        "commits": stats["commits"], "statements": stats["statements"], "summary": summary,
+        **result, "commits": stats["commits"], "statements": stats["statements"], "summary": summary,
         "sqlite_bytes": sqlite_bytes, "wal_bytes": stats["wal_bytes"],
         "checkpoint_bytes": max(0, sqlite_bytes - stats["wal_bytes"]),
     }
@@ -392,19 +379,26 @@ def run_floor(attempts: int, sleep: float, concurrency: int, files: bool = False
         return measured_child(name, "the floor program", [sys.executable, "-c", FLOOR_PROGRAM], folder, env)
 
 
-def measured_child(tool: str, what: str, command: list[str], folder: Path, env: dict[str, str]) -> dict:
+def measured_child(
+    tool: str, what: str, command: list[str], folder: Path, env: dict[str, str], cwd: Path | None = None
+) -> dict:
     """Run a measured child whose driver writes ``first-call`` and ``stats.json`` in ``folder``; its
-    wall, CPU, start-up, peak RSS and bytes written."""
+    wall, CPU (and that of the processes it started), start-up, peak RSS and bytes written, with its
+    stats and output for the caller's own figures."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started_at, started = time.time(), time.perf_counter()
-    done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=cwd or folder, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0 or not (folder / "stats.json").exists():
-        sys.exit(f"{what} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        sys.exit(f"{what} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
     stats = json.loads((folder / "stats.json").read_text())
     first, startup_cpu = map(float, (folder / "first-call").read_text().split())
-    return {"tool": tool, "wall": wall, "cpu_s": stats["cpu_s"], "startup": first - started_at,
-            "startup_cpu_s": startup_cpu,
-            "rss_mb": stats["maxrss_kb"] / 1024, "wchar": stats["wchar"]}  # fmt: skip
+    children_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime) - stats["cpu_s"]
+    return {"tool": tool, "wall": wall, "cpu_s": stats["cpu_s"], "children_cpu_s": max(children_cpu, 0.0),
+            "startup": first - started_at, "startup_cpu_s": startup_cpu,
+            "rss_mb": stats["maxrss_kb"] / 1024, "wchar": stats["wchar"],
+            "stats": stats, "stdout": done.stdout, "stderr": done.stderr}  # fmt: skip
 
 
 def over_floor(ramp: dict, floor: dict, attempts: int, sleep: float, concurrency: int) -> None:
